@@ -1,0 +1,48 @@
+"""Run sweeps without the TUI: progress on stderr, the results table on stdout."""
+
+from __future__ import annotations
+
+import queue
+import sys
+from typing import TextIO
+
+from initdash.config import ExperimentConfig
+from initdash.data import Dataset
+from initdash.events import RunFailed, RunFinished
+from initdash.session import Session
+from initdash.sweep import Sweep
+
+
+def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
+               progress: TextIO | None = sys.stderr, session: Session | None = None) -> Session:
+    """Run `reruns` sweeps one after another (as `reruns` presses of the rerun key would); return the Session."""
+    session = session or Session(config, dataset.describe())
+    for _ in range(reruns):
+        events: queue.Queue = queue.Queue()
+        sweep = Sweep(config, dataset, session.next_sweep_id, events.put)
+        session.begin_sweep(sweep.sweep_id)
+        sweep.start()
+        pending = {s.label for s in config.initializers}
+        try:
+            while pending:
+                event = events.get()
+                session.apply(event)
+                if isinstance(event, (RunFinished, RunFailed)):
+                    pending.discard(event.initializer)
+                    if progress is not None:
+                        print(_progress_line(session, sweep.sweep_id, event), file=progress, flush=True)
+        except KeyboardInterrupt:
+            sweep.cancel()
+            sweep.join(timeout=2)
+            raise
+    return session
+
+
+def _progress_line(session: Session, sweep_id: int, event: RunFinished | RunFailed) -> str:
+    run = session.current.runs[event.initializer]
+    head = f"rerun {sweep_id}  {event.initializer}:"
+    if isinstance(event, RunFailed):
+        return f"{head} failed ({event.message})"
+    finals = run.final("val_accuracy")
+    tail = f", val_accuracy {sum(finals) / len(finals):.4f}" if finals else ""
+    return f"{head} {run.status_text}{tail}"

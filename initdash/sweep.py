@@ -1,0 +1,84 @@
+"""One sweep = one rerun: a worker thread per initializer, cooperative cancel, results as events."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from initdash.config import ExperimentConfig
+from initdash.data import Dataset
+from initdash.events import EpochDone, Event, RunFailed, RunFinished, RunStarted
+from initdash.initializers import InitSpec
+
+log = logging.getLogger("initdash")
+
+Spawn = Callable[[Callable[[], None], str], Any]
+
+
+def run_seeds(root: int, rerun: int, initializer: str, repeats: int) -> tuple[int, ...]:
+    """The seeds of one initializer's repeats in one rerun, derived from the root seed.
+
+    Keyed by the initializer's label (not its position), so adding an initializer or a repeat leaves the
+    other runs' seeds unchanged.
+    """
+    seq = np.random.SeedSequence(root, spawn_key=(rerun, zlib.crc32(initializer.encode())))
+    return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(repeats))
+
+
+def _thread(fn: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=fn, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+class Sweep:
+    """Trains every initializer of `config` once (with `repeats` seeds each), one worker per initializer."""
+
+    def __init__(self, config: ExperimentConfig, dataset: Dataset, sweep_id: int,
+                 emit: Callable[[Event], None], spawn: Spawn = _thread) -> None:
+        self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
+        self.emit, self.spawn = emit, spawn
+        self.cancel_event = threading.Event()
+        self.workers: list[Any] = []
+
+    def seeds(self, spec: InitSpec) -> tuple[int, ...]:
+        """This sweep's seeds for one initializer."""
+        return run_seeds(self.config.seed, self.sweep_id, spec.label, self.config.repeats)
+
+    def start(self) -> None:
+        """Start one worker per initializer; returns at once."""
+        for spec in self.config.initializers:
+            self.workers.append(self.spawn(lambda spec=spec: self.train(spec), f"train-{spec.label}"))
+
+    def cancel(self) -> None:
+        """Ask every worker to stop at its next batch."""
+        self.cancel_event.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for plain-thread workers (the headless mode's)."""
+        for worker in self.workers:
+            if isinstance(worker, threading.Thread):
+                worker.join(timeout)
+
+    def train(self, spec: InitSpec) -> None:
+        """The body of one worker: train, and turn everything that happens into events."""
+        label, sid = spec.label, self.sweep_id
+        try:
+            seeds = self.seeds(spec)
+            self.emit(RunStarted(sid, label, seeds))
+            from initdash import engine  # torch loads here, in the worker, never on the UI thread
+
+            engine.limit_threads()
+            outcomes = engine.train_batched(self.dataset, self.config, spec, seeds, self.cancel_event,
+                                            lambda report: self.emit(EpochDone(sid, label, report)))
+            self.emit(RunFinished(sid, label, tuple(outcomes)))
+        except Exception as exc:  # one initializer failing must not stop the others
+            log.exception("worker for %s (sweep %d) failed", label, sid)
+            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.emit(RunFailed(sid, label, message, traceback.format_exc()))
