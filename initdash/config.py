@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -44,7 +45,9 @@ class ExperimentConfig:
         _check(self.activation in ACTIVATIONS,
                f"unknown activation {self.activation!r} (choose from {', '.join(ACTIVATIONS)})")
         _check(all(h >= 1 for h in self.hidden), f"--hidden sizes must be positive, got {self.hidden}")
-        _check(self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        # inf passes `> 0` but trains to nonsense and cannot be written to JSON: require a finite rate.
+        _check(self.lr is None or (math.isfinite(self.lr) and self.lr > 0),
+               f"--lr must be a finite number > 0, got {self.lr}")
         _check(len(self.initializers) >= 1, "need at least one initializer")
         _check(0 <= self.seed < 2**63, f"--seed must be between 0 and 2**63-1, got {self.seed}")
         _check(0 <= self.split_seed < 2**32, f"--split-seed must be between 0 and 2**32-1, got {self.split_seed}")

@@ -44,8 +44,8 @@ class Dataset:
 
     def describe(self) -> str:
         """One line for headers: name, size and whether it is generated."""
-        kind = "synthetic" if self.synthetic else "file"
-        return f"{self.name} ({kind}, {len(self.y_train)}/{len(self.y_val)} train/val, {self.n_features} features)"
+        kind = "synthetic, " if self.synthetic else ""
+        return f"{self.name} ({kind}{len(self.y_train)}/{len(self.y_val)} train/val, {self.n_features} features)"
 
 
 def banknote_like() -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +106,10 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
     """Read a CSV with a header row: numeric features, a two-valued label (last column or `target`)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            # Keep each record's line number in the file, so messages still name the right row when blank
+            # lines (skipped below) come before it.
+            rows = [(reader.line_num, row) for row in reader]
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -117,10 +120,10 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
         raise UserError(f"{path}: not a text CSV file (cannot decode as UTF-8)") from None
     except csv.Error as exc:
         raise UserError(f"{path}: not a valid CSV file ({exc})") from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = [(n, r) for n, r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise UserError(f"{path}: file is empty")
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in rows[0][1]]
     if len(header) < 2:
         raise UserError(f"{path}: need a header row with at least one feature column and a label column")
     if len(set(header)) != len(header):
@@ -137,7 +140,7 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
     features = tuple(h for i, h in enumerate(header) if i != label_col)
     x = np.empty((len(body), len(features)))
     labels: list[str] = []
-    for r, row in enumerate(body, start=2):  # row 1 is the header
+    for i, (r, row) in enumerate(body):  # r: the row's line number in the file (the header's is 1)
         if len(row) != len(header):
             raise UserError(f"{path}: row {r} has {len(row)} columns, the header has {len(header)}")
         j = 0
@@ -151,7 +154,7 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
                 raise UserError(f"{path}: row {r}, column {header[c]!r}: {cell.strip()!r} is not a number") from None
             if not math.isfinite(value):
                 raise UserError(f"{path}: row {r}, column {header[c]!r}: {cell.strip()!r} is not a finite number")
-            x[r - 2, j] = value
+            x[i, j] = value
             j += 1
     distinct = sorted(set(labels), key=_label_key)
     if len(distinct) != 2:

@@ -20,7 +20,7 @@ from initdash.data import Dataset
 from initdash.events import CANCELLED, DIVERGED, METRICS, OK, EpochReport, RunOutcome
 from initdash.initializers import InitSpec
 from initdash.model import MLP, activation_fn, initial_weights
-from initdash.optim import Optimizer
+from initdash.optim import EPSILON, Optimizer
 
 EpochCallback = Callable[[EpochReport], None]
 
@@ -32,14 +32,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(config: ExperimentConfig, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-    """torch.optim's optimizer with Keras' defaults (the reference engine's; the batched one uses optim.py)."""
-    lr = config.learning_rate
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=0.9, eps=1e-7)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-7)
-    return torch.optim.SGD(params, lr=lr)
+def bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Keras' binary cross-entropy on sigmoid outputs, per example: probabilities clipped to [1e-7, 1-1e-7]."""
+    p = torch.sigmoid(logits).clamp(EPSILON, 1 - EPSILON)
+    return F.binary_cross_entropy(p, target, reduction="none")
 
 
 def _tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -48,21 +44,21 @@ def _tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
 
 def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, seed: int,
                     cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None) -> RunOutcome:
-    """Train one model the plain way (nn.Module + torch.optim); the yardstick for the batched engine."""
+    """Train one model the plain way (an nn.Module, one step per batch); the yardstick for the batched engine."""
     device = resolve_device(config.device)
     x, y, xv, yv = _tensors(data, device)
     weights, gen = initial_weights(data.n_features, config.hidden, spec, seed)
     model = MLP(weights, config.activation).to(device)
-    opt = make_optimizer(config, list(model.parameters()))
+    opt = Optimizer(list(model.parameters()), config.optimizer, config.learning_rate)
     history: list[dict[str, float]] = []
 
     def evaluate(epoch: int) -> bool:
         with torch.no_grad():
             row = {"epoch": epoch}
             for name, xs, ys in (("", x, y), ("val_", xv, yv)):
-                logits = model(xs)
-                row[name + "loss"] = F.binary_cross_entropy_with_logits(logits, ys).item()
-                row[name + "accuracy"] = ((logits > 0).float() == ys).float().mean().item()
+                logits = model(xs).double()  # metrics in float64: zeros-init loss is ln 2 to the last digit
+                row[name + "loss"] = bce(logits, ys.double()).mean().item()
+                row[name + "accuracy"] = ((logits > 0).double() == ys).double().mean().item()
         if not all(math.isfinite(row[m]) for m in METRICS):
             return False
         history.append(row)
@@ -79,10 +75,10 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
             if cancel is not None and cancel.is_set():
                 return RunOutcome(seed, CANCELLED, tuple(history))
             idx = perm[start:start + config.batch_size]
-            loss = F.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
+            loss = bce(model(x[idx]), y[idx]).mean()
             if not torch.isfinite(loss):
                 return RunOutcome(seed, DIVERGED, tuple(history))
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
         if not evaluate(epoch):
@@ -131,10 +127,10 @@ def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds
         with torch.no_grad():
             cols = {}
             for name, xs, ys in (("", x, y), ("val_", xv, yv)):
-                logits = stack.logits(xs)
-                target = ys.expand_as(logits)
-                cols[name + "loss"] = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
-                cols[name + "accuracy"] = ((logits > 0).float() == target).float().mean(1)
+                logits = stack.logits(xs).double()
+                target = ys.double().expand_as(logits)
+                cols[name + "loss"] = bce(logits, target).mean(1)
+                cols[name + "accuracy"] = ((logits > 0).double() == target).double().mean(1)
             table = torch.stack([cols[m] for m in METRICS], 1).double().cpu().numpy()
         bad_now = bad.cpu().numpy()
         for i in range(r):
@@ -161,7 +157,7 @@ def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds
                         for s, st, h in zip(seeds, status, histories)]
             idx = perms[:, start:start + config.batch_size]
             logits = stack.logits(x[idx])
-            losses = F.binary_cross_entropy_with_logits(logits, y[idx], reduction="none").mean(1)
+            losses = bce(logits, y[idx]).mean(1)
             bad |= ~torch.isfinite(losses)
             opt.zero_grad()
             # Each model's gradient is that of its own mean loss: the sum keeps them apart.

@@ -17,6 +17,11 @@ from initdash.session import Session, mean_std
 
 CSV_COLUMNS = ("rerun", "initializer", "repeat", "seed", "epoch", *METRICS)
 
+# mkstemp creates its file 0600; an export should get the mode any new file gets (0666 minus the umask).
+# The umask can only be read by setting it, so read it once, at import, before any worker thread exists.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def runs(session: Session) -> list[dict[str, Any]]:
     """Every run of every sweep as the JSON export's `runs` list."""
@@ -77,6 +82,7 @@ def atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)

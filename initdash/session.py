@@ -67,6 +67,11 @@ class SweepRecord:
         """True once every worker has reported its end."""
         return all(r.state in (DONE, FAILED, CANCELLED) for r in self.runs.values())
 
+    @property
+    def complete(self) -> bool:
+        """True once every worker has ended without being cancelled: a sweep statistics can use."""
+        return all(r.state in (DONE, FAILED) for r in self.runs.values())
+
 
 def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value, nan for none)."""
@@ -98,10 +103,10 @@ class Session:
         return self.sweeps[-1].sweep_id + 1 if self.sweeps else 1
 
     def begin_sweep(self, sweep_id: int, config: ExperimentConfig | None = None) -> SweepRecord:
-        """Start recording a new sweep; an unfinished current sweep is dropped (it was cancelled)."""
+        """Start recording a new sweep; an incomplete current sweep is dropped (a rerun cancelled it)."""
         if config is not None:
             self.config = config
-        if self.current is not None and not self.current.finished:
+        if self.current is not None and not self.current.complete:
             self.sweeps.pop()
         record = SweepRecord(sweep_id, {s.label: InitRun(s.label) for s in self.config.initializers})
         self.sweeps.append(record)
@@ -134,7 +139,7 @@ class Session:
 
     def completed(self) -> list[SweepRecord]:
         """The sweeps that ran to the end: the ones statistics are about."""
-        return [s for s in self.sweeps if s.finished and all(r.state != CANCELLED for r in s.runs.values())]
+        return [s for s in self.sweeps if s.complete]
 
     def labels(self) -> list[str]:
         """Initializer labels in config order."""

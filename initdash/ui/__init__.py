@@ -1,0 +1,1 @@
+"""The Textual dashboard: views of the Session, fed by training events."""

@@ -1,0 +1,237 @@
+"""The dashboard: composes the widgets, runs sweeps in worker threads, turns events into redraws."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from initdash import locations
+from initdash.config import ExperimentConfig
+from initdash.data import DEFAULT_DATA, Dataset
+from initdash.events import Event, RunFailed
+from initdash.session import Session
+from initdash.sweep import Sweep
+from initdash.ui.chart import MetricChart
+from initdash.ui.help import HelpScreen
+from initdash.ui.leaderboard import Leaderboard
+from initdash.ui.messages import TrainingEvent
+from initdash.ui.views import chart_series, header_text, leaderboard_rows
+
+REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
+MIN_WIDTH, MIN_HEIGHT = 60, 16
+NARROW_WIDTH = 70
+
+log = logging.getLogger("initdash")
+
+
+class InitdashApp(App[None]):
+    """initdash: live charts of every initializer's training, and a rerun key."""
+
+    TITLE = "initdash"
+    CSS_PATH = str(locations.stylesheet())
+    BINDINGS = [
+        Binding("r", "rerun", "Rerun", tooltip="train everything again with fresh seeds"),
+        Binding("v", "toggle_val", "Train/val", tooltip="switch between training and validation curves"),
+        Binding("l", "toggle_log", "Log", tooltip="log-scale loss axis"),
+        Binding("1", "toggle_series(1)", "Curves", key_display="1-9",
+                tooltip="show/hide the curves of initializer 1..9 (the # column)"),
+        *[Binding(str(i), f"toggle_series({i})", f"Show/hide initializer {i}", show=False) for i in range(2, 10)],
+        Binding("e", "export", "Export", tooltip="write the session as JSON and CSV (path shown)"),
+        Binding("s", "screenshot", "SVG", tooltip="save a screenshot of the screen as SVG"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("q", "quit", "Quit", tooltip="stop training and quit"),
+    ]
+
+    def __init__(self, config: ExperimentConfig, dataset: Dataset, session: Session | None = None,
+                 start_training: bool = True, export_dir: Path | None = None) -> None:
+        super().__init__()
+        self.config, self.dataset = config, dataset
+        self.session = session or Session(config, dataset.describe())
+        self.start_training = start_training
+        self.export_dir = export_dir or Path.cwd()
+        self.sweep: Sweep | None = None
+        self.validation = False
+        self.log_loss = False
+        self.hidden: set[str] = set()
+        self._dirty = True
+        self._sweep_started = 0.0
+        self._status = ""
+
+    # --- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        with Vertical(id="main"):
+            with Horizontal(id="charts"):
+                yield MetricChart("loss", id="loss-chart")
+                yield MetricChart("accuracy", id="acc-chart")
+            yield Leaderboard(id="leaderboard")
+            yield Static(id="status")
+        yield Static("Terminal too small: make it at least 60x16.", id="too-small")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.set_interval(REDRAW_INTERVAL, self.flush)
+        self._fit(self.size.width, self.size.height)
+        if self.start_training:
+            # Start after the first frame is painted: the workers import torch, which takes seconds.
+            self.call_after_refresh(self.start_sweep)
+        self.flush()
+
+    def on_resize(self, event) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        self.screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "too-small")
+        self.screen.set_class(width < NARROW_WIDTH, "narrow")
+
+    # --- training ---------------------------------------------------------------------------------
+    def start_sweep(self) -> None:
+        """Cancel whatever trains now and start a fresh sweep with new seeds."""
+        if self.sweep is not None:
+            self.sweep.cancel()
+        sweep = Sweep(self.config, self.dataset, self.session.next_sweep_id, self._emit)
+        self.session.begin_sweep(sweep.sweep_id, self.config)
+        self.sweep = sweep
+        self._sweep_started = time.monotonic()
+        self._status = f"training rerun {sweep.sweep_id}…"
+        self._dirty = True
+        sweep.start()
+        self.flush()
+
+    def _emit(self, event: Event) -> None:
+        # Called on worker threads: post_message is thread-safe and never blocks the worker.
+        self.post_message(TrainingEvent(event))
+
+    def on_training_event(self, message: TrainingEvent) -> None:
+        event = message.event
+        if not self.session.apply(event):
+            return  # from a sweep that a rerun replaced
+        self._dirty = True
+        if isinstance(event, RunFailed):
+            _log_failure(event)
+            self.notify(f"{event.initializer} failed: {event.message}", severity="error")
+        current = self.session.current
+        if current is not None and current.finished:
+            took = time.monotonic() - self._sweep_started
+            self._status = f"rerun {current.sweep_id} done in {took:.1f} s"
+
+    # --- drawing ----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Redraw what changed since the last flush (called by a 10 Hz timer and after key presses)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        hidden = frozenset(self.hidden)
+        prefix = "val_" if self.validation else ""
+        which = "validation" if self.validation else "training"
+        epochs = self.config.epochs
+        loss_chart = self.query_one("#loss-chart", MetricChart)
+        acc_chart = self.query_one("#acc-chart", MetricChart)
+        limit = max(loss_chart.size.width, 20)
+        loss_chart.show(chart_series(self.session, prefix + "loss", hidden, limit=limit),
+                        f"{which} loss" + (" (log)" if self.log_loss else ""), "loss", epochs, log=self.log_loss)
+        acc_chart.show(chart_series(self.session, prefix + "accuracy", hidden, limit=limit),
+                       f"{which} accuracy", "accuracy", epochs, ylim=(0.0, 1.0))
+        self.query_one(Leaderboard).show(leaderboard_rows(self.session, hidden))
+        note = self.dataset.describe()
+        self.query_one("#header", Static).update(header_text(self.session, note))
+        status = self._status
+        if self.dataset.synthetic and self.config.data == DEFAULT_DATA:
+            status += " · synthetic data (real file: --data FILE.csv)"
+        self.query_one("#status", Static).update(status)
+
+    def _changed(self) -> None:
+        self._dirty = True
+        self.flush()
+
+    # --- actions ----------------------------------------------------------------------------------
+    def action_rerun(self) -> None:
+        """Train everything again with fresh seeds."""
+        self.start_sweep()
+
+    def action_toggle_val(self) -> None:
+        """Switch the charts between training and validation curves."""
+        self.validation = not self.validation
+        self._changed()
+
+    def action_toggle_log(self) -> None:
+        """Switch the loss chart between a linear and a log scale."""
+        self.log_loss = not self.log_loss
+        self._changed()
+
+    def action_toggle_series(self, index: int) -> None:
+        """Show or hide the curves of the index-th initializer."""
+        labels = self.session.labels()
+        if not 1 <= index <= len(labels):
+            self.bell()
+            return
+        self.hidden ^= {labels[index - 1]}
+        self._changed()
+
+    def action_export(self) -> None:
+        """Write the whole session as JSON and CSV; show where."""
+        from initdash import report
+        from initdash.errors import UserError
+
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        paths = [self.export_dir / f"initdash-{stamp}.{ext}" for ext in ("json", "csv")]
+        try:
+            for path in paths:
+                report.write(self.session, path)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", title="Export failed")
+            return
+        self._status = f"exported {paths[0]} and {paths[1].name}"
+        self.notify(f"{paths[0]}\n{paths[1]}", title="Exported")
+        self._changed()
+
+    def action_screenshot(self) -> None:
+        """Save what the screen shows as an SVG file."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        try:
+            path = self.save_screenshot(f"initdash-{stamp}.svg", path=str(self.export_dir))
+        except OSError as exc:
+            self.notify(f"cannot save screenshot: {exc.strerror or exc}", severity="error")
+            return
+        self._status = f"screenshot {path}"
+        self.notify(path, title="Screenshot saved")
+        self._changed()
+
+    def action_help(self) -> None:
+        """Show the keys and what initdash does."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show]))
+
+    async def action_quit(self) -> None:
+        """Stop training and leave."""
+        if self.sweep is not None:
+            self.sweep.cancel()
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for b in self.BINDINGS:
+            if b.show:
+                yield SystemCommand(b.tooltip or b.description, f"key {b.key_display or b.key}",
+                                    lambda action=b.action: self.run_action(action))
+
+
+def _log_failure(event: RunFailed) -> None:
+    """Append a failed worker's traceback to the log file under the user's state dir."""
+    path = locations.log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{datetime.now().isoformat()} sweep {event.sweep_id} {event.initializer}: "
+                     f"{event.message}\n{event.traceback}\n")
+    except OSError:
+        log.error("cannot write %s", path)

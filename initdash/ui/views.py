@@ -1,0 +1,133 @@
+"""What the widgets draw, computed from the Session: plain data, no Textual, easy to test."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from initdash.session import InitRun, Session, mean_std
+
+# One colour per initializer; with NO_COLOR the marker tells them apart instead.
+COLORS = ("red", "green", "blue", "orange", "magenta", "cyan", "yellow", "gray", "white")
+MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%", "=")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart."""
+
+    label: str
+    index: int  # the initializer's position: picks its colour and marker
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+    faint: bool = False  # the spread of earlier sweeps, drawn behind the current one
+
+
+def downsample(x: list[float], y: list[float], limit: int) -> tuple[list[float], list[float]]:
+    """At most `limit` evenly spaced points, always keeping the first and the last."""
+    n = len(x)
+    if n <= limit or limit < 2:
+        return x, y
+    picks = sorted({round(i * (n - 1) / (limit - 1)) for i in range(limit)})
+    return [x[i] for i in picks], [y[i] for i in picks]
+
+
+def mean_curve(run: InitRun, metric: str) -> tuple[list[float], list[float]]:
+    """Per epoch, the mean of `metric` over the repeats that reached that epoch."""
+    by_epoch: dict[int, list[float]] = {}
+    for history in run.histories:
+        for row in history:
+            by_epoch.setdefault(int(row["epoch"]), []).append(row[metric])
+    epochs = sorted(by_epoch)
+    return [float(e) for e in epochs], [math.fsum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
+
+
+def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozenset(),
+                 band: bool = False, limit: int = 200) -> list[Series]:
+    """The current sweep's mean curve per visible initializer (and, with `band`, earlier sweeps' spread)."""
+    current = session.current
+    if current is None:
+        return []
+    out: list[Series] = []
+    labels = session.labels()
+    earlier = [s for s in session.completed() if s is not current]
+    for index, label in enumerate(labels):
+        if label in hidden or label not in current.runs:
+            continue
+        if band and earlier:
+            out.extend(_band(label, index, [s.runs[label] for s in earlier if label in s.runs], metric, limit))
+        x, y = mean_curve(current.runs[label], metric)
+        if x:
+            x, y = downsample(x, y, limit)
+            out.append(Series(label, index, tuple(x), tuple(y)))
+    return out
+
+
+def _band(label: str, index: int, runs: list[InitRun], metric: str, limit: int) -> list[Series]:
+    """Mean, min and max over earlier sweeps of each sweep's mean curve: three faint lines."""
+    per_epoch: dict[int, list[float]] = {}
+    for run in runs:
+        for e, v in zip(*mean_curve(run, metric)):
+            per_epoch.setdefault(int(e), []).append(v)
+    if not per_epoch:
+        return []
+    epochs = sorted(per_epoch)
+    x = [float(e) for e in epochs]
+    lines = []
+    for agg in (min, max, lambda vs: math.fsum(vs) / len(vs)):
+        xs, ys = downsample(x, [agg(per_epoch[e]) for e in epochs], limit)
+        lines.append(Series(label, index, tuple(xs), tuple(ys), faint=True))
+    return lines
+
+
+@dataclass(frozen=True)
+class Row:
+    """One leaderboard row."""
+
+    key: int  # 1-based position: the digit key that toggles it
+    label: str
+    status: str
+    loss: str
+    accuracy: str
+    val_accuracy: str
+    rank: str
+    hidden: bool
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean, std = mean_std(values)
+    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.3f}±{std:.3f}"
+
+
+def leaderboard_rows(session: Session, hidden: frozenset[str] = frozenset()) -> list[Row]:
+    """Per initializer in the current sweep: status, latest metrics (mean over repeats), rank by val accuracy."""
+    current = session.current
+    if current is None:
+        return []
+    score: dict[str, float] = {}
+    for label, run in current.runs.items():
+        vals = run.last("val_accuracy")
+        if vals:
+            score[label] = math.fsum(vals) / len(vals)
+    order = sorted(score.values(), reverse=True)
+    rows = []
+    for key, label in enumerate(session.labels(), start=1):
+        run = current.runs[label]
+        status = f"failed: {run.error}" if run.error else run.status_text
+        if run.state == "running":
+            status = f"epoch {max(run.epoch, 0)} of {session.config.epochs}"
+        rank = str(order.index(score[label]) + 1) if label in score else "-"
+        rows.append(Row(key, label, status, _fmt(run.last("loss")), _fmt(run.last("accuracy")),
+                        _fmt(run.last("val_accuracy")), rank, label in hidden))
+    return rows
+
+
+def header_text(session: Session, data_note: str) -> str:
+    """The one-line summary above the charts."""
+    c = session.config
+    sweep = session.current.sweep_id if session.current else 0
+    reps = f" · ×{c.repeats} seeds" if c.repeats > 1 else ""
+    return (f"{data_note} · {c.model_label} · {c.optimizer} lr {c.learning_rate:g} · batch {c.batch_size} · "
+            f"{c.epochs} epochs{reps} · seed {c.seed} · rerun {sweep}")

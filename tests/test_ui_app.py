@@ -1,0 +1,184 @@
+"""The dashboard driven like a user: real training (tiny), keys pressed through Textual's Pilot."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from initdash import engine
+from initdash.config import ExperimentConfig
+from initdash.data import load
+from initdash.initializers import parse_list
+from initdash.ui.app import InitdashApp
+from initdash.ui.views import chart_series
+
+INITS = "zeros,uniform,normal,he_normal,lecun_uniform"
+
+
+def make_app(tmp_path, epochs: int = 2, inits: str = INITS, **kw) -> InitdashApp:
+    config = ExperimentConfig(seed=11, epochs=epochs, initializers=parse_list(inits), **kw)
+    return InitdashApp(config, load(), export_dir=tmp_path)
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the dashboard")
+        await pilot.pause(0.05)
+
+
+def finished(app: InitdashApp) -> bool:
+    return app.session.current is not None and app.session.current.finished
+
+
+async def test_sweep_completes_and_leaderboard_lists_every_initializer(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.3)
+        table = app.query_one("#leaderboard")
+        labels = [table.get_cell(row.key, "label") for row in table.ordered_rows]
+        assert labels == INITS.split(",")
+        statuses = {table.get_cell(row.key, "status") for row in table.ordered_rows}
+        assert statuses == {"done"}
+        ranks = sorted(table.get_cell(row.key, "rank") for row in table.ordered_rows)
+        assert ranks[0] == "1"
+
+
+async def test_rerun_key_starts_new_sweep_with_new_seeds_and_numbers(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        first = app.session.current
+        await pilot.press("r")
+        await wait_for(pilot, lambda: finished(app) and app.session.current is not first)
+        second = app.session.current
+        assert second.sweep_id == first.sweep_id + 1
+        assert len(app.session.completed()) == 2
+        run1, run2 = first.runs["uniform"], second.runs["uniform"]
+        assert run1.seeds != run2.seeds
+        assert run1.final("loss") != run2.final("loss")
+
+
+async def test_rerun_spam_leaves_one_consistent_sweep_and_no_thread_pileup(tmp_path):
+    app = make_app(tmp_path, epochs=20)
+    before = threading.active_count()
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(30):
+            await pilot.press("r")
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.5)
+        current = app.session.current
+        assert current.sweep_id == 31
+        # Only sweeps that ran to the end are kept: the interrupted ones left nothing behind.
+        kept = [s.sweep_id for s in app.session.sweeps]
+        assert kept == sorted(set(kept)) and kept[-1] == 31
+        assert all(s.complete for s in app.session.sweeps)
+        assert all(r.state == "done" for r in current.runs.values())
+        assert all(len(h) == 21 for r in current.runs.values() for h in r.histories)
+        deadline = time.monotonic() + 10
+        while threading.active_count() > before + 1 and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert threading.active_count() <= before + 1
+
+
+async def test_digit_key_hides_and_shows_an_initializer(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.press("1")
+        assert app.hidden == {"zeros"}
+        labels = {s.label for s in chart_series(app.session, "loss", frozenset(app.hidden))}
+        assert "zeros" not in labels and "uniform" in labels
+        table = app.query_one("#leaderboard")
+        await pilot.pause(0.2)
+        assert table.get_cell("zeros", "label") == "(zeros)"
+        await pilot.press("1")
+        assert app.hidden == set()
+        await pilot.press("9")  # no 9th initializer: nothing changes
+        assert app.hidden == set()
+
+
+async def test_view_keys_switch_validation_and_log_scale(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.press("v")
+        assert app.validation
+        await pilot.press("l")
+        assert app.log_loss
+        await pilot.pause(0.2)
+        assert app.query_one("#acc-chart").shown_title == "validation accuracy"
+        assert app.query_one("#loss-chart").shown_title == "validation loss (log)"
+        await pilot.press("v", "l")
+        assert not app.validation and not app.log_loss
+
+
+async def test_export_and_screenshot_write_files(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.press("e")
+        await pilot.press("s")
+        await pilot.pause(0.2)
+    names = sorted(p.suffix for p in tmp_path.iterdir())
+    assert names == [".csv", ".json", ".svg"]
+    text = next(tmp_path.glob("*.csv")).read_text()
+    assert text.startswith("rerun,initializer,repeat,seed,epoch,loss")
+    assert len(text.splitlines()) == 1 + 5 * 3
+
+
+async def test_help_screen_opens_and_closes(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen.__class__.__name__ != "HelpScreen"
+
+
+async def test_quit_during_training_exits_promptly(tmp_path):
+    app = make_app(tmp_path, epochs=500)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: app.session.current is not None
+                       and app.session.current.runs["zeros"].epoch >= 1)
+        start = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - start < 1.0
+    assert app.return_code in (0, None)
+    sweep = app.sweep
+    assert sweep is not None and sweep.cancel_event.is_set()
+
+
+async def test_failing_worker_shows_failed_and_the_others_finish(tmp_path, monkeypatch):
+    real = engine.train_batched
+
+    def flaky(data, config, spec, seeds, cancel=None, on_epoch=None):
+        if spec.name == "random_normal":
+            raise RuntimeError("boom in the normal worker")
+        return real(data, config, spec, seeds, cancel, on_epoch)
+
+    monkeypatch.setattr(engine, "train_batched", flaky)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.pause(0.3)
+        table = app.query_one("#leaderboard")
+        assert table.get_cell("normal", "status") == "failed: RuntimeError: boom in the normal worker"
+        assert table.get_cell("he_normal", "status") == "done"
+    log = (tmp_path / "state" / "initdash" / "initdash.log").read_text()
+    assert "boom in the normal worker" in log and "Traceback" in log
+
+
+@pytest.mark.parametrize("size", [(40, 10), (20, 5), (80, 24)])
+async def test_small_terminals_do_not_crash(tmp_path, size):
+    app = make_app(tmp_path, epochs=1)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        too_small = app.screen.has_class("too-small")
+        assert too_small == (size[0] < 60 or size[1] < 16)
+        await pilot.press("q")
