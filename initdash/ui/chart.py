@@ -46,8 +46,7 @@ class MetricChart(PlotextPlot):
                 plt.plot(s.x, s.y, color=color, marker="dot")
             else:
                 marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "hd"
-                label = f"{MARKERS[s.index % len(MARKERS)]} {s.label}" if self.no_color else s.label
-                plt.plot(s.x, s.y, color=color, marker=marker, label=label)
+                plt.plot(s.x, s.y, color=color, marker=marker, label=s.label)
         if not series:
             plt.text("waiting for the first epoch…", x=0, y=0.5 if ylim else 0.5)
         self.refresh()
