@@ -1,6 +1,6 @@
 """python -m initdash"""
 
-from initdash.cli import main
+from initdash.cli import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -73,8 +74,22 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         repeats=args.repeats, seed=seed, device=args.device)
 
 
+def run() -> None:
+    """The console script: main(), then a fast exit.
+
+    Tearing torch down at interpreter exit takes ~1 s on a 2-core machine (more under load), which would
+    make `q` feel stuck; everything is written and flushed by then, so skip the teardown.
+    """
+    code = main()
+    if "torch" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `initdash` command."""
+    """Parse arguments and run; returns the exit code (tests call this in-process)."""
     try:
         return _main(argv)
     except UserError as exc:
