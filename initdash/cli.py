@@ -134,7 +134,8 @@ def _main(argv: list[str] | None) -> int:
               file=sys.stderr)
     if not dataset.synthetic:
         print(f"labels: {dataset.label_names[0]!r} -> 0, {dataset.label_names[1]!r} -> 1", file=sys.stderr)
-    session = hl.run_sweeps(config, dataset, args.reruns)
+    # sys.stderr looked up now: run_sweeps' default was bound at import, and may be a stream since replaced.
+    session = hl.run_sweeps(config, dataset, args.reruns, progress=sys.stderr)
     print(report.results_table(session))
     if args.out is not None:
         report.write(session, args.out)

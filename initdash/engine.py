@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
@@ -35,7 +34,9 @@ def resolve_device(name: str) -> torch.device:
 def bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Keras' binary cross-entropy on sigmoid outputs, per example: probabilities clipped to [1e-7, 1-1e-7]."""
     p = torch.sigmoid(logits).clamp(EPSILON, 1 - EPSILON)
-    return F.binary_cross_entropy(p, target, reduction="none")
+    # Written out (as keras/src/backend/torch/nn.py does) rather than F.binary_cross_entropy, which raises
+    # on a nan probability: a diverged model's nan must become a nan loss, so that it alone stops.
+    return -(target * torch.log(p) + (1 - target) * torch.log(1 - p))
 
 
 def _tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:

@@ -31,6 +31,9 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
                     pending.discard(event.initializer)
                     if progress is not None:
                         print(_progress_line(session, sweep.sweep_id, event), file=progress, flush=True)
+            # A worker may still be unwinding after its last event; exiting under it can abort the process
+            # (torch's threads: "terminate called without an active exception", exit code 134).
+            sweep.join()
         except KeyboardInterrupt:
             sweep.cancel()
             sweep.join(timeout=2)

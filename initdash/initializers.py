@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # torch is imported lazily: the UI paints before it loads
 # truncated draw has the intended variance: keras/src/initializers/random_initializers.py.
 TRUNCATION_STD_CORRECTION = 0.87962566103423978
 
+FLOAT32_MAX = 3.4028234663852886e38
+
 VS_MODES = ("fan_in", "fan_out", "fan_avg")
 VS_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
 
@@ -164,6 +166,8 @@ def _parse_value(name: str, key: str, raw: str, default: float | str) -> float |
         raise UserError(f"{name}: {key}={raw!r} is not a number") from None
     if not math.isfinite(value):
         raise UserError(f"{name}: {key}={raw!r} must be finite")
+    if abs(value) > FLOAT32_MAX:  # weights are float32: torch would fail inside the worker instead
+        raise UserError(f"{name}: {key}={raw!r} is out of range for float32 weights (max {FLOAT32_MAX:.4g})")
     return value
 
 
@@ -173,6 +177,8 @@ def _validate(spec: InitSpec) -> None:
         raise UserError(f"{spec.name}: std must be >= 0, got {_fmt(p['std'])}")
     if "low" in p and float(p["low"]) > float(p["high"]):
         raise UserError(f"{spec.name}: low must be <= high, got low={_fmt(p['low'])} high={_fmt(p['high'])}")
+    if "low" in p and float(p["high"]) - float(p["low"]) > FLOAT32_MAX:
+        raise UserError(f"{spec.name}: high - low must be at most {FLOAT32_MAX:.4g} (torch's uniform_ limit)")
     if "scale" in p and float(p["scale"]) <= 0:
         raise UserError(f"{spec.name}: scale must be > 0, got {_fmt(p['scale'])}")
     if "mode" in p and p["mode"] not in VS_MODES:
