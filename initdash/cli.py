@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("initdash: interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
+    except BrokenPipeError:  # `initdash history | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.OK
 
 
 def _main(argv: list[str] | None) -> int:
@@ -231,7 +234,8 @@ def _headless(args: argparse.Namespace, config: ExperimentConfig, store: Store |
     if not dataset.synthetic:
         print(f"labels: {dataset.label_names[0]!r} -> 0, {dataset.label_names[1]!r} -> 1", file=sys.stderr)
     if session is not None:
-        print(f"continuing session {args.open}: {len(session.completed())} sweeps so far", file=sys.stderr)
+        done = len(session.completed())
+        print(f"continuing session {args.open}: {done} sweep{'' if done == 1 else 's'} so far", file=sys.stderr)
     elif store is not None:
         store.start_session(config, dataset.describe())
     session = hl.run_sweeps(config, dataset, args.reruns, session=session, store=store)

@@ -248,9 +248,12 @@ class Store:
         assert self.config is not None
         with self._tx() as c:
             # Mirror Session.begin_sweep: an unfinished sweep (replaced, or cut off by a crash) is dropped.
-            c.execute("DELETE FROM workers WHERE session = ? AND (rerun >= ? OR rerun IN "
-                      "(SELECT rerun FROM workers WHERE session = ? AND state NOT IN (?, ?, ?)))",
-                      (sid, sweep_id, sid, *_TERMINAL))
+            c.execute("DELETE FROM workers WHERE session = ? AND rerun IN "
+                      "(SELECT rerun FROM workers WHERE session = ? AND state NOT IN (?, ?, ?))",
+                      (sid, sid, *_TERMINAL))
+            if c.execute("SELECT 1 FROM workers WHERE session = ? AND rerun >= ?", (sid, sweep_id)).fetchone():
+                raise UserError(f"session {sid} in {self.path} already has sweep {sweep_id} or later "
+                                "(is another initdash adding to it?)")
             c.execute("UPDATE sessions SET config = ? WHERE id = ?", (config_to_json(self.config), sid))
             c.executemany("INSERT INTO workers (session, rerun, initializer, position, state) VALUES (?, ?, ?, ?, ?)",
                           [(sid, sweep_id, s.label, i, QUEUED) for i, s in enumerate(self.config.initializers)])

@@ -113,6 +113,11 @@ def test_replaced_and_interrupted_sweeps_are_dropped_and_ids_continue(tmp_path):
         final = st.load_session(sid)
     assert [s.sweep_id for s in final.sweeps] == [1, 3, 4]
     assert report.to_json(final) == report.to_json(again)
+    with Store.open(tmp_path / "h.db") as st:
+        st.continue_session(sid)
+        with pytest.raises(UserError, match="already has sweep 3 or later"):  # never overwrite a finished sweep
+            st.begin_sweep(3)
+        assert [s.sweep_id for s in st.load_session(sid).sweeps] == [1, 3, 4]
 
 
 def test_config_round_trip():
