@@ -178,13 +178,10 @@ class Store:
         except UserError:
             conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             conn.close()
             if "not a database" in str(exc):
                 raise UserError(f"{path} is not an initdash history database (file is not a database)") from None
-            raise UserError(f"cannot use history database {path}: {exc}") from None
-        except sqlite3.Error as exc:
-            conn.close()
             raise UserError(f"cannot use history database {path}: {exc}") from None
         return cls(conn, path)
 

@@ -214,7 +214,8 @@ def test_not_a_database_is_refused(tmp_path):
 def test_older_schema_migrates(tmp_path, monkeypatch):
     db = tmp_path / "h.db"
     with Store.open(db) as st:
-        sid = make_session([{"zeros": [0.5]}], store=st) and st.session_id
+        make_session([{"zeros": [0.5]}], store=st)
+        sid = st.session_id
     monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
     monkeypatch.setitem(store.MIGRATIONS, 1, lambda c: c.execute("ALTER TABLE sessions ADD COLUMN note TEXT"))
     with Store.open(db) as st:
