@@ -45,7 +45,7 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
             sweep.cancel()
             sweep.join(timeout=2)
             if store is not None:
-                store.discard_unfinished()
+                store.discard_incomplete()
             raise
     return session
 

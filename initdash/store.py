@@ -10,11 +10,11 @@ Use it next to the Session, with the same calls in the same places::
 Each event is one transaction, so `kill -9` loses at most the epochs in flight (WAL, synchronous=NORMAL:
 safe against a crash of the process; a power cut may lose the last few commits, never the file).
 
-A sweep that a rerun replaces before it finished (Session.begin_sweep drops it) is deleted from the store
-by the next begin_sweep, and a sweep cut off by a crash is never loaded (and deleted once the session
-continues): their numbers were never part of the Session either. A sweep whose workers all reported a
-cancelled end is kept, marked cancelled, and loaded back as such, so exports match; Session.completed()
-(and with it every statistic) leaves it out.
+Cancelled sweeps are deleted, never counted. Session.begin_sweep drops a current sweep that is not complete
+(still training, or cancelled by a rerun), and Store.begin_sweep deletes the same sweeps, so the store holds
+what the Session holds. Until then a cancelled sweep stays, its runs marked cancelled, and loads back as the
+Session had it (so exports match; Session.completed(), and every statistic, leaves it out). A sweep cut off
+by a crash is never loaded, and deleted once the session continues.
 """
 
 from __future__ import annotations
@@ -85,7 +85,8 @@ CREATE TABLE epochs (
 ) WITHOUT ROWID;
 """
 
-_TERMINAL = (DONE, FAILED, CANCELLED)
+_TERMINAL = (DONE, FAILED, CANCELLED)  # a worker that has reported its end
+_COMPLETE = (DONE, FAILED)  # ... without being cancelled: a sweep of these counts
 
 
 def default_path() -> Path:
@@ -93,9 +94,9 @@ def default_path() -> Path:
     env = os.environ.get(ENV_DB)
     if env:
         return Path(env)
-    from platformdirs import user_data_dir
+    from initdash.locations import data_dir
 
-    return Path(user_data_dir("initdash")) / "history.db"
+    return data_dir() / "history.db"
 
 
 def config_to_json(config: ExperimentConfig) -> str:
@@ -244,10 +245,10 @@ class Store:
             self.config = config
         assert self.config is not None
         with self._tx() as c:
-            # Mirror Session.begin_sweep: an unfinished sweep (replaced, or cut off by a crash) is dropped.
+            # Mirror Session.begin_sweep: an incomplete sweep (cancelled, or cut off by a crash) is dropped.
             c.execute("DELETE FROM workers WHERE session = ? AND rerun IN "
-                      "(SELECT rerun FROM workers WHERE session = ? AND state NOT IN (?, ?, ?))",
-                      (sid, sid, *_TERMINAL))
+                      "(SELECT rerun FROM workers WHERE session = ? AND state NOT IN (?, ?))",
+                      (sid, sid, *_COMPLETE))
             if c.execute("SELECT 1 FROM workers WHERE session = ? AND rerun >= ?", (sid, sweep_id)).fetchone():
                 raise UserError(f"session {sid} in {self.path} already has sweep {sweep_id} or later "
                                 "(is another initdash adding to it?)")
@@ -301,8 +302,8 @@ class Store:
                           "AND initializer = ?", (FAILED, event.message, *key))
         return True
 
-    def discard_unfinished(self) -> None:
-        """Delete the current sweep if it has not finished, and the session if this left it empty.
+    def discard_incomplete(self) -> None:
+        """Delete the current sweep unless it is complete, and the session if this left it empty.
 
         The headless mode calls it on Ctrl-C: an interrupted sweep is no result.
         """
@@ -311,8 +312,8 @@ class Store:
         sid = self.session_id
         with self._tx() as c:
             c.execute("DELETE FROM workers WHERE session = ? AND rerun = ? AND rerun IN "
-                      "(SELECT rerun FROM workers WHERE session = ? AND state NOT IN (?, ?, ?))",
-                      (sid, self.sweep_id, sid, *_TERMINAL))
+                      "(SELECT rerun FROM workers WHERE session = ? AND state NOT IN (?, ?))",
+                      (sid, self.sweep_id, sid, *_COMPLETE))
             if self._created and not c.execute("SELECT 1 FROM workers WHERE session = ?", (sid,)).fetchone():
                 c.execute("DELETE FROM sessions WHERE id = ?", (sid,))
                 self.session_id = None

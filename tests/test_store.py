@@ -83,6 +83,15 @@ def test_diverged_failed_and_cancelled_are_kept_as_they_were(tmp_path):
     assert loaded.sweeps[1].runs["zeros"].error == "RuntimeError: boom"
     assert [s.sweep_id for s in loaded.completed()] == [1, 2]
     assert compute(loaded) == compute(session)
+    # the next sweep drops the cancelled one, in the Session and in the store alike
+    with Store.open(tmp_path / "h.db") as st:
+        st.continue_session(1)
+        loaded.begin_sweep(4), st.begin_sweep(4)
+        for e in sweep_events(4, {"he_normal": [0.6, 0.6], "zeros": [0.5, 0.5]}, 3):
+            assert loaded.apply(e) and st.record(e)
+        again = st.load_session(1)
+    assert [s.sweep_id for s in loaded.sweeps] == [s.sweep_id for s in again.sweeps] == [1, 2, 4]
+    assert report.to_json(again) == report.to_json(loaded)
 
 
 def test_replaced_and_interrupted_sweeps_are_dropped_and_ids_continue(tmp_path):
