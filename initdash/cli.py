@@ -7,12 +7,18 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from initdash import __version__, exit_codes
 from initdash.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ExperimentConfig
 from initdash.data import BUILTIN_DATA, DEFAULT_DATA
 from initdash.errors import UserError
 from initdash.initializers import DEFAULT_INITIALIZERS, catalog_lines, parse_list
+from initdash.store import ENV_DB
+
+if TYPE_CHECKING:
+    from initdash.session import Session
+    from initdash.store import SessionInfo, Store
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +40,8 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option of `initdash`."""
-    p = _Parser(prog="initdash", description="Watch, live, how the weight initializer changes training.")
+    p = _Parser(prog="initdash", description="Watch, live, how the weight initializer changes training.",
+                epilog=COMMANDS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"initdash {__version__}")
     d = p.add_argument_group("data")
     d.add_argument("--data", default=DEFAULT_DATA, metavar="NAME|FILE.csv",
@@ -61,7 +68,52 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--reruns", type=int, default=1, metavar="K", help="headless: run the whole sweep K times")
     o.add_argument("--out", type=Path, metavar="FILE.json|FILE.csv", help="headless: write every epoch of every run")
     o.add_argument("--list-initializers", action="store_true", help="print the initializer catalog and exit")
+    h = p.add_argument_group("history")
+    _add_db_options(h)
+    h.add_argument("--no-save", action="store_true", help="do not write this session to the history database")
+    h.add_argument("--open", type=int, metavar="ID",
+                   help="continue a stored session (see `initdash history`): its settings, further sweeps")
     return p
+
+
+COMMANDS_HELP = """commands:
+  initdash history [--json]            list the stored sessions
+  initdash export ID --out FILE.json|FILE.csv
+                                       write a stored session in the --out formats"""
+
+# Options that define the experiment: a session reopened with --open keeps its own.
+EXPERIMENT_OPTIONS = ("data", "target", "split_seed", "hidden", "activation", "optimizer", "lr", "batch_size",
+                      "epochs", "init", "seed", "device")
+
+
+def _add_db_options(group: argparse._ActionsContainer) -> None:
+    group.add_argument("--db", type=Path, metavar="PATH",
+                       help=f"history database (default: ${ENV_DB} or history.db in the user data dir)")
+
+
+def history_parser() -> argparse.ArgumentParser:
+    """Options of `initdash history`."""
+    p = _Parser(prog="initdash history", description="List the sessions stored in the history database.")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects (with an `id` key) instead")
+    _add_db_options(p)
+    return p
+
+
+def export_parser() -> argparse.ArgumentParser:
+    """Options of `initdash export`."""
+    p = _Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
+    p.add_argument("id", type=int, metavar="ID", help="session id (see `initdash history`)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv", help="where to write it")
+    _add_db_options(p)
+    return p
+
+
+def explicit_options(argv: list[str]) -> set[str]:
+    """The destinations of the options that `argv` sets explicitly (even to their default value)."""
+    p = build_parser()
+    for action in p._actions:  # set_defaults would not do: argparse would run SUPPRESS through type=
+        action.default = argparse.SUPPRESS
+    return set(vars(p.parse_args(argv)))
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
@@ -98,34 +150,81 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("initdash: interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
+    except BrokenPipeError:  # `initdash history | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exit_codes.OK
 
 
 def _main(argv: list[str] | None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        return COMMANDS[argv[0]](argv[1:])
+    if argv and not argv[0].startswith("-"):
+        raise UserError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)}; options: initdash --help)")
     args = build_parser().parse_args(argv)
     if args.list_initializers:
         print("\n".join(catalog_lines()))
         return exit_codes.OK
-    config = config_from_args(args)
     if args.reruns < 1:
         raise UserError(f"--reruns must be a positive whole number, got {args.reruns}")
+    headless = args.headless or not sys.stdout.isatty()
+    if args.open is not None:
+        if args.no_save:
+            raise UserError("--open continues a stored session: it cannot be combined with --no-save")
+        given = [o for o in EXPERIMENT_OPTIONS if o in explicit_options(argv)]
+        if given:
+            flags = ", ".join("--" + o.replace("_", "-") for o in given)
+            raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
+                            "(--repeats and --reruns may change)")
+        if not headless:
+            raise UserError("--open is headless-only for now: add --headless (the dashboard does not reopen yet)")
     if args.out is not None:
         from initdash.report import check_out_path
 
         check_out_path(args.out)
-    from initdash.data import load
-
-    dataset = load(config.data, config.target, config.split_seed)
-    headless = args.headless or not sys.stdout.isatty()
     if not headless:
         if args.out is not None or args.reruns != 1:
             raise UserError("--out and --reruns are for --headless; in the dashboard press e to export, r to rerun")
+        from initdash.data import load
         from initdash.ui.app import InitdashApp
 
-        InitdashApp(config, dataset).run()
+        config = config_from_args(args)
+        InitdashApp(config, load(config.data, config.target, config.split_seed)).run()
         return exit_codes.OK
-    from initdash import headless as hl
-    from initdash import report
+    store, session, config = open_history(args, argv)
+    try:
+        return _headless(args, config, store, session)
+    finally:
+        if store is not None:
+            store.close()
 
+
+def open_history(args: argparse.Namespace, argv: list[str]) -> tuple[Store | None, Session | None, ExperimentConfig]:
+    """The history store (None with --no-save), the reopened Session (with --open) and the config to run."""
+    from initdash.store import Store
+
+    if args.open is None:
+        config = config_from_args(args)  # validate before the database file is created
+        return (None if args.no_save else Store.open(args.db)), None, config
+    store = Store.open(args.db)
+    try:
+        session = store.load_session(args.open)
+        config = session.config
+        if "repeats" in explicit_options(argv):
+            config = config.with_changes(repeats=args.repeats)
+        store.continue_session(args.open, config)
+        return store, session, config
+    except BaseException:
+        store.close()
+        raise
+
+
+def _headless(args: argparse.Namespace, config: ExperimentConfig, store: Store | None, session: Session | None) -> int:
+    from initdash import headless as hl
+    from initdash import report, stats
+    from initdash.data import load
+
+    dataset = load(config.data, config.target, config.split_seed)
     print(f"initdash {__version__}: {dataset.describe()}, {config.model_label}, {config.optimizer} "
           f"lr {config.learning_rate:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}",
           file=sys.stderr)
@@ -134,10 +233,84 @@ def _main(argv: list[str] | None) -> int:
               file=sys.stderr)
     if not dataset.synthetic:
         print(f"labels: {dataset.label_names[0]!r} -> 0, {dataset.label_names[1]!r} -> 1", file=sys.stderr)
+    if session is not None:
+        done = len(session.completed())
+        print(f"continuing session {args.open}: {done} sweep{'' if done == 1 else 's'} so far", file=sys.stderr)
+    elif store is not None:
+        store.start_session(config, dataset.describe())
     # sys.stderr looked up now: run_sweeps' default was bound at import, and may be a stream since replaced.
-    session = hl.run_sweeps(config, dataset, args.reruns, progress=sys.stderr)
+    session = hl.run_sweeps(config, dataset, args.reruns, progress=sys.stderr, session=session, store=store)
     print(report.results_table(session))
+    if _most_runs(session) > 1:
+        print()
+        print(stats.stats_table(session))
     if args.out is not None:
         report.write(session, args.out)
         print(f"wrote {args.out}", file=sys.stderr)
+    if store is not None:
+        print(f"saved as session {store.session_id} in {store.path} "
+              f"(initdash export {store.session_id} --out FILE.json)", file=sys.stderr)
     return exit_codes.OK
+
+
+def _most_runs(session: Session) -> int:
+    """The largest number of runs (over completed sweeps) that any initializer has."""
+    counts: dict[str, int] = {}
+    for sweep in session.completed():
+        for label, run in sweep.runs.items():
+            counts[label] = counts.get(label, 0) + len(run.seeds)
+    return max(counts.values(), default=0)
+
+
+def history_main(argv: list[str]) -> int:
+    """`initdash history`: the stored sessions as a table, or JSON."""
+    import json
+
+    from initdash.store import Store, default_path
+
+    args = history_parser().parse_args(argv)
+    path = args.db or default_path()
+    infos = []
+    if path.exists():
+        with Store.open(path, create=False) as store:
+            infos = store.sessions()
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=1))
+        return exit_codes.OK
+    if not infos:
+        print(f"no sessions stored yet in {path}")
+        return exit_codes.OK
+    print(history_table(infos))
+    return exit_codes.OK
+
+
+def history_table(infos: list[SessionInfo]) -> str:
+    """One row per stored session: id, date, data, model, initializers, sweeps, runs."""
+    from datetime import datetime
+
+    header = ["id", "date", "data", "model", "initializers", "sweeps", "runs"]
+    rows = [[str(i.id), datetime.fromisoformat(i.created).astimezone().strftime("%Y-%m-%d %H:%M"), i.data,
+             i.model, ",".join(i.initializers), str(i.sweeps), str(i.runs)] for i in infos]
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(len(header))]
+    right = {0, 5, 6}
+    lines = ["  ".join(c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(row, widths))).rstrip()
+             for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def export_main(argv: list[str]) -> int:
+    """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out."""
+    from initdash import report
+    from initdash.store import Store
+
+    args = export_parser().parse_args(argv)
+    report.check_out_path(args.out)
+    with Store.open(args.db, create=False) as store:
+        session = store.load_session(args.id)
+    report.write(session, args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return exit_codes.OK
+
+
+COMMANDS = {"history": history_main, "export": export_main}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
@@ -12,21 +12,31 @@ from initdash.events import RunFailed, RunFinished
 from initdash.session import Session
 from initdash.sweep import Sweep
 
+if TYPE_CHECKING:
+    from initdash.store import Store
+
 
 def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
-               progress: TextIO | None = sys.stderr, session: Session | None = None) -> Session:
-    """Run `reruns` sweeps one after another (as `reruns` presses of the rerun key would); return the Session."""
+               progress: TextIO | None = sys.stderr, session: Session | None = None,
+               store: Store | None = None) -> Session:
+    """Run `reruns` sweeps one after another (as `reruns` presses of the rerun key would); return the Session.
+
+    With a `store` (already recording the session), every event is also written to the history.
+    """
     session = session or Session(config, dataset.describe())
     for _ in range(reruns):
         events: queue.Queue = queue.Queue()
         sweep = Sweep(config, dataset, session.next_sweep_id, events.put)
-        session.begin_sweep(sweep.sweep_id)
+        session.begin_sweep(sweep.sweep_id, config)
+        if store is not None:
+            store.begin_sweep(sweep.sweep_id, config)
         sweep.start()
         pending = {s.label for s in config.initializers}
         try:
             while pending:
                 event = events.get()
-                session.apply(event)
+                if session.apply(event) and store is not None:
+                    store.record(event)
                 if isinstance(event, (RunFinished, RunFailed)):
                     pending.discard(event.initializer)
                     if progress is not None:
@@ -37,6 +47,8 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
         except KeyboardInterrupt:
             sweep.cancel()
             sweep.join(timeout=2)
+            if store is not None:
+                store.discard_incomplete()
             raise
     return session
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.events import DIVERGED, OK, EpochDone, EpochReport, RunFinished, RunOutcome, RunStarted
 from initdash.session import Session
-
-import numpy as np
 
 
 def tiny_dataset() -> Dataset:
