@@ -176,27 +176,32 @@ def _main(argv: list[str] | None) -> int:
             flags = ", ".join("--" + o.replace("_", "-") for o in given)
             raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
                             "(--repeats and --reruns may change)")
-        if not headless:
-            raise UserError("--open is headless-only for now: add --headless (the dashboard does not reopen yet)")
     if args.out is not None:
         from initdash.report import check_out_path
 
         check_out_path(args.out)
-    if not headless:
-        if args.out is not None or args.reruns != 1:
-            raise UserError("--out and --reruns are for --headless; in the dashboard press e to export, r to rerun")
-        from initdash.data import load
-        from initdash.ui.app import InitdashApp
-
-        config = config_from_args(args)
-        InitdashApp(config, load(config.data, config.target, config.split_seed)).run()
-        return exit_codes.OK
+    if not headless and (args.out is not None or args.reruns != 1):
+        raise UserError("--out and --reruns are for --headless; in the dashboard press e to export, r to rerun")
     store, session, config = open_history(args, argv)
     try:
-        return _headless(args, config, store, session)
+        if headless:
+            return _headless(args, config, store, session)
+        return _dashboard(config, store, session)
     finally:
         if store is not None:
             store.close()
+
+
+def _dashboard(config: ExperimentConfig, store: Store | None, session: Session | None) -> int:
+    from initdash.data import load
+    from initdash.ui.app import InitdashApp
+
+    dataset = load(config.data, config.target, config.split_seed)
+    if session is None and store is not None:
+        store.start_session(config, dataset.describe())
+    # A reopened session shows what it has; r adds sweeps to it.
+    InitdashApp(config, dataset, session=session, store=store, start_training=session is None).run()
+    return exit_codes.OK
 
 
 def open_history(args: argparse.Namespace, argv: list[str]) -> tuple[Store | None, Session | None, ExperimentConfig]:

@@ -39,7 +39,9 @@ class InitRun:
         return [h[-1][metric] for h in self.histories if h]
 
     def final(self, metric: str) -> list[float]:
-        """`metric` at the end of every repeat that trained all the way (status ok)."""
+        """`metric` at the end of every repeat that trained all the way (status ok; none if the worker failed)."""
+        if self.state != DONE:
+            return []
         return [h[-1][metric] for h, s in zip(self.histories, self.statuses) if s == OK and h]
 
     @property

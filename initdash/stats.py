@@ -206,7 +206,8 @@ def ranks(means: dict[str, float], metric: str) -> dict[str, int]:
     return {k: 1 + sum(better(metric, o, v) for o in means.values()) for k, v in means.items()}
 
 
-def _change(now: int | None, before: int | None, has_previous: bool) -> str:
+def rank_change(now: int | None, before: int | None, has_previous: bool) -> str:
+    """"↑2", "↓1", "=", "new" (no rank before), or "" (nothing to compare with)."""
     if now is None or not has_previous:
         return ""
     if before is None:
@@ -248,7 +249,7 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
         rank = latest.get(label)
         inits.append(InitStats(
             label=label, n=len(values), mean=mean, std=std, ci_low=low, ci_high=high, rank=rank,
-            change=_change(rank, previous.get(label), len(per_sweep_ranks) >= 2),
+            change=rank_change(rank, previous.get(label), len(per_sweep_ranks) >= 2),
             wins=sum(r.get(label) == 1 for r in per_sweep_ranks), values=tuple(values)))
     by_label = {s.label: s for s in inits}
     pairs = []

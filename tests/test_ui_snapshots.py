@@ -31,3 +31,11 @@ def test_help_screen(snap_compare):
 
 def test_too_small_terminal(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=(50, 12))
+
+
+def test_spread_view_after_reruns(snap_compare):
+    assert snap_compare(recorded_app(sweeps=5, repeats=3), terminal_size=(100, 30), press=["d"])
+
+
+def test_leaderboard_across_reruns_80x24(snap_compare):
+    assert snap_compare(recorded_app(sweeps=4, repeats=2), terminal_size=(80, 24), press=["b"])

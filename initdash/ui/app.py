@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -12,19 +12,21 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 
-from initdash import locations
+from initdash import locations, stats
 from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset
+from initdash.errors import UserError
 from initdash.events import Event, RunFailed
 from initdash.session import Session
+from initdash.store import Store
 from initdash.sweep import Sweep
 from initdash.ui.chart import MetricChart
 from initdash.ui.help import HelpScreen
 from initdash.ui.leaderboard import Leaderboard
 from initdash.ui.messages import TrainingEvent
-from initdash.ui.views import chart_series, header_text, leaderboard_rows
+from initdash.ui.views import chart_series, header_text, leaderboard_rows, spread_data, spread_lines
 
 REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
 MIN_WIDTH, MIN_HEIGHT = 60, 16
@@ -40,7 +42,7 @@ class InitdashApp(App[None]):
     CSS_PATH = str(locations.stylesheet())
     BINDINGS = [
         Binding("r", "rerun", "Rerun", tooltip="train everything again with fresh seeds"),
-        Binding("v", "toggle_val", "Train/val", tooltip="switch between training and validation curves"),
+        Binding("v", "toggle_val", "Val", tooltip="switch between training and validation curves"),
         Binding("l", "toggle_log", "Log", tooltip="log-scale loss axis"),
         Binding("1", "toggle_series(1)", "Curves", key_display="1-9",
                 tooltip="show/hide the curves of initializer 1..9 (the # column)"),
@@ -49,34 +51,54 @@ class InitdashApp(App[None]):
         Binding("s", "screenshot", "SVG", tooltip="save a screenshot of the screen as SVG"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
         Binding("q", "quit", "Quit", tooltip="stop training and quit"),
+        Binding("d", "toggle_spread", "Spread", tooltip="curves / spread of final values over every run"),
+        Binding("tab", "toggle_spread", "Spread", show=False, priority=True),
+        Binding("m", "cycle_metric", "Metric",
+                tooltip="cycle the metric of spread, rank and wins: val acc, loss, accuracy, val loss"),
+        Binding("b", "toggle_band", "Band", tooltip="draw earlier sweeps' min / mean / max behind the curves"),
+        Binding("plus", "repeats(1)", "Seeds", key_display="+/-",
+                tooltip="one more / one fewer seed per initializer from the next rerun"),
+        Binding("minus", "repeats(-1)", "Fewer seeds", show=False),
     ]
+    METRIC_CYCLE = ("val_accuracy", "loss", "accuracy", "val_loss")
+    MAX_REPEATS = 200
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, session: Session | None = None,
-                 start_training: bool = True, export_dir: Path | None = None) -> None:
+                 start_training: bool = True, export_dir: Path | None = None, store: Store | None = None) -> None:
         super().__init__()
         self.config, self.dataset = config, dataset
         self.session = session or Session(config, dataset.describe())
+        self.store = store  # history database: every sweep is written as it happens (None: --no-save)
         self.start_training = start_training
         self.export_dir = export_dir or Path.cwd()
         self.sweep: Sweep | None = None
         self.validation = False
         self.log_loss = False
         self.hidden: set[str] = set()
+        self.spread_view = False
+        self.metric = "val_accuracy"
+        self.band = False
         self._dirty = True
         self._sweep_started = 0.0
-        self._status = ""
+        done = len(self.session.completed())
+        self._status = f"{done} sweep{'' if done == 1 else 's'} so far · r adds one" if done else ""
 
     # --- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(id="header")
         with Vertical(id="main"):
-            with Horizontal(id="charts"):
-                yield MetricChart("loss", id="loss-chart")
-                yield MetricChart("accuracy", id="acc-chart")
+            with ContentSwitcher(initial="charts", id="views"):
+                with Horizontal(id="charts"):
+                    yield MetricChart("loss", id="loss-chart")
+                    yield MetricChart("accuracy", id="acc-chart")
+                with Vertical(id="spread"):
+                    yield MetricChart("spread", id="spread-chart")
+                    yield Static(id="spread-table", markup=False)
             yield Leaderboard(id="leaderboard")
-            yield Static(id="status")
+            yield Static(id="summary", markup=False)
+            yield Static(id="status", markup=False)
         yield Static("Terminal too small: make it at least 60x16.", id="too-small")
-        yield Footer(show_command_palette=False)
+        yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
         self.set_interval(REDRAW_INTERVAL, self.flush)
@@ -100,12 +122,23 @@ class InitdashApp(App[None]):
             self.sweep.cancel()
         sweep = Sweep(self.config, self.dataset, self.session.next_sweep_id, self._emit)
         self.session.begin_sweep(sweep.sweep_id, self.config)
+        self._save(lambda store: store.begin_sweep(sweep.sweep_id, self.config))
         self.sweep = sweep
         self._sweep_started = time.monotonic()
         self._status = f"training rerun {sweep.sweep_id}…"
         self._dirty = True
         sweep.start()
         self.flush()
+
+    def _save(self, write: Callable[[Store], object]) -> None:
+        """Write to the history store; on failure say so once and go on without saving."""
+        if self.store is None:
+            return
+        try:
+            write(self.store)
+        except UserError as exc:
+            self.store = None
+            self.notify(f"{exc}: history is no longer saved", severity="error", title="History")
 
     def _emit(self, event: Event) -> None:
         # Called on worker threads: post_message is thread-safe and never blocks the worker.
@@ -115,6 +148,7 @@ class InitdashApp(App[None]):
         event = message.event
         if not self.session.apply(event):
             return  # from a sweep that a rerun replaced
+        self._save(lambda store: store.record(event))
         self._dirty = True
         if isinstance(event, RunFailed):
             _log_failure(event)
@@ -131,23 +165,39 @@ class InitdashApp(App[None]):
             return
         self._dirty = False
         hidden = frozenset(self.hidden)
-        prefix = "val_" if self.validation else ""
-        which = "validation" if self.validation else "training"
-        epochs = self.config.epochs
-        loss_chart = self.query_one("#loss-chart", MetricChart)
-        acc_chart = self.query_one("#acc-chart", MetricChart)
-        limit = max(loss_chart.size.width, 20)
-        loss_chart.show(chart_series(self.session, prefix + "loss", hidden, limit=limit),
-                        f"{which} loss" + (" (log)" if self.log_loss else ""), "loss", epochs, log=self.log_loss)
-        acc_chart.show(chart_series(self.session, prefix + "accuracy", hidden, limit=limit),
-                       f"{which} accuracy", "accuracy", epochs, ylim=(0.0, 1.0))
-        self.query_one(Leaderboard).show(leaderboard_rows(self.session, hidden))
-        note = self.dataset.describe()
-        self.query_one("#header", Static).update(header_text(self.session, note))
+        st = stats.compute(self.session, self.metric)
+        if self.spread_view:
+            chart = self.query_one("#spread-chart", MetricChart)
+            runs = sum(s.n for s in st.inits)
+            chart.show_spread(spread_data(self.session, st, hidden),
+                              f"final {self.metric} over {runs} runs in {st.sweeps} sweeps "
+                              f"(points: runs; bars: 95% CI of the mean)", self.metric)
+            self.query_one("#spread-table", Static).update("\n".join(spread_lines(st)))
+        else:
+            self._draw_curves(hidden)
+        self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, hidden), self.metric)
+        self.query_one("#header", Static).update(header_text(self.session, self.dataset.describe()))
+        self.query_one("#summary", Static).update(f"{self.metric}: {st.summary}")
         status = self._status
+        if self.config.repeats != self.session.config.repeats:
+            status += f" · {self.config.repeats} seeds per initializer from the next rerun (r)"
         if self.dataset.synthetic and self.config.data == DEFAULT_DATA:
             status += " · synthetic data (real file: --data FILE.csv)"
         self.query_one("#status", Static).update(status)
+
+    def _draw_curves(self, hidden: frozenset[str]) -> None:
+        prefix = "val_" if self.validation else ""
+        which = "validation" if self.validation else "training"
+        epochs = self.session.config.epochs
+        loss_chart = self.query_one("#loss-chart", MetricChart)
+        acc_chart = self.query_one("#acc-chart", MetricChart)
+        limit = max(loss_chart.size.width, 20)
+        band = " + earlier sweeps" if self.band and len(self.session.completed()) > 1 else ""
+        loss_chart.show(chart_series(self.session, prefix + "loss", hidden, self.band, limit),
+                        f"{which} loss" + (" (log)" if self.log_loss else "") + band, "loss", epochs,
+                        log=self.log_loss)
+        acc_chart.show(chart_series(self.session, prefix + "accuracy", hidden, self.band, limit),
+                       f"{which} accuracy", "accuracy", epochs, ylim=(0.0, 1.0))
 
     def _changed(self) -> None:
         self._dirty = True
@@ -177,10 +227,39 @@ class InitdashApp(App[None]):
         self.hidden ^= {labels[index - 1]}
         self._changed()
 
+    def action_toggle_spread(self) -> None:
+        """Switch between the curves and the spread of final values over every run."""
+        self.spread_view = not self.spread_view
+        self.query_one("#views", ContentSwitcher).current = "spread" if self.spread_view else "charts"
+        self.screen.set_class(self.spread_view, "spread-view")
+        self._changed()
+
+    def action_cycle_metric(self) -> None:
+        """Cycle the metric that the spread, the ranks and the wins are about."""
+        cycle = self.METRIC_CYCLE
+        self.metric = cycle[(cycle.index(self.metric) + 1) % len(cycle)]
+        self.notify(f"spread, rank and wins now by final {self.metric}", timeout=2)
+        self._changed()
+
+    def action_toggle_band(self) -> None:
+        """Draw (or stop drawing) the spread of earlier sweeps behind the current curves."""
+        self.band = not self.band
+        if self.band and len(self.session.completed()) < 2:
+            self.notify("the band shows earlier sweeps: press r to make some", timeout=3)
+        self._changed()
+
+    def action_repeats(self, step: int) -> None:
+        """One more (or fewer) seed per initializer, from the next rerun on."""
+        repeats = min(max(self.config.repeats + step, 1), self.MAX_REPEATS)
+        if repeats == self.config.repeats:
+            self.bell()
+            return
+        self.config = self.config.with_changes(repeats=repeats)
+        self._changed()
+
     def action_export(self) -> None:
         """Write the whole session as JSON and CSV; show where."""
         from initdash import report
-        from initdash.errors import UserError
 
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         paths = [self.export_dir / f"initdash-{stamp}.{ext}" for ext in ("json", "csv")]

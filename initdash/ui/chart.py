@@ -1,32 +1,53 @@
-"""A live plotext chart of one metric against epoch, one line per initializer.
+"""Live plotext charts: curves of one metric against epoch, and the spread of final values.
 
 plotext's build() runs in the widget's render, on the UI thread, and costs ~10 ms for the lesson's
-5 short lines but tens to hundreds of ms for many long ones.  So a chart is described by plain data
-(a ChartSpec); small charts are built in render as usual, large ones in a background thread from a fresh
-plotext figure (no state shared with the UI thread), and the widget shows the last finished build
-meanwhile.
+5 short lines but tens to hundreds of ms for many long ones.  So a chart is described by plain data (a
+spec with a `draw` method); small charts are built in render as usual, large ones in a background thread
+from a fresh plotext figure (no state shared with the UI thread), and the widget shows the last finished
+build meanwhile.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 from rich.text import Text
 from textual.message import Message
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
-from initdash.ui.views import COLORS, MARKERS, Series
+from initdash.ui.views import COLORS, MARKERS, Series, Spread
 
 # Above this many points in all, build off the UI thread (plotext: ~10 ms + ~0.04 ms a point here).
 SYNC_POINT_LIMIT = 400
 
 
+class Spec(Protocol):
+    """What a chart shows, as plain hashable data."""
+
+    title: str
+
+    @property
+    def points(self) -> int: ...
+
+    def draw(self, plt: Plot) -> None: ...
+
+
+def _frame(plt: Plot, title: str, xlabel: str, ylabel: str) -> None:
+    plt.clear_data()
+    plt.clear_figure()
+    plt.title(title)
+    plt.xlabel(xlabel)
+    plt.ylabel(ylabel)
+
+
 @dataclass(frozen=True)
-class ChartSpec:
-    """Everything a chart shows, as plain data: two equal specs draw the same picture."""
+class CurvesSpec:
+    """Lines of one metric against epoch."""
 
     series: tuple[Series, ...]
     title: str
@@ -41,30 +62,59 @@ class ChartSpec:
         """How many points in all: what a build costs."""
         return sum(len(s.x) for s in self.series)
 
+    def draw(self, plt: Plot) -> None:
+        """Put the curves on a plotext figure."""
+        _frame(plt, self.title, "epoch", self.ylabel)
+        plt.xlim(0, max(self.epochs, 1))
+        if self.epochs <= 12:
+            plt.xticks(list(range(self.epochs + 1)))
+        if self.ylim is not None:
+            plt.ylim(*self.ylim)
+        if self.log:
+            plt.yscale("log")
+        for s in self.series:
+            color = COLORS[s.index % len(COLORS)]
+            if s.faint:
+                plt.plot(s.x, s.y, color=color, marker="dot")
+            else:
+                marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "hd"
+                plt.plot(s.x, s.y, color=color, marker=marker, label=s.label)
+        if not self.series:
+            plt.text("waiting for the first epoch…", x=0, y=0.5)
 
-def draw(plt: Plot, spec: ChartSpec) -> None:
-    """Put `spec` on a plotext figure."""
-    plt.clear_data()
-    plt.clear_figure()
-    plt.title(spec.title)
-    plt.xlabel("epoch")
-    plt.ylabel(spec.ylabel)
-    plt.xlim(0, max(spec.epochs, 1))
-    if spec.epochs <= 12:
-        plt.xticks(list(range(spec.epochs + 1)))
-    if spec.ylim is not None:
-        plt.ylim(*spec.ylim)
-    if spec.log:
-        plt.yscale("log")
-    for s in spec.series:
-        color = COLORS[s.index % len(COLORS)]
-        if s.faint:
-            plt.plot(s.x, s.y, color=color, marker="dot")
-        else:
-            marker = MARKERS[s.index % len(MARKERS)] if spec.no_color else "hd"
-            plt.plot(s.x, s.y, color=color, marker=marker, label=s.label)
-    if not spec.series:
-        plt.text("waiting for the first epoch…", x=0, y=0.5)
+
+@dataclass(frozen=True)
+class SpreadSpec:
+    """Final values per initializer as a strip of points, with the mean and its 95% CI as an error bar."""
+
+    spreads: tuple[Spread, ...]
+    title: str
+    ylabel: str
+    no_color: bool = False
+
+    @property
+    def points(self) -> int:
+        """How many points in all: what a build costs."""
+        return sum(len(s.values) for s in self.spreads)
+
+    def draw(self, plt: Plot) -> None:
+        """Put the strips and error bars on a plotext figure."""
+        _frame(plt, self.title, "", self.ylabel)
+        shown = [s for s in self.spreads if s.values]
+        if not shown:
+            plt.text("no finished run yet", x=0, y=0.5)
+            return
+        for pos, s in enumerate(shown, start=1):
+            color = COLORS[s.index % len(COLORS)]
+            n = len(s.values)
+            # Spread the points sideways (deterministically) so equal values stay visible.
+            xs = [pos + 0.3 * ((j % 7) - 3) / 3 for j in range(n)]
+            marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "•"
+            plt.scatter(xs, list(s.values), color=color, marker=marker)
+            if not math.isnan(s.ci_low):
+                plt.error([pos], [s.mean], yerr=[(s.ci_high - s.ci_low) / 2], color=color)
+        plt.xticks(list(range(1, len(shown) + 1)), [s.label for s in shown])
+        plt.xlim(0.4, len(shown) + 0.6)
 
 
 class ChartBuilt(Message):
@@ -76,11 +126,11 @@ class ChartBuilt(Message):
 
 
 class MetricChart(PlotextPlot):
-    """Shows a ChartSpec; rebuilds only when the spec, the size or the theme changed."""
+    """Shows a spec; rebuilds only when the spec, the size or the theme changed."""
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.spec = ChartSpec((), title, "", 1)
+        self.spec: Spec = CurvesSpec((), title, "", 1)
         self.no_color = bool(os.environ.get("NO_COLOR"))
         self._built: tuple[tuple, Text] | None = None  # (key, text) of the newest finished build
         self._building: tuple | None = None
@@ -93,8 +143,15 @@ class MetricChart(PlotextPlot):
 
     def show(self, series: list[Series], title: str, ylabel: str, epochs: int,
              ylim: tuple[float, float] | None = None, log: bool = False) -> bool:
+        """Show curves; returns False (and does nothing) if nothing changed."""
+        return self.show_spec(CurvesSpec(tuple(series), title, ylabel, epochs, ylim, log, self.no_color))
+
+    def show_spread(self, spreads: list[Spread], title: str, ylabel: str) -> bool:
+        """Show the spread of final values; returns False if nothing changed."""
+        return self.show_spec(SpreadSpec(tuple(spreads), title, ylabel, self.no_color))
+
+    def show_spec(self, spec: Spec) -> bool:
         """Replace what the chart shows; returns False (and does nothing) if nothing changed."""
-        spec = ChartSpec(tuple(series), title, ylabel, epochs, ylim, log, self.no_color)
         if spec == self.spec:
             return False
         self.spec = spec
@@ -120,7 +177,7 @@ class MetricChart(PlotextPlot):
     def _build(self, key: tuple) -> Text:
         spec, width, height, theme = key
         plt = Plot()  # a fresh figure: nothing shared with another build
-        draw(plt, spec)
+        spec.draw(plt)
         plt.plotsize(width, height)
         plt._set_size(width, height)  # as textual-plotext's own render does (its issue #5)
         plt.theme(theme)

@@ -1,4 +1,4 @@
-"""The leaderboard: one row per initializer with its status, latest metrics and rank."""
+"""The leaderboard: per initializer its status, latest metrics, rank (and change), spread and wins."""
 
 from __future__ import annotations
 
@@ -6,29 +6,36 @@ from textual.widgets import DataTable
 
 from initdash.ui.views import Row
 
-COLUMNS = (("key", "#"), ("label", "initializer"), ("status", "status"), ("loss", "loss"),
-           ("accuracy", "accuracy"), ("val_accuracy", "val acc"), ("rank", "rank"))
+SHORT = {"val_accuracy": "val acc", "accuracy": "acc", "val_loss": "val loss", "loss": "loss"}
+
+
+def columns(metric: str) -> tuple[tuple[str, str], ...]:
+    """(key, title) of every column; the rank, spread and wins are about `metric`."""
+    return (("key", "#"), ("label", "initializer"), ("status", "status"), ("loss", "loss"),
+            ("accuracy", "acc"), ("val_accuracy", "val acc"), ("rank", "rank"),
+            ("spread", f"{SHORT[metric]} μ±σ"), ("wins", "wins"))
 
 
 class Leaderboard(DataTable):
-    """A DataTable kept in place: cells change, rows are only rebuilt when the initializers change."""
+    """A DataTable kept in place: cells change; rows and columns are rebuilt only when their set changes."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "none"
-        self.zebra_stripes = True
-        for key, title in COLUMNS:
-            self.add_column(title, key=key)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
+        self.metric = ""
 
-    def show(self, rows: list[Row]) -> None:
+    def show(self, rows: list[Row], metric: str) -> None:
         """Bring the table up to date with `rows`."""
         labels = [r.label for r in rows]
-        if labels != [str(k.value) for k in self.rows]:
-            self.clear()
+        if metric != self.metric or labels != [str(k.value) for k in self.rows]:
+            self.clear(columns=True)
+            self.metric = metric
+            for key, title in columns(metric):
+                self.add_column(title, key=key)
             for r in rows:
                 self.add_row(*self._cells(r), key=r.label)
             return
         for r in rows:
-            for (col, _), value in zip(COLUMNS, self._cells(r)):
+            for (col, _), value in zip(columns(metric), self._cells(r)):
                 if self.get_cell(r.label, col) != value:
                     self.update_cell(r.label, col, value, update_width=True)
 
@@ -36,4 +43,5 @@ class Leaderboard(DataTable):
     def _cells(r: Row) -> tuple[str, ...]:
         key = f"{r.key}" if r.key <= 9 else ""
         label = f"({r.label})" if r.hidden else r.label
-        return (key, label, r.status, r.loss, r.accuracy, r.val_accuracy, r.rank)
+        status = r.status if len(r.status) <= 24 else r.status[:23] + "…"
+        return (key, label, status, r.loss, r.accuracy, r.val_accuracy, r.rank, r.spread, r.wins)

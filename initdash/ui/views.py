@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from initdash.session import InitRun, Session, mean_std
+from initdash import stats
+from initdash.session import InitRun, Session
 
 # One colour per initializer; with NO_COLOR the marker tells them apart instead.
 COLORS = ("red", "green", "blue", "orange", "magenta", "cyan", "yellow", "gray", "white")
@@ -90,38 +91,86 @@ class Row:
     loss: str
     accuracy: str
     val_accuracy: str
-    rank: str
+    rank: str  # in the current sweep by the selected metric, with its change since the last sweep
+    spread: str  # mean ± std of the selected final metric over every run of every completed sweep
+    wins: str
     hidden: bool
 
 
 def _fmt(values: list[float]) -> str:
-    if not values:
-        return "-"
-    mean, std = mean_std(values)
-    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.3f}±{std:.3f}"
+    """The mean over repeats (their spread is in the μ±σ column and the spread view)."""
+    return f"{_mean(values):.4f}" if values else "-"
 
 
-def leaderboard_rows(session: Session, hidden: frozenset[str] = frozenset()) -> list[Row]:
-    """Per initializer in the current sweep: status, latest metrics (mean over repeats), rank by val accuracy."""
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def leaderboard_rows(session: Session, st: stats.SessionStats, hidden: frozenset[str] = frozenset()) -> list[Row]:
+    """Per initializer: live status and metrics of the current sweep, rank (and its change), spread, wins.
+
+    `st` is stats.compute(session, metric) for the metric the ranks and the spread are about.
+    """
     current = session.current
     if current is None:
         return []
-    score: dict[str, float] = {}
-    for label, run in current.runs.items():
-        vals = run.last("val_accuracy")
-        if vals:
-            score[label] = math.fsum(vals) / len(vals)
-    order = sorted(score.values(), reverse=True)
+    metric = st.metric
+    live = {label: _mean(run.last(metric)) for label, run in current.runs.items() if run.last(metric)}
+    now = stats.ranks(live, metric)
+    completed = [s for s in session.completed() if s is not current]
+    before = stats.ranks(stats.sweep_means(completed[-1], metric), metric) if completed else {}
     rows = []
     for key, label in enumerate(session.labels(), start=1):
         run = current.runs[label]
         status = f"failed: {run.error}" if run.error else run.status_text
         if run.state == "running":
-            status = f"epoch {max(run.epoch, 0)} of {session.config.epochs}"
-        rank = str(order.index(score[label]) + 1) if label in score else "-"
+            status = f"epoch {max(run.epoch, 0)}/{session.config.epochs}"
+        rank = ""
+        if label in now:
+            change = stats.rank_change(now[label], before.get(label), bool(completed))
+            rank = f"{now[label]} {change}".strip()
+        s = next((i for i in st.inits if i.label == label), None)
+        spread = "-" if s is None or s.n == 0 else (
+            f"{s.mean:.3f}" if s.n == 1 else f"{s.mean:.3f}±{s.std:.3f}")
         rows.append(Row(key, label, status, _fmt(run.last("loss")), _fmt(run.last("accuracy")),
-                        _fmt(run.last("val_accuracy")), rank, label in hidden))
+                        _fmt(run.last("val_accuracy")), rank or "-", spread, str(s.wins if s else 0),
+                        label in hidden))
     return rows
+
+
+@dataclass(frozen=True)
+class Spread:
+    """One initializer's final values of a metric over every run so far."""
+
+    label: str
+    index: int
+    values: tuple[float, ...]
+    mean: float
+    ci_low: float
+    ci_high: float
+
+
+def spread_data(session: Session, st: stats.SessionStats, hidden: frozenset[str] = frozenset()) -> list[Spread]:
+    """Per visible initializer: its final values, their mean and the 95% CI of the mean."""
+    labels = session.labels()
+    out = []
+    for s in st.inits:
+        if s.label in hidden or s.label not in labels:
+            continue
+        out.append(Spread(s.label, labels.index(s.label), s.values, s.mean, s.ci_low, s.ci_high))
+    return out
+
+
+def spread_lines(st: stats.SessionStats) -> list[str]:
+    """The spread view's table: n, mean ± std, 95% CI per initializer."""
+    width = max([len(s.label) for s in st.inits] + [11])
+    lines = [f"{'initializer':<{width}} {'n':>4} {'mean ± std':>15} {'95% CI of mean':>15} {'rank':>6} {'wins':>4}"]
+    for s in st.inits:
+        mean = "-" if s.n == 0 else f"{s.mean:.4f}±{s.std:.4f}"
+        ci = f"{s.ci_low:.3f}..{s.ci_high:.3f}" if s.has_ci else "-"
+        rank = "-" if s.rank is None else f"{s.rank} {s.change}".strip()
+        lines.append(f"{s.label:<{width}} {s.n:>4} {mean:>15} {ci:>15} {rank:>6} {s.wins:>4}")
+    return lines
 
 
 def header_text(session: Session, data_note: str) -> str:

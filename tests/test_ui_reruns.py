@@ -1,0 +1,124 @@
+"""Issue 4 in the dashboard: rerun history, band, spread view, metric cycling, repeats, saved history."""
+
+from __future__ import annotations
+
+from recorded import recorded_session, tiny_dataset
+from test_ui_app import finished, wait_for
+
+from initdash import stats
+from initdash.config import ExperimentConfig
+from initdash.data import load
+from initdash.initializers import parse_list
+from initdash.store import Store
+from initdash.ui.app import InitdashApp
+from initdash.ui.views import chart_series, leaderboard_rows, spread_data
+
+
+def recorded_app(**kw) -> InitdashApp:
+    session = recorded_session(**kw)
+    return InitdashApp(session.config, tiny_dataset(), session=session, start_training=False)
+
+
+async def test_band_key_draws_earlier_sweeps_behind_the_current_one():
+    app = recorded_app(sweeps=3)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert not app.band
+        await pilot.press("b")
+        assert app.band
+        faint = [s for s in chart_series(app.session, "loss", band=True) if s.faint]
+        assert len(faint) == 3 * 5  # min, max and mean of the two earlier sweeps, per initializer
+        assert app.query_one("#loss-chart").shown_title == "training loss + earlier sweeps"
+        await pilot.press("b")
+        assert not app.band
+
+
+async def test_d_and_tab_switch_to_the_spread_view_and_back():
+    app = recorded_app(sweeps=4, repeats=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("d")
+        assert app.spread_view
+        assert app.query_one("#views").current == "spread"
+        chart = app.query_one("#spread-chart")
+        assert chart.shown_title.startswith("final val_accuracy over 40 runs in 4 sweeps")
+        table = str(app.query_one("#spread-table").render())
+        assert "95% CI" in table and "zeros" in table and "   8 " in table
+        await pilot.press("tab")
+        assert not app.spread_view and app.query_one("#views").current == "charts"
+
+
+async def test_m_cycles_the_metric_of_spread_rank_and_wins():
+    app = recorded_app(sweeps=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        seen = [app.metric]
+        for _ in range(4):
+            await pilot.press("m")
+            seen.append(app.metric)
+        assert seen == ["val_accuracy", "loss", "accuracy", "val_loss", "val_accuracy"]
+        await pilot.press("m")
+        await pilot.pause(0.1)
+        assert app.query_one("#leaderboard").metric == "loss"
+        assert str(app.query_one("#summary").render()).startswith("loss:")
+
+
+async def test_plus_and_minus_change_repeats_for_the_next_rerun(tmp_path):
+    config = ExperimentConfig(seed=3, epochs=1, initializers=parse_list("zeros,he_normal"))
+    app = InitdashApp(config, load(), export_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.press("plus", "plus", "plus", "minus")
+        assert app.config.repeats == 3
+        assert app.session.current.runs["zeros"].seeds.__len__() == 1  # the sweep on screen is unchanged
+        await pilot.press("r")
+        await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 2)
+        assert len(app.session.current.runs["he_normal"].seeds) == 3
+        await pilot.press("minus", "minus", "minus")
+        assert app.config.repeats == 1  # never below one
+
+
+async def test_reruns_accumulate_and_feed_spread_and_leaderboard(tmp_path):
+    config = ExperimentConfig(seed=5, epochs=1, repeats=2, initializers=parse_list("zeros,he_normal,normal"))
+    app = InitdashApp(config, load(), export_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for sweep in (1, 2, 3):
+            await wait_for(pilot, lambda sweep=sweep: finished(app) and app.session.current.sweep_id == sweep)
+            if sweep < 3:
+                await pilot.press("r")
+        st = stats.compute(app.session, "val_accuracy")
+        assert st.sweeps == 3
+        assert [s.n for s in st.inits] == [6, 6, 6]
+        spreads = spread_data(app.session, st)
+        assert [len(s.values) for s in spreads] == [6, 6, 6]
+        rows = leaderboard_rows(app.session, st)
+        assert sum(int(r.wins) for r in rows) >= 3  # every sweep has a winner (ties count for each)
+
+
+async def test_dashboard_writes_history_and_reopens_it(tmp_path):
+    db = tmp_path / "h.db"
+    config = ExperimentConfig(seed=9, epochs=1, initializers=parse_list("zeros,normal"))
+    dataset = load()
+    store = Store.open(db)
+    store.start_session(config, dataset.describe())
+    app = InitdashApp(config, dataset, store=store, export_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 2)
+        original = [r.final("val_loss") for s in app.session.sweeps for r in s.runs.values()]
+    session_id = store.session_id
+    store.close()
+
+    store = Store.open(db)
+    reopened = store.load_session(session_id)
+    assert [r.final("val_loss") for s in reopened.sweeps for r in s.runs.values()] == original
+    store.continue_session(session_id)
+    app = InitdashApp(reopened.config, dataset, session=reopened, store=store, start_training=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        assert app.session.current.sweep_id == 2 and app.sweep is None  # shows what it has, trains nothing
+        assert "2 sweeps so far" in str(app.query_one("#status").render())
+        await pilot.press("r")
+        await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 3)
+    store.close()
+    store = Store.open(db)
+    assert len(store.load_session(session_id).completed()) == 3
+    store.close()
