@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from initdash import __version__, exit_codes
 from initdash.config import ACTIVATIONS, DEVICES, OPTIMIZERS, ExperimentConfig
-from initdash.data import BUILTIN_DATA, DEFAULT_DATA
+from initdash.data import BUILTIN_DATA, DEFAULT_DATA, Dataset
 from initdash.errors import UserError
 from initdash.initializers import DEFAULT_INITIALIZERS, catalog_lines, parse_list
 from initdash.store import ENV_DB
@@ -182,21 +182,19 @@ def _main(argv: list[str] | None) -> int:
         check_out_path(args.out)
     if not headless and (args.out is not None or args.reruns != 1):
         raise UserError("--out and --reruns are for --headless; in the dashboard press e to export, r to rerun")
-    store, session, config = open_history(args, argv)
+    store, session, config, dataset = open_history(args, argv)
     try:
         if headless:
-            return _headless(args, config, store, session)
-        return _dashboard(config, store, session)
+            return _headless(args, config, dataset, store, session)
+        return _dashboard(config, dataset, store, session)
     finally:
         if store is not None:
             store.close()
 
 
-def _dashboard(config: ExperimentConfig, store: Store | None, session: Session | None) -> int:
-    from initdash.data import load
+def _dashboard(config: ExperimentConfig, dataset: Dataset, store: Store | None, session: Session | None) -> int:
     from initdash.ui.app import InitdashApp
 
-    dataset = load(config.data, config.target, config.split_seed)
     if session is None and store is not None:
         store.start_session(config, dataset.describe())
     # A reopened session shows what it has; r adds sweeps to it.
@@ -204,32 +202,36 @@ def _dashboard(config: ExperimentConfig, store: Store | None, session: Session |
     return exit_codes.OK
 
 
-def open_history(args: argparse.Namespace, argv: list[str]) -> tuple[Store | None, Session | None, ExperimentConfig]:
-    """The history store (None with --no-save), the reopened Session (with --open) and the config to run."""
+def open_history(args: argparse.Namespace,
+                 argv: list[str]) -> tuple[Store | None, Session | None, ExperimentConfig, Dataset]:
+    """The history store (None with --no-save), the reopened Session (with --open), the config and its data."""
+    from initdash.data import load
     from initdash.store import Store
 
     if args.open is None:
-        config = config_from_args(args)  # validate before the database file is created
-        return (None if args.no_save else Store.open(args.db)), None, config
+        # Validate the settings and the data before the database file is created.
+        config = config_from_args(args)
+        dataset = load(config.data, config.target, config.split_seed)
+        return (None if args.no_save else Store.open(args.db)), None, config, dataset
     store = Store.open(args.db)
     try:
         session = store.load_session(args.open)
         config = session.config
         if "repeats" in explicit_options(argv):
             config = config.with_changes(repeats=args.repeats)
+        dataset = load(config.data, config.target, config.split_seed)
         store.continue_session(args.open, config)
-        return store, session, config
+        return store, session, config, dataset
     except BaseException:
         store.close()
         raise
 
 
-def _headless(args: argparse.Namespace, config: ExperimentConfig, store: Store | None, session: Session | None) -> int:
+def _headless(args: argparse.Namespace, config: ExperimentConfig, dataset: Dataset, store: Store | None,
+              session: Session | None) -> int:
     from initdash import headless as hl
     from initdash import report, stats
-    from initdash.data import load
 
-    dataset = load(config.data, config.target, config.split_seed)
     print(f"initdash {__version__}: {dataset.describe()}, {config.model_label}, {config.optimizer} "
           f"lr {config.learning_rate:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}",
           file=sys.stderr)

@@ -155,3 +155,12 @@ def test_errors_are_one_line(capsys, saved, tmp_path):
     one_line_error(rc, err, "unknown command 'histroy'")
     rc, _, err = run(capsys, "history", "--bogus")
     one_line_error(rc, err, "unrecognized arguments: --bogus")
+
+
+def test_bad_data_creates_no_database(capsys, tmp_path):
+    db = tmp_path / "h.db"
+    rc, out, err = run(capsys, *RUN, "--data", str(tmp_path / "missing.csv"), "--db", str(db))
+    one_line_error(rc, err, "no such file")
+    rc, out, err = run(capsys, *RUN, "--init", "he_norml", "--db", str(db))
+    one_line_error(rc, err, "did you mean he_normal")
+    assert not db.exists()
