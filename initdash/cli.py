@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--reruns", type=int, default=1, metavar="K", help="headless: run the whole sweep K times")
     o.add_argument("--out", type=Path, metavar="FILE.json|FILE.csv", help="headless: write every epoch of every run")
     o.add_argument("--list-initializers", action="store_true", help="print the initializer catalog and exit")
+    o.add_argument("--list-presets", action="store_true", help="print the presets and exit")
+    c = p.add_argument_group("presets and config files (flags override them)")
+    c.add_argument("--preset", metavar="NAME", help="a named experiment: lesson (default), deep-tanh, deep-relu, "
+                   "deep-sigmoid")
+    c.add_argument("--config", type=Path, metavar="FILE.toml",
+                   help="settings from a TOML file, same keys as the flags (e.g. hidden = [64, 64])")
     h = p.add_argument_group("history")
     _add_db_options(h)
     h.add_argument("--no-save", action="store_true", help="do not write this session to the history database")
@@ -83,7 +89,7 @@ COMMANDS_HELP = """commands:
 
 # Options that define the experiment: a session reopened with --open keeps its own.
 EXPERIMENT_OPTIONS = ("data", "target", "split_seed", "hidden", "activation", "optimizer", "lr", "batch_size",
-                      "epochs", "init", "seed", "device")
+                      "epochs", "init", "seed", "device", "preset", "config")
 
 
 def _add_db_options(group: argparse._ActionsContainer) -> None:
@@ -114,6 +120,33 @@ def explicit_options(argv: list[str]) -> set[str]:
     for action in p._actions:  # set_defaults would not do: argparse would run SUPPRESS through type=
         action.default = argparse.SUPPRESS
     return set(vars(p.parse_args(argv)))
+
+
+def apply_layers(args: argparse.Namespace, argv: list[str]) -> None:
+    """Fill in what the flags leave unset from --config and --preset (flags > config file > preset)."""
+    from initdash import presets
+
+    layered: dict[str, object] = {}
+    file_settings = presets.read_config(args.config) if args.config is not None else {}
+    name = args.preset if args.preset is not None else file_settings.pop("preset", None)
+    file_settings.pop("preset", None)
+    if name is not None:
+        layered.update(presets.preset(str(name)).settings)
+    layered.update(file_settings)
+    explicit = explicit_options(argv)
+    actions = {a.dest: a for a in build_parser()._actions}
+    for key, value in layered.items():
+        if key in explicit:
+            continue
+        action = actions[key]
+        text = str(value)
+        kind = {int: "a whole number", float: "a number"}.get(action.type, "valid")
+        try:
+            setattr(args, key, action.type(text) if action.type else text)
+        except (ValueError, argparse.ArgumentTypeError):
+            raise UserError(f"{key.replace('_', '-')} = {value!r} is not {kind}") from None
+        if action.choices and getattr(args, key) not in action.choices:
+            raise UserError(f"{key.replace('_', '-')} = {value!r}: choose from {', '.join(action.choices)}")
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
@@ -165,6 +198,13 @@ def _main(argv: list[str] | None) -> int:
     if args.list_initializers:
         print("\n".join(catalog_lines()))
         return exit_codes.OK
+    if args.list_presets:
+        from initdash.presets import preset_lines
+
+        print("\n".join(preset_lines()))
+        return exit_codes.OK
+    if args.open is None:
+        apply_layers(args, argv)
     if args.reruns < 1:
         raise UserError(f"--reruns must be a positive whole number, got {args.reruns}")
     headless = args.headless or not sys.stdout.isatty()

@@ -48,7 +48,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     """Train one model the plain way (an nn.Module, one step per batch); the yardstick for the batched engine."""
     device = resolve_device(config.device)
     x, y, xv, yv = _tensors(data, device)
-    weights, gen = initial_weights(data.n_features, config.hidden, spec, seed)
+    weights, gen = initial_weights(data.n_features, config.hidden, spec, seed, x, config.activation)
     model = MLP(weights, config.activation).to(device)
     opt = Optimizer(list(model.parameters()), config.optimizer, config.learning_rate)
     history: list[dict[str, float]] = []
@@ -116,7 +116,7 @@ def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds
     device = resolve_device(config.device)
     x, y, xv, yv = _tensors(data, device)
     r = len(seeds)
-    drawn = [initial_weights(data.n_features, config.hidden, spec, s) for s in seeds]
+    drawn = [initial_weights(data.n_features, config.hidden, spec, s, x, config.activation) for s in seeds]
     gens = [g for _, g in drawn]
     stack = _Stack([w for w, _ in drawn], config.activation, device)
     opt = Optimizer(stack.params(), config.optimizer, config.learning_rate)

@@ -112,6 +112,9 @@ _ENTRIES = [
                 "torch.nn.init.kaiming_uniform_ defaults; the same distribution as he_uniform"),
     Initializer("torch_default", "U(±1/sqrt(fan_in))",
                 "what torch.nn.Linear does when you do nothing (kaiming_uniform_ with a=sqrt(5))"),
+    Initializer("lsuv", "orthogonal, then W /= sqrt(Var(W x)) per layer until |Var - 1| < tol",
+                "Mishkin & Matas 2015, layer-sequential unit variance: data-dependent, uses a training batch",
+                {"tol": 0.1, "max_iter": 10.0, "batch": 256.0}, data_dependent=True),
 ]
 
 CATALOG: dict[str, Initializer] = {e.name: e for e in _ENTRIES}
@@ -179,6 +182,8 @@ def _validate(spec: InitSpec) -> None:
         raise UserError(f"{spec.name}: low must be <= high, got low={_fmt(p['low'])} high={_fmt(p['high'])}")
     if "low" in p and float(p["high"]) - float(p["low"]) > FLOAT32_MAX:
         raise UserError(f"{spec.name}: high - low must be at most {FLOAT32_MAX:.4g} (torch's uniform_ limit)")
+    if spec.name == "lsuv" and not (0 < float(p["tol"]) < 1 and float(p["max_iter"]) >= 1 and float(p["batch"]) >= 2):
+        raise UserError("lsuv: need 0 < tol < 1, max_iter >= 1 and batch >= 2")
     if "scale" in p and float(p["scale"]) <= 0:
         raise UserError(f"{spec.name}: scale must be > 0, got {_fmt(p['scale'])}")
     if "mode" in p and p["mode"] not in VS_MODES:
@@ -249,6 +254,8 @@ def _apply(spec_name: str, w: torch.Tensor, g: torch.Generator, p: Mapping[str, 
         tinit.trunc_normal_(w, mean, std, mean - 2 * std, mean + 2 * std, generator=g)
     elif spec_name == "orthogonal":
         tinit.orthogonal_(w, float(p["gain"]), generator=g)
+    elif spec_name == "lsuv":  # the data-dependent rescaling follows in model.initial_weights
+        tinit.orthogonal_(w, 1.0, generator=g)
     elif spec_name == "kaiming_normal":
         tinit.kaiming_normal_(w, generator=g)
     elif spec_name == "kaiming_uniform":

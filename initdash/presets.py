@@ -1,0 +1,91 @@
+"""Named experiments for demos, and TOML config files: both are layers of settings under the flags.
+
+Precedence, lowest first: built-in defaults < --preset < --config FILE.toml < flags on the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from initdash.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+DEEP = ",".join(["64"] * 8)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of settings (keys are the flags' names without the dashes)."""
+
+    name: str
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS = {p.name: p for p in (
+    Preset("lesson", "the course lesson: Dense(1, sigmoid) on banknote-like data, rmsprop, batch 16, 5 epochs "
+           "(the default)"),
+    Preset("deep-tanh", "8x64 tanh MLP on moons, sgd: normal (std 0.05) vanishes with depth; glorot and lsuv "
+           "keep the signal",
+           {"data": "moons", "hidden": DEEP, "activation": "tanh", "optimizer": "sgd", "lr": 0.05,
+            "epochs": 20, "init": "normal,glorot_uniform,lsuv,orthogonal"}),
+    Preset("deep-relu", "8x64 ReLU MLP on moons, sgd: normal (std 0.05) never learns; glorot's signal halves "
+           "in variance per layer, he_normal's and lsuv's hold",
+           {"data": "moons", "hidden": DEEP, "activation": "relu", "optimizer": "sgd", "lr": 0.05,
+            "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
+    Preset("deep-sigmoid", "4x64 sigmoid MLP on moons, sgd lr 1: normal never learns, glorot crawls, he_normal "
+           "trains, lsuv saturates (sigmoid outputs are not zero-mean)",
+           {"data": "moons", "hidden": ",".join(["64"] * 4), "activation": "sigmoid", "optimizer": "sgd",
+            "lr": 1.0, "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
+)}
+
+# The settings a preset or a config file may hold: the experiment's flags.
+KEYS = ("data", "target", "split_seed", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
+        "init", "repeats", "seed", "device")
+
+
+def preset(name: str) -> Preset:
+    """The preset called `name`, or a clear error."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r} (choose from {', '.join(PRESETS)}; see --list-presets)")
+    return PRESETS[name]
+
+
+def preset_lines() -> list[str]:
+    """One line per preset, for --list-presets."""
+    width = max(map(len, PRESETS))
+    return [f"{p.name:<{width}}  {p.description}" for p in PRESETS.values()]
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The settings of a TOML config file (flag names, dashes or underscores), checked for unknown keys."""
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"--config {path}: is a directory") from None
+    except PermissionError:
+        raise UserError(f"--config {path}: permission denied") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"--config {path}: not valid TOML ({exc})") from None
+    settings: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name != "preset" and name not in KEYS:
+            raise UserError(f"--config {path}: unknown setting {key!r} (settings: preset, "
+                            f"{', '.join(k.replace('_', '-') for k in KEYS)})")
+        if isinstance(value, dict):
+            raise UserError(f"--config {path}: {key} must be a value, not a table")
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)  # hidden = [64, 64], init = ["zeros", "he_normal"]
+        settings[name] = value
+    return settings
