@@ -292,8 +292,8 @@ def _headless(args: argparse.Namespace, config: ExperimentConfig, dataset: Datas
         print()
         print(stats.stats_table(session))
     if args.out is not None:
-        report.write(session, args.out)
-        print(f"wrote {args.out}", file=sys.stderr)
+        written = report.write(session, args.out)
+        print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     if store is not None:
         print(f"saved as session {store.session_id} in {store.path} "
               f"(initdash export {store.session_id} --out FILE.json)", file=sys.stderr)
@@ -355,8 +355,8 @@ def export_main(argv: list[str]) -> int:
     report.check_out_path(args.out)
     with Store.open(args.db, create=False) as store:
         session = store.load_session(args.id)
-    report.write(session, args.out)
-    print(f"wrote {args.out}", file=sys.stderr)
+    written = report.write(session, args.out)
+    print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     return exit_codes.OK
 
 

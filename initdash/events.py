@@ -5,9 +5,10 @@ No torch and no textual here: the engine produces these, the Session, the UI and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+LAYER_METRICS = ("activation_std", "grad_norm")  # MLPs: one value per hidden layer, first to last
 OK, DIVERGED, CANCELLED, FAILED = "ok", "diverged", "cancelled", "failed"
 
 
@@ -18,6 +19,8 @@ class EpochReport:
     epoch: int
     values: dict[str, tuple[float, ...]]  # metric -> one value per model (nan once a model stopped)
     statuses: tuple[str, ...]  # per model: ok while it trains, diverged once it has
+    # MLPs only: "activation_std" / "grad_norm" -> per model, one value per hidden layer (None: not finite)
+    layers: dict[str, tuple[tuple[float | None, ...], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

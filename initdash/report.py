@@ -12,7 +12,7 @@ from typing import Any
 
 from initdash import __version__
 from initdash.errors import UserError
-from initdash.events import FAILED, METRICS
+from initdash.events import FAILED, LAYER_METRICS, METRICS
 from initdash.session import Session, mean_std
 
 CSV_COLUMNS = ("rerun", "initializer", "repeat", "seed", "epoch", *METRICS)
@@ -55,6 +55,31 @@ def to_csv(session: Session) -> str:
     return buf.getvalue()
 
 
+LAYER_CSV_COLUMNS = ("rerun", "initializer", "repeat", "seed", "epoch", "layer", *LAYER_METRICS)
+
+
+def to_layers_csv(session: Session) -> str | None:
+    """MLPs' per-layer statistics, one row per (run, epoch, hidden layer; 1 = first); None without any."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(LAYER_CSV_COLUMNS)
+    rows = 0
+    for run in runs(session):
+        for h in run["history"]:
+            if LAYER_METRICS[0] not in h:
+                continue
+            for layer, values in enumerate(zip(*(h[k] for k in LAYER_METRICS)), start=1):
+                writer.writerow([run["rerun"], run["initializer"], run["repeat"], run["seed"], h["epoch"], layer,
+                                 *("" if v is None else repr(v) for v in values)])
+                rows += 1
+    return buf.getvalue() if rows else None
+
+
+def layers_path(path: Path) -> Path:
+    """Where the per-layer CSV goes beside a CSV export: runs.csv -> runs.layers.csv."""
+    return path.with_name(path.stem + ".layers.csv")
+
+
 def check_out_path(path: Path) -> None:
     """Fail early (before any training) if `path` cannot be written as JSON or CSV."""
     if path.suffix.lower() not in (".json", ".csv"):
@@ -68,11 +93,20 @@ def check_out_path(path: Path) -> None:
         raise UserError(f"--out {path}: permission denied")
 
 
-def write(session: Session, path: Path) -> None:
-    """Write JSON or CSV (by extension) atomically: a complete file or none."""
+def write(session: Session, path: Path) -> list[Path]:
+    """Write JSON or CSV (by extension) atomically: complete files or none. Returns the paths written.
+
+    A CSV export of MLP runs comes with a second file of per-layer statistics (NAME.layers.csv).
+    """
     check_out_path(path)
-    text = to_json(session) if path.suffix.lower() == ".json" else to_csv(session)
-    atomic_write(path, text)
+    if path.suffix.lower() == ".json":
+        atomic_write(path, to_json(session))
+        return [path]
+    layers = to_layers_csv(session)
+    if layers is not None:
+        atomic_write(layers_path(path), layers)
+    atomic_write(path, to_csv(session))
+    return [path] + ([layers_path(path)] if layers is not None else [])
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -129,7 +129,9 @@ class Session:
             run.epoch = rep.epoch
             for i, status in enumerate(rep.statuses):
                 if status == OK:
-                    run.histories[i].append({"epoch": rep.epoch, **{m: rep.values[m][i] for m in METRICS}})
+                    row = {"epoch": rep.epoch, **{m: rep.values[m][i] for m in METRICS}}
+                    row.update({k: list(v[i]) for k, v in rep.layers.items()})
+                    run.histories[i].append(row)
                 run.statuses[i] = status
         elif isinstance(event, RunFinished):
             run.statuses = [o.status for o in event.outcomes]

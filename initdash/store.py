@@ -33,16 +33,40 @@ from typing import Any
 from initdash import __version__
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError
-from initdash.events import CANCELLED, FAILED, METRICS, OK, EpochDone, Event, RunFailed, RunFinished, RunStarted
+from initdash.events import (
+    CANCELLED,
+    FAILED,
+    LAYER_METRICS,
+    METRICS,
+    OK,
+    EpochDone,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
 from initdash.initializers import parse_spec
 from initdash.session import DONE, QUEUED, RUNNING, InitRun, Session, SweepRecord
 
 ENV_DB = "INITDASH_DB"  # overrides the default path (tests set it so they never touch the real history)
 APPLICATION_ID = 0x69446173  # "iDas" in the SQLite header: tells our files from other SQLite databases
-SCHEMA_VERSION = 1  # PRAGMA user_version
+SCHEMA_VERSION = 2  # PRAGMA user_version; 2 added the per-layer statistics of MLPs
+
+_LAYERS_TABLE = """
+CREATE TABLE layers (                    -- MLPs: per hidden layer (1 = first), per evaluated epoch
+    run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    layer INTEGER NOT NULL,
+    activation_std REAL,                 -- NULL where the value overflowed
+    grad_norm REAL,
+    PRIMARY KEY (run, epoch, layer)
+) WITHOUT ROWID;
+"""
 
 # Upgrades of older schemas: MIGRATIONS[v] turns version v into v + 1 (run inside one transaction).
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: lambda conn: conn.execute(_LAYERS_TABLE),
+}
 
 _SCHEMA = """
 CREATE TABLE sessions (
@@ -83,7 +107,7 @@ CREATE TABLE epochs (
     val_accuracy REAL NOT NULL,
     PRIMARY KEY (run, epoch)
 ) WITHOUT ROWID;
-"""
+""" + _LAYERS_TABLE
 
 _TERMINAL = (DONE, FAILED, CANCELLED)  # a worker that has reported its end
 _COMPLETE = (DONE, FAILED)  # ... without being cancelled: a sweep of these counts
@@ -275,13 +299,15 @@ class Store:
                     self._run_ids[(event.initializer, i)] = int(cur.lastrowid)
             elif isinstance(event, EpochDone):
                 rep = event.report
-                rows, statuses = [], []
+                rows, statuses, layers = [], [], []
                 for i, status in enumerate(rep.statuses):
                     run_id = self._run_id(c, event.initializer, i)
                     if status == OK:
                         rows.append((run_id, rep.epoch, *(rep.values[m][i] for m in METRICS)))
+                        layers += _layer_rows(run_id, rep.epoch, {k: v[i] for k, v in rep.layers.items()})
                     statuses.append((status, run_id))
                 c.executemany("INSERT OR REPLACE INTO epochs VALUES (?, ?, ?, ?, ?, ?)", rows)
+                c.executemany("INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?)", layers)
                 c.executemany("UPDATE runs SET status = ? WHERE id = ?", statuses)
                 c.execute("UPDATE workers SET epoch = ? WHERE session = ? AND rerun = ? AND initializer = ?",
                           (rep.epoch, *key))
@@ -292,8 +318,11 @@ class Store:
                     c.execute("UPDATE runs SET status = ?, seed = ? WHERE id = ?",
                               (outcome.status, outcome.seed, run_id))
                     c.execute("DELETE FROM epochs WHERE run = ?", (run_id,))
+                    c.execute("DELETE FROM layers WHERE run = ?", (run_id,))
                     c.executemany("INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?)",
                                   [(run_id, h["epoch"], *(h[m] for m in METRICS)) for h in outcome.history])
+                    c.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
+                                  [r for h in outcome.history for r in _layer_rows(run_id, h["epoch"], h)])
                 state = CANCELLED if any(o.status == CANCELLED for o in event.outcomes) else DONE
                 c.execute("UPDATE workers SET state = ? WHERE session = ? AND rerun = ? AND initializer = ?",
                           (state, *key))
@@ -358,9 +387,18 @@ class Store:
                           "ORDER BY rerun, initializer, repeat", (session_id,))
         epochs = self._read("SELECT e.run, e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy FROM epochs e "
                             "JOIN runs r ON r.id = e.run WHERE r.session = ? ORDER BY e.run, e.epoch", (session_id,))
+        layer_rows = self._read("SELECT l.run, l.epoch, l.activation_std, l.grad_norm FROM layers l "
+                                "JOIN runs r ON r.id = l.run WHERE r.session = ? ORDER BY l.run, l.epoch, l.layer",
+                                (session_id,))
+        per_layer: dict[tuple[int, int], dict[str, list]] = {}
+        for run_id, epoch, *values in layer_rows:
+            entry = per_layer.setdefault((run_id, epoch), {k: [] for k in LAYER_METRICS})
+            for k, v in zip(LAYER_METRICS, values):
+                entry[k].append(v)
         history: dict[int, list[dict[str, float]]] = {}
         for run_id, epoch, *values in epochs:
-            history.setdefault(run_id, []).append({"epoch": epoch, **dict(zip(METRICS, values))})
+            history.setdefault(run_id, []).append({"epoch": epoch, **dict(zip(METRICS, values)),
+                                                   **per_layer.get((run_id, epoch), {})})
         by_worker: dict[tuple[int, str], list[tuple]] = {}
         for row in runs:
             by_worker.setdefault((row[1], row[2]), []).append(row)
@@ -392,6 +430,14 @@ class Store:
                 model, inits = "?", ()
             out.append(SessionInfo(sid, created, data, model, inits, n_sweeps, n_runs, seed, version))
         return out
+
+
+def _layer_rows(run_id: int, epoch: int, entry: dict) -> list[tuple]:
+    """The layers-table rows of one history entry (none for the lesson's model)."""
+    if LAYER_METRICS[0] not in entry:
+        return []
+    return [(run_id, epoch, layer, *values)
+            for layer, values in enumerate(zip(*(entry[k] for k in LAYER_METRICS)), start=1)]
 
 
 def _prepare(conn: sqlite3.Connection, path: Path) -> None:

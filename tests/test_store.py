@@ -225,11 +225,15 @@ def test_older_schema_migrates(tmp_path, monkeypatch):
     with Store.open(db) as st:
         make_session([{"zeros": [0.5]}], store=st)
         sid = st.session_id
-    monkeypatch.setattr(store, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store.MIGRATIONS, 1, lambda c: c.execute("ALTER TABLE sessions ADD COLUMN note TEXT"))
+    # Make it a version-1 database: no per-layer table yet.
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE layers")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
     with Store.open(db) as st:
         assert st.conn.execute("PRAGMA user_version").fetchone() == (2,)
-        assert st.conn.execute("SELECT note FROM sessions").fetchall() == [(None,)]
+        assert st.conn.execute("SELECT COUNT(*) FROM layers").fetchone() == (0,)
         assert st.load_session(sid).sweeps[0].runs["zeros"].final("val_accuracy") == [0.5]
     monkeypatch.setattr(store, "SCHEMA_VERSION", 3)  # no migration from 2: refused, not guessed
     with pytest.raises(UserError, match="schema 2, which this initdash cannot upgrade"):

@@ -262,15 +262,15 @@ class InitdashApp(App[None]):
         from initdash import report
 
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        paths = [self.export_dir / f"initdash-{stamp}.{ext}" for ext in ("json", "csv")]
+        paths = []
         try:
-            for path in paths:
-                report.write(self.session, path)
+            for ext in ("json", "csv"):
+                paths += report.write(self.session, self.export_dir / f"initdash-{stamp}.{ext}")
         except UserError as exc:
             self.notify(str(exc), severity="error", title="Export failed")
             return
-        self._status = f"exported {paths[0]} and {paths[1].name}"
-        self.notify(f"{paths[0]}\n{paths[1]}", title="Exported")
+        self._status = f"exported {paths[0]} and {', '.join(p.name for p in paths[1:])}"
+        self.notify("\n".join(map(str, paths)), title="Exported")
         self._changed()
 
     def action_screenshot(self) -> None:
