@@ -16,6 +16,7 @@ import torch
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
+from initdash.diagnostics import layer_stats
 from initdash.events import CANCELLED, DIVERGED, METRICS, OK, EpochReport, RunOutcome
 from initdash.initializers import InitSpec
 from initdash.model import MLP, activation_fn, initial_weights
@@ -62,9 +63,15 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
                 row[name + "accuracy"] = ((logits > 0).double() == ys).double().mean().item()
         if not all(math.isfinite(row[m]) for m in METRICS):
             return False
+        layers = {}
+        if config.hidden:
+            stats = layer_stats([layer.weight.unsqueeze(0) for layer in model.layers],
+                                [layer.bias.unsqueeze(0) for layer in model.layers], xv, yv, config.activation)
+            row.update({k: v[0] for k, v in stats.items()})
+            layers = {k: (tuple(v[0]),) for k, v in stats.items()}
         history.append(row)
         if on_epoch:
-            on_epoch(EpochReport(epoch, {m: (row[m],) for m in METRICS}, (OK,)))
+            on_epoch(EpochReport(epoch, {m: (row[m],) for m in METRICS}, (OK,), layers))
         return True
 
     if not evaluate(0):
@@ -134,17 +141,20 @@ def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds
                 cols[name + "accuracy"] = ((logits > 0).double() == target).double().mean(1)
             table = torch.stack([cols[m] for m in METRICS], 1).double().cpu().numpy()
         bad_now = bad.cpu().numpy()
+        stats = layer_stats(stack.weights, stack.biases, xv, yv, config.activation) if config.hidden else {}
         for i in range(r):
             if status[i] != OK:
                 continue
             if bad_now[i] or not np.isfinite(table[i]).all():
                 status[i] = DIVERGED
                 continue
-            histories[i].append({"epoch": epoch, **{m: float(v) for m, v in zip(METRICS, table[i])}})
+            histories[i].append({"epoch": epoch, **{m: float(v) for m, v in zip(METRICS, table[i])},
+                                 **{k: v[i] for k, v in stats.items()}})
         if on_epoch:
             values = {m: tuple(float(table[i, j]) if status[i] == OK else math.nan for i in range(r))
                       for j, m in enumerate(METRICS)}
-            on_epoch(EpochReport(epoch, values, tuple(status)))
+            layers = {k: tuple(tuple(row) for row in v) for k, v in stats.items()}
+            on_epoch(EpochReport(epoch, values, tuple(status), layers))
 
     evaluate(0)
     n = len(y)

@@ -36,14 +36,14 @@ async def test_d_and_tab_switch_to_the_spread_view_and_back():
     app = recorded_app(sweeps=4, repeats=2)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("d")
-        assert app.spread_view
+        assert app.view == "spread"
         assert app.query_one("#views").current == "spread"
         chart = app.query_one("#spread-chart")
         assert chart.shown_title.startswith("final val_accuracy over 40 runs in 4 sweeps")
         table = str(app.query_one("#spread-table").render())
         assert "95% CI" in table and "zeros" in table and "   8 " in table
         await pilot.press("tab")
-        assert not app.spread_view and app.query_one("#views").current == "charts"
+        assert app.view == "charts" and app.query_one("#views").current == "charts"
 
 
 async def test_m_cycles_the_metric_of_spread_rank_and_wins():

@@ -26,7 +26,14 @@ from initdash.ui.chart import MetricChart
 from initdash.ui.help import HelpScreen
 from initdash.ui.leaderboard import Leaderboard
 from initdash.ui.messages import TrainingEvent
-from initdash.ui.views import chart_series, header_text, leaderboard_rows, spread_data, spread_lines
+from initdash.ui.views import (
+    chart_series,
+    header_text,
+    leaderboard_rows,
+    signal_series,
+    spread_data,
+    spread_lines,
+)
 
 REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
 MIN_WIDTH, MIN_HEIGHT = 60, 16
@@ -56,6 +63,12 @@ class InitdashApp(App[None]):
         Binding("m", "cycle_metric", "Metric",
                 tooltip="cycle the metric of spread, rank and wins: val acc, loss, accuracy, val loss"),
         Binding("b", "toggle_band", "Band", tooltip="draw earlier sweeps' min / mean / max behind the curves"),
+        Binding("g", "toggle_signal", "Signal",
+                tooltip="signal view (MLPs): activation std and gradient norm against layer depth, log scale"),
+        Binding("left_square_bracket", "signal_epoch(-1)", "Earlier epoch", key_display="[",
+                show=False, tooltip="signal view: one epoch earlier"),
+        Binding("right_square_bracket", "signal_epoch(1)", "Later epoch", key_display="]",
+                show=False, tooltip="signal view: one epoch later (the latest: follow training)"),
         Binding("plus", "repeats(1)", "Seeds", key_display="+/-",
                 tooltip="one more / one fewer seed per initializer from the next rerun"),
         Binding("minus", "repeats(-1)", "Fewer seeds", show=False),
@@ -75,7 +88,8 @@ class InitdashApp(App[None]):
         self.validation = False
         self.log_loss = False
         self.hidden: set[str] = set()
-        self.spread_view = False
+        self.view = "charts"  # charts, spread or signal
+        self.signal_epoch: int | None = None  # None: follow the latest epoch
         self.metric = "val_accuracy"
         self.band = False
         self._dirty = True
@@ -94,6 +108,9 @@ class InitdashApp(App[None]):
                 with Vertical(id="spread"):
                     yield MetricChart("spread", id="spread-chart")
                     yield Static(id="spread-table", markup=False)
+                with Horizontal(id="signal"):
+                    yield MetricChart("activation std", id="act-chart")
+                    yield MetricChart("gradient norm", id="grad-chart")
             yield Leaderboard(id="leaderboard")
             yield Static(id="summary", markup=False)
             yield Static(id="status", markup=False)
@@ -166,7 +183,9 @@ class InitdashApp(App[None]):
         self._dirty = False
         hidden = frozenset(self.hidden)
         st = stats.compute(self.session, self.metric)
-        if self.spread_view:
+        if self.view == "signal":
+            self._draw_signal(hidden)
+        elif self.view == "spread":
             chart = self.query_one("#spread-chart", MetricChart)
             runs = sum(s.n for s in st.inits)
             chart.show_spread(spread_data(self.session, st, hidden),
@@ -184,6 +203,17 @@ class InitdashApp(App[None]):
         if self.dataset.synthetic and self.config.data == DEFAULT_DATA:
             status += " · synthetic data (real file: --data FILE.csv)"
         self.query_one("#status", Static).update(status)
+
+    def _draw_signal(self, hidden: frozenset[str]) -> None:
+        depth = len(self.session.config.hidden)
+        for metric, chart_id, what in (("activation_std", "#act-chart", "activation std"),
+                                       ("grad_norm", "#grad-chart", "grad norm")):
+            epoch, series = signal_series(self.session, metric, hidden, self.signal_epoch)
+            title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
+            if not depth:
+                title = "the signal view needs hidden layers: try --preset deep-tanh"
+            self.query_one(chart_id, MetricChart).show(series, title, what, max(depth, 1), log=True,
+                                                       xlabel="hidden layer", xmin=1)
 
     def _draw_curves(self, hidden: frozenset[str]) -> None:
         prefix = "val_" if self.validation else ""
@@ -227,12 +257,19 @@ class InitdashApp(App[None]):
         self.hidden ^= {labels[index - 1]}
         self._changed()
 
+    def _switch(self, view: str) -> None:
+        self.view = "charts" if self.view == view else view
+        self.query_one("#views", ContentSwitcher).current = self.view
+        self.screen.set_class(self.view == "spread", "spread-view")
+        self._changed()
+
     def action_toggle_spread(self) -> None:
         """Switch between the curves and the spread of final values over every run."""
-        self.spread_view = not self.spread_view
-        self.query_one("#views", ContentSwitcher).current = "spread" if self.spread_view else "charts"
-        self.screen.set_class(self.spread_view, "spread-view")
-        self._changed()
+        self._switch("spread")
+
+    def action_toggle_signal(self) -> None:
+        """Switch between the curves and the signal view (activation std and gradient norm by layer)."""
+        self._switch("signal")
 
     def action_cycle_metric(self) -> None:
         """Cycle the metric that the spread, the ranks and the wins are about."""
@@ -246,6 +283,17 @@ class InitdashApp(App[None]):
         self.band = not self.band
         if self.band and len(self.session.completed()) < 2:
             self.notify("the band shows earlier sweeps: press r to make some", timeout=3)
+        self._changed()
+
+    def action_signal_epoch(self, step: int) -> None:
+        """Show the signal view at an earlier or later epoch (past the latest: follow training again)."""
+        latest, _ = signal_series(self.session, "activation_std", frozenset(self.hidden))
+        if latest < 0:
+            self.bell()
+            return
+        shown = latest if self.signal_epoch is None else min(self.signal_epoch, latest)
+        wanted = shown + step
+        self.signal_epoch = None if wanted >= latest else max(wanted, 0)
         self._changed()
 
     def action_repeats(self, step: int) -> None:

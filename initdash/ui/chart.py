@@ -56,6 +56,8 @@ class CurvesSpec:
     ylim: tuple[float, float] | None = None
     log: bool = False
     no_color: bool = False
+    xlabel: str = "epoch"
+    xmin: int = 0  # x runs from xmin to `epochs` (layers: 1 to their count)
 
     @property
     def points(self) -> int:
@@ -64,10 +66,10 @@ class CurvesSpec:
 
     def draw(self, plt: Plot) -> None:
         """Put the curves on a plotext figure."""
-        _frame(plt, self.title, "epoch", self.ylabel)
-        plt.xlim(0, max(self.epochs, 1))
-        if self.epochs <= 12:
-            plt.xticks(list(range(self.epochs + 1)))
+        _frame(plt, self.title, self.xlabel, self.ylabel)
+        plt.xlim(self.xmin, max(self.epochs, self.xmin + 1))
+        if self.epochs - self.xmin <= 12:
+            plt.xticks(list(range(self.xmin, self.epochs + 1)))
         if self.ylim is not None:
             plt.ylim(*self.ylim)
         if self.log:
@@ -142,9 +144,11 @@ class MetricChart(PlotextPlot):
         return self.spec.title
 
     def show(self, series: list[Series], title: str, ylabel: str, epochs: int,
-             ylim: tuple[float, float] | None = None, log: bool = False) -> bool:
+             ylim: tuple[float, float] | None = None, log: bool = False, xlabel: str = "epoch",
+             xmin: int = 0) -> bool:
         """Show curves; returns False (and does nothing) if nothing changed."""
-        return self.show_spec(CurvesSpec(tuple(series), title, ylabel, epochs, ylim, log, self.no_color))
+        return self.show_spec(CurvesSpec(tuple(series), title, ylabel, epochs, ylim, log, self.no_color,
+                                         xlabel, xmin))
 
     def show_spread(self, spreads: list[Spread], title: str, ylabel: str) -> bool:
         """Show the spread of final values; returns False if nothing changed."""

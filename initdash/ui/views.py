@@ -81,6 +81,37 @@ def _band(label: str, index: int, runs: list[InitRun], metric: str, limit: int) 
     return lines
 
 
+def signal_series(session: Session, metric: str, hidden: frozenset[str] = frozenset(),
+                  epoch: int | None = None) -> tuple[int, list[Series]]:
+    """Per visible initializer, `metric` (activation_std or grad_norm) against hidden-layer depth, averaged
+    over repeats, at `epoch` (None: the latest epoch every initializer of the current sweep has reached, and
+    never past it); returns the epoch shown too. Missing or non-positive values (a log axis cannot show
+    them) are left out."""
+    current = session.current
+    if current is None:
+        return -1, []
+    latest = [max(int(r["epoch"]) for r in h) for run in current.runs.values() if run.label not in hidden
+              for h in run.histories if h and metric in h[-1]]
+    if not latest:
+        return -1, []
+    epoch = min(latest) if epoch is None else max(0, min(epoch, min(latest)))
+    out = []
+    for index, label in enumerate(session.labels()):
+        if label in hidden or label not in current.runs:
+            continue
+        per_layer: dict[int, list[float]] = {}
+        for history in current.runs[label].histories:
+            row = next((r for r in history if int(r["epoch"]) == epoch), None)
+            for layer, v in enumerate(row.get(metric, []) if row else [], start=1):
+                if v is not None and v > 0:
+                    per_layer.setdefault(layer, []).append(v)
+        if per_layer:
+            layers = sorted(per_layer)
+            out.append(Series(label, index, tuple(float(x) for x in layers),
+                              tuple(_mean(per_layer[x]) for x in layers)))
+    return epoch, out
+
+
 @dataclass(frozen=True)
 class Row:
     """One leaderboard row."""
