@@ -156,7 +156,10 @@ class _Stack:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (R, N) of every model for a shared x (N, in)."""
-        h = torch.matmul(x, self.weights[0]) + self.biases[0]
+        w = self.weights[0]
+        r, fan_in, fan_out = w.shape
+        # The first layer of all models is one (N, in) @ (in, R * out) product: x is shared.
+        h = (x @ w.transpose(0, 1).reshape(fan_in, r * fan_out)).view(-1, r, fan_out).transpose(0, 1) + self.biases[0]
         for w, b in zip(self.weights[1:], self.biases[1:]):
             h = torch.baddbmm(b, self.act(h), w)
         return h.squeeze(-1)
@@ -186,28 +189,27 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     seeds = [seed for _, seed in runs]
     histories: list[list[dict[str, float]]] = [[] for _ in runs]
     status = [OK] * r
-    # Stays 0 while a model's outputs are numbers (0 * s), turns nan at its first nan (0 * nan): the reference
-    # stops a model at its first non-finite batch loss, and the clipped loss is non-finite exactly then.
-    nan_seen = torch.zeros(r, min(bs, n), 1, device=device)
-    positive = (y_all == 1).expand(r, -1)  # labels are 0 or 1
+    positive = y_all == 1  # labels are 0 or 1
+    sign = positive * 2.0 - 1  # +1 for class 1, -1 for class 0
 
     def evaluate(epoch: int) -> None:
-        logits = stack.logits(x_all).double()  # metrics in float64, as the reference computes them
-        p = torch.sigmoid(logits).clamp_(EPSILON, 1 - EPSILON)
-        # bce() for 0/1 labels: -(y log p + (1 - y) log(1 - p)) is -log of the true class's probability.
-        losses = torch.where(positive, p, 1 - p).log_().neg_()
-        hits = ((logits > 0) == positive).double()
-        table = torch.stack([losses[:, :n].mean(1), hits[:, :n].mean(1), losses[:, n:].mean(1), hits[:, n:].mean(1),
-                             nan_seen.sum((1, 2)).double()], 1).cpu().numpy()
+        logits = stack.logits(x_all)
+        # bce() for 0/1 labels is -log of the clipped probability of the true class, sigmoid(+-logit); in
+        # float64, as the reference computes it.
+        log_p = torch.sigmoid((logits * sign).double()).clamp_(EPSILON, 1 - EPSILON).log_()
+        hits = (logits > 0) == positive
+        table = torch.stack([-log_p[:, :n].mean(1), hits[:, :n].sum(1).double() / n,
+                             -log_p[:, n:].mean(1), hits[:, n:].sum(1).double() / (len(y_all) - n)], 1).cpu().numpy()
+        finite, rows = np.isfinite(table).all(1), table.tolist()
         for i in range(r):
             if status[i] != OK:
                 continue
-            if not np.isfinite(table[i]).all():
+            if not finite[i]:
                 status[i] = DIVERGED
                 continue
-            histories[i].append({"epoch": epoch, **{m: float(v) for m, v in zip(METRICS, table[i])}})
+            histories[i].append({"epoch": epoch, **dict(zip(METRICS, rows[i]))})
         if on_epoch:
-            values = {m: tuple(float(table[i, j]) if status[i] == OK else math.nan for i in range(r))
+            values = {m: tuple(row[j] if st == OK else math.nan for row, st in zip(rows, status))
                       for j, m in enumerate(METRICS)}
             on_epoch(EpochReport(epoch, values, tuple(status)))
 
@@ -217,17 +219,17 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
             break
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
         xs, ys = x[perms], y[perms].unsqueeze(-1)  # (R, n, in), (R, n, 1): each model's order
-        for start in range(0, n, bs):
+        for xb, yb in zip(xs.split(bs, 1), ys.split(bs, 1)):
             if cancel is not None and cancel.is_set():
                 return [RunOutcome(s, CANCELLED if st == OK else st, tuple(h))
                         for s, st, h in zip(seeds, status, histories)]
-            xb, yb = xs[:, start:start + bs], ys[:, start:start + bs]
             inputs, pre, z = stack.forward(xb)
-            s = torch.sigmoid(z)
-            nan_seen[:, :z.shape[1]].add_(s, alpha=0)
-            # d(mean bce)/dz, each model's own mean (so models stay apart): (s - y) / B where the clipped
-            # probability follows s; 0 where the clip holds it (autograd's clamp passes [lo, hi], bounds included).
-            dz = torch.where(s.clamp(EPSILON, 1 - EPSILON) == s, s - yb, 0).mul_(1 / z.shape[1])
+            p = torch.sigmoid(z)
+            # d(mean bce)/dz, each model's own mean (so models stay apart): (p - y) / B where the loss's clip
+            # lets p through, 0 where it holds p (autograd's clamp passes [lo, hi], bounds included).  A nan p
+            # stays nan (nan * 0) and spreads to all of its model's weights, so the epoch's evaluation sees
+            # it: the reference stops a model at its first nan batch loss, and only a nan p makes one.
+            dz = (p - yb).mul_(p.clamp(EPSILON, 1 - EPSILON) == p).mul_(1 / z.shape[1])
             stack.backward(inputs, pre, dz)
             opt.step()
         evaluate(epoch)
