@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import queue
 from dataclasses import replace
 
 import pytest
@@ -12,8 +13,10 @@ torch = pytest.importorskip("torch")
 from initdash import engine  # noqa: E402
 from initdash.config import ExperimentConfig  # noqa: E402
 from initdash.data import load  # noqa: E402
-from initdash.events import DIVERGED, METRICS, OK  # noqa: E402
-from initdash.initializers import parse_spec  # noqa: E402
+from initdash.events import DIVERGED, METRICS, OK, RunFinished  # noqa: E402
+from initdash.initializers import parse_list, parse_spec  # noqa: E402
+from initdash.session import Session  # noqa: E402
+from initdash.sweep import Sweep  # noqa: E402
 
 TOL = 1e-5
 BATCH = 50
@@ -83,3 +86,31 @@ def test_diverging_models_do_not_disturb_the_others(data, optimizer, lr, runs, e
             assert (len(outcome.history) == 0) if want == "at start" else (1 <= len(outcome.history) <= config.epochs)
     for (spec, seed), got in zip(runs, outcomes):
         assert_same(got, engine.train_reference(data, config, spec, seed))
+
+
+def test_together_sweep_matches_per_initializer_workers(data):
+    config = ExperimentConfig(hidden=(8,), initializers=parse_list("zeros,he_normal,normal"), repeats=2,
+                              batch_size=BATCH, epochs=2, seed=11)
+
+    def run(together: bool) -> Session:
+        session = Session(config, data.describe())
+        events: queue.Queue = queue.Queue()
+        sweep = Sweep(config, data, session.next_sweep_id, events.put, together=together)
+        session.begin_sweep(sweep.sweep_id)
+        sweep.start()
+        pending = {s.label for s in config.initializers}
+        while pending:
+            event = events.get(timeout=60)
+            session.apply(event)
+            if isinstance(event, RunFinished):
+                pending.discard(event.initializer)
+        return session
+
+    apart, together = run(False).current.runs, run(True).current.runs
+    for label, run_apart in apart.items():
+        run_together = together[label]
+        assert run_together.seeds == run_apart.seeds and run_together.statuses == run_apart.statuses
+        for h1, h2 in zip(run_together.histories, run_apart.histories):
+            assert len(h1) == len(h2) == config.epochs + 1
+            for a, b in zip(h1, h2):
+                assert all(abs(a[m] - b[m]) <= 1e-6 for m in METRICS)
