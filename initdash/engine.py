@@ -100,6 +100,8 @@ _ACT_GRADS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch
     "leaky_relu": lambda g, z, h: torch.ops.aten.leaky_relu_backward(g, z, 0.01, False),
     "linear": lambda g, z, h: g,
 }
+_EVAL_FLOATS = 1 << 18  # activations evaluated at once: 1 MB of float32
+
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
@@ -156,12 +158,20 @@ class _Stack:
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (R, N) of every model for a shared x (N, in)."""
-        w = self.weights[0]
+        r = self.weights[0].shape[0]
+        # A few models at a time, so that one layer's activations for all N rows stay cache-sized.
+        widest = max(w.shape[2] for w in self.weights)
+        step = max(1, _EVAL_FLOATS // (len(x) * widest))
+        return torch.cat([self._logits(x, slice(i, i + step)) for i in range(0, r, step)])
+
+    def _logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
+        w = self.weights[0][models]
         r, fan_in, fan_out = w.shape
-        # The first layer of all models is one (N, in) @ (in, R * out) product: x is shared.
-        h = (x @ w.transpose(0, 1).reshape(fan_in, r * fan_out)).view(-1, r, fan_out).transpose(0, 1) + self.biases[0]
+        # The first layer of these models is one (N, in) @ (in, R * out) product: x is shared.
+        h = (x @ w.transpose(0, 1).reshape(fan_in, r * fan_out)).view(-1, r, fan_out).transpose(0, 1)
+        h = h + self.biases[0][models]
         for w, b in zip(self.weights[1:], self.biases[1:]):
-            h = torch.baddbmm(b, self.act(h), w)
+            h = torch.baddbmm(b[models], self.act(h), w[models])
         return h.squeeze(-1)
 
 
