@@ -94,85 +94,166 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     return RunOutcome(seed, OK, tuple(history))
 
 
+# d(activation)/dz as autograd computes it (the same ATen kernels), from the pre-activation z and the
+# activation's output h: the batched engine does its own backward pass.
+_ACT_GRADS: dict[str, Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "relu": lambda g, z, h: torch.ops.aten.threshold_backward(g, h, 0),
+    "tanh": lambda g, z, h: torch.ops.aten.tanh_backward(g, h),
+    "sigmoid": lambda g, z, h: torch.ops.aten.sigmoid_backward(g, h),
+    "gelu": lambda g, z, h: torch.ops.aten.gelu_backward(g, z),
+    "elu": lambda g, z, h: torch.ops.aten.elu_backward(g, 1.0, 1.0, 1.0, False, z),
+    "selu": lambda g, z, h: torch.ops.aten.elu_backward(g, _SELU_ALPHA, _SELU_SCALE, 1.0, False, z),
+    "silu": lambda g, z, h: torch.ops.aten.silu_backward(g, z),
+    "leaky_relu": lambda g, z, h: torch.ops.aten.leaky_relu_backward(g, z, 0.01, False),
+    "linear": lambda g, z, h: g,
+}
+_EVAL_FLOATS = 1 << 18  # activations evaluated at once: 1 MB of float32
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
 class _Stack:
-    """R models with the same layer sizes, as stacked weights: layer l is (R, out, in) plus bias (R, out)."""
+    """R models with the same layer sizes, trained as one: every parameter (and its gradient) is a view
+    into one flat buffer, so an optimizer step is a handful of elementwise ops whatever the depth.
+
+    Layer l is W (R, in, out) and b (R, 1, out), so `baddbmm(b, x, W)` is every model's Linear at once.
+    Gradients are written by hand (the model is Linear layers, an elementwise activation and a
+    clipped binary cross-entropy): autograd's graph costs more than the arithmetic at these sizes.
+    """
 
     def __init__(self, per_model: list[list[torch.Tensor]], activation: str, device: torch.device) -> None:
-        self.weights = [torch.stack([m[i] for m in per_model]).to(device).requires_grad_()
-                        for i in range(len(per_model[0]))]
-        self.biases = [torch.zeros(len(per_model), w.shape[1], device=device, requires_grad=True)
-                       for w in self.weights]
-        self.act = activation_fn(activation)
+        r = len(per_model)
+        shapes = [s for w in per_model[0] for s in ((r, w.shape[1], w.shape[0]), (r, 1, w.shape[0]))]
+        total = sum(math.prod(s) for s in shapes)
+        self.flat = torch.zeros(total, device=device)
+        self.grad = torch.zeros(total, device=device)
+        params, grads = self._views(self.flat, shapes), self._views(self.grad, shapes)
+        self.weights, self.biases = params[0::2], params[1::2]
+        self.w_grads, self.b_grads = grads[0::2], grads[1::2]
+        for i, w in enumerate(self.weights):
+            w.copy_(torch.stack([m[i].t() for m in per_model]))  # biases start at zero, as Keras does
+        self.act, self.act_grad = activation_fn(activation), _ACT_GRADS[activation]
 
-    def params(self) -> list[torch.Tensor]:
-        return [p for pair in zip(self.weights, self.biases) for p in pair]
+    @staticmethod
+    def _views(buf: torch.Tensor, shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
+        views, at = [], 0
+        for s in shapes:
+            n = math.prod(s)
+            views.append(buf[at:at + n].view(s))
+            at += n
+        return views
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """x is (R, B, in) or a shared (B, in); returns (R, B)."""
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """x (R, B, in) -> every layer's input, every hidden pre-activation, and the logits (R, B, 1)."""
+        inputs, pre = [], []
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            x = torch.matmul(x, w.transpose(1, 2)) + b.unsqueeze(1)
+            inputs.append(x)
+            z = torch.baddbmm(b, x, w)
             if i < last:
-                x = self.act(x)
-        return x.squeeze(-1)
+                pre.append(z)
+                x = self.act(z)
+        return inputs, pre, z
+
+    def backward(self, inputs: list[torch.Tensor], pre: list[torch.Tensor], dz: torch.Tensor) -> None:
+        """Write every parameter's gradient into self.grad, given d(loss)/d(logits) dz (R, B, 1)."""
+        for i in range(len(self.weights) - 1, -1, -1):
+            torch.bmm(inputs[i].transpose(1, 2), dz, out=self.w_grads[i])
+            torch.sum(dz, 1, keepdim=True, out=self.b_grads[i])
+            if i:
+                dz = self.act_grad(torch.bmm(dz, self.weights[i].transpose(1, 2)), pre[i - 1], inputs[i])
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (R, N) of every model for a shared x (N, in)."""
+        r = self.weights[0].shape[0]
+        # A few models at a time, so that one layer's activations for all N rows stay cache-sized.
+        widest = max(w.shape[2] for w in self.weights)
+        step = max(1, _EVAL_FLOATS // (len(x) * widest))
+        return torch.cat([self._logits(x, slice(i, i + step)) for i in range(0, r, step)])
+
+    def _logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
+        w = self.weights[0][models]
+        r, fan_in, fan_out = w.shape
+        # The first layer of these models is one (N, in) @ (in, R * out) product: x is shared.
+        h = (x @ w.transpose(0, 1).reshape(fan_in, r * fan_out)).view(-1, r, fan_out).transpose(0, 1)
+        h = h + self.biases[0][models]
+        for w, b in zip(self.weights[1:], self.biases[1:]):
+            h = torch.baddbmm(b[models], self.act(h), w[models])
+        return h.squeeze(-1)
 
 
 def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds: Sequence[int],
                   cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None) -> list[RunOutcome]:
     """Train one model per seed, all at once: stacked weights, one optimizer step for all of them."""
+    return train_many(data, config, [(spec, s) for s in seeds], cancel, on_epoch)
+
+
+def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
+               cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None) -> list[RunOutcome]:
+    """Train one model per (initializer, seed) as one batched computation; outcomes in the order of `runs`.
+
+    Each model keeps its own initial weights, its own shuffling generator and its own optimizer state, so
+    its history is the one train_reference gives for the same seed.
+    """
     device = resolve_device(config.device)
     x, y, xv, yv = _tensors(data, device)
-    r = len(seeds)
-    drawn = [initial_weights(data.n_features, config.hidden, spec, s, x, config.activation) for s in seeds]
+    n, r, bs = len(y), len(runs), config.batch_size
+    x_all, y_all = torch.cat([x, xv]), torch.cat([y, yv])  # train and validation metrics in one pass
+    drawn = [initial_weights(data.n_features, config.hidden, spec, seed, x, config.activation) for spec, seed in runs]
     gens = [g for _, g in drawn]
     stack = _Stack([w for w, _ in drawn], config.activation, device)
-    opt = Optimizer(stack.params(), config.optimizer, config.learning_rate)
-    histories: list[list[dict[str, float]]] = [[] for _ in seeds]
+    opt = Optimizer([stack.flat], config.optimizer, config.learning_rate, grads=[stack.grad])
+    seeds = [seed for _, seed in runs]
+    histories: list[list[dict[str, float]]] = [[] for _ in runs]
     status = [OK] * r
-    bad = torch.zeros(r, dtype=torch.bool, device=device)  # a non-finite batch loss, seen this epoch
+    positive = y_all == 1  # labels are 0 or 1
+    sign = positive * 2.0 - 1  # +1 for class 1, -1 for class 0
 
     def evaluate(epoch: int) -> None:
-        with torch.no_grad():
-            cols = {}
-            for name, xs, ys in (("", x, y), ("val_", xv, yv)):
-                logits = stack.logits(xs).double()
-                target = ys.double().expand_as(logits)
-                cols[name + "loss"] = bce(logits, target).mean(1)
-                cols[name + "accuracy"] = ((logits > 0).double() == target).double().mean(1)
-            table = torch.stack([cols[m] for m in METRICS], 1).double().cpu().numpy()
-        bad_now = bad.cpu().numpy()
-        stats = layer_stats(stack.weights, stack.biases, xv, yv, config.activation) if config.hidden else {}
+        logits = stack.logits(x_all)
+        # bce() for 0/1 labels is -log of the clipped probability of the true class, sigmoid(+-logit); in
+        # float64, as the reference computes it.
+        log_p = torch.sigmoid((logits * sign).double()).clamp_(EPSILON, 1 - EPSILON).log_()
+        hits = (logits > 0) == positive
+        table = torch.stack([-log_p[:, :n].mean(1), hits[:, :n].sum(1).double() / n,
+                             -log_p[:, n:].mean(1), hits[:, n:].sum(1).double() / (len(y_all) - n)], 1).cpu().numpy()
+        finite, rows = np.isfinite(table).all(1), table.tolist()
+        stats = {}
+        if config.hidden:  # the stack keeps W as (R, in, out) and b as (R, 1, out)
+            stats = layer_stats([w.transpose(1, 2) for w in stack.weights], [b.squeeze(1) for b in stack.biases],
+                                xv, yv, config.activation)
         for i in range(r):
             if status[i] != OK:
                 continue
-            if bad_now[i] or not np.isfinite(table[i]).all():
+            if not finite[i]:
                 status[i] = DIVERGED
                 continue
-            histories[i].append({"epoch": epoch, **{m: float(v) for m, v in zip(METRICS, table[i])},
+            histories[i].append({"epoch": epoch, **dict(zip(METRICS, rows[i])),
                                  **{k: v[i] for k, v in stats.items()}})
         if on_epoch:
-            values = {m: tuple(float(table[i, j]) if status[i] == OK else math.nan for i in range(r))
+            values = {m: tuple(row[j] if st == OK else math.nan for row, st in zip(rows, status))
                       for j, m in enumerate(METRICS)}
             layers = {k: tuple(tuple(row) for row in v) for k, v in stats.items()}
             on_epoch(EpochReport(epoch, values, tuple(status), layers))
 
     evaluate(0)
-    n = len(y)
     for epoch in range(1, config.epochs + 1):
         if all(s != OK for s in status):
             break
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
-        for start in range(0, n, config.batch_size):
+        xs, ys = x[perms], y[perms].unsqueeze(-1)  # (R, n, in), (R, n, 1): each model's order
+        for xb, yb in zip(xs.split(bs, 1), ys.split(bs, 1)):
             if cancel is not None and cancel.is_set():
                 return [RunOutcome(s, CANCELLED if st == OK else st, tuple(h))
                         for s, st, h in zip(seeds, status, histories)]
-            idx = perms[:, start:start + config.batch_size]
-            logits = stack.logits(x[idx])
-            losses = bce(logits, y[idx]).mean(1)
-            bad |= ~torch.isfinite(losses)
-            opt.zero_grad()
-            # Each model's gradient is that of its own mean loss: the sum keeps them apart.
-            losses.sum().backward()
+            inputs, pre, z = stack.forward(xb)
+            p = torch.sigmoid(z)
+            # d(mean bce)/dz, each model's own mean (so models stay apart): (p - y) / B where the loss's clip
+            # lets p through, 0 where it holds p (autograd's clamp passes [lo, hi], bounds included).  A nan p
+            # stays nan (nan * 0) and spreads to all of its model's weights, so the epoch's evaluation sees
+            # it: the reference stops a model at its first nan batch loss, and only a nan p makes one.
+            dz = (p - yb).mul_(p.clamp(EPSILON, 1 - EPSILON) == p).mul_(1 / z.shape[1])
+            stack.backward(inputs, pre, dz)
             opt.step()
         evaluate(epoch)
     return [RunOutcome(s, st, tuple(h)) for s, st, h in zip(seeds, status, histories)]

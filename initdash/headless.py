@@ -26,7 +26,7 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
     session = session or Session(config, dataset.describe())
     for _ in range(reruns):
         events: queue.Queue = queue.Queue()
-        sweep = Sweep(config, dataset, session.next_sweep_id, events.put)
+        sweep = Sweep(config, dataset, session.next_sweep_id, events.put, together=True)
         session.begin_sweep(sweep.sweep_id, config)
         if store is not None:
             store.begin_sweep(sweep.sweep_id, config)

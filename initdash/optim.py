@@ -19,34 +19,46 @@ BETA_1, BETA_2 = 0.9, 0.999
 
 
 class Optimizer:
-    """One elementwise optimizer (rmsprop, adam or sgd) over a list of parameters."""
+    """One elementwise optimizer (rmsprop, adam or sgd) over a list of parameters.
 
-    def __init__(self, params: list[torch.Tensor], kind: str, lr: float) -> None:
+    The gradients are the parameters' .grad (autograd's), or, with `grads`, the given tensors that the
+    caller fills before each step (the batched engine writes its own into one flat buffer).
+    """
+
+    def __init__(self, params: list[torch.Tensor], kind: str, lr: float,
+                 grads: list[torch.Tensor] | None = None) -> None:
         self.params, self.kind, self.lr = list(params), kind, lr
+        self.grads = None if grads is None else list(grads)
         self.iterations = 0
         self.state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in self.params]
+        self.scratch = [torch.empty_like(p) for p in self.params]  # saves an allocation per op
 
     def zero_grad(self) -> None:
         """Forget the gradients of the last step."""
         for p in self.params:
             p.grad = None
 
-    @torch.no_grad()
     def step(self) -> None:
-        """Apply one update to every parameter from its .grad."""
+        """Apply one update to every parameter from its gradient."""
+        if self.grads is not None:  # plain tensors: no autograd to keep out of the update
+            self._update(self.grads)
+            return
+        with torch.no_grad():
+            self._update([p.grad for p in self.params])
+
+    def _update(self, grads: list[torch.Tensor | None]) -> None:
         self.iterations += 1
         t = self.iterations
-        for p, (m, v) in zip(self.params, self.state):
-            g = p.grad
+        for p, g, (m, v), tmp in zip(self.params, grads, self.state, self.scratch):
             if g is None:
                 continue
             if self.kind == "sgd":
                 p.add_(g, alpha=-self.lr)
             elif self.kind == "rmsprop":  # keras/src/optimizers/rmsprop.py
                 v.mul_(RHO).addcmul_(g, g, value=1 - RHO)
-                p.addcdiv_(g, (v + EPSILON).sqrt_(), value=-self.lr)
+                p.addcdiv_(g, torch.add(v, EPSILON, out=tmp).sqrt_(), value=-self.lr)
             else:  # adam: keras/src/optimizers/adam.py
                 alpha = self.lr * math.sqrt(1 - BETA_2**t) / (1 - BETA_1**t)
-                m.add_(g - m, alpha=1 - BETA_1)
-                v.add_(g * g - v, alpha=1 - BETA_2)
-                p.addcdiv_(m, v.sqrt().add_(EPSILON), value=-alpha)
+                m.add_(torch.sub(g, m, out=tmp), alpha=1 - BETA_1)
+                v.add_(torch.mul(g, g, out=tmp).sub_(v), alpha=1 - BETA_2)
+                p.addcdiv_(m, torch.sqrt(v, out=tmp).add_(EPSILON), value=-alpha)

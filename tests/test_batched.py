@@ -1,0 +1,116 @@
+"""The batched engine gives every model the history the per-model reference engine gives it, to 1e-5."""
+
+from __future__ import annotations
+
+import math
+import queue
+from dataclasses import replace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from initdash import engine  # noqa: E402
+from initdash.config import ExperimentConfig  # noqa: E402
+from initdash.data import load  # noqa: E402
+from initdash.events import DIVERGED, METRICS, OK, RunFinished  # noqa: E402
+from initdash.initializers import parse_list, parse_spec  # noqa: E402
+from initdash.session import Session  # noqa: E402
+from initdash.sweep import Sweep  # noqa: E402
+
+TOL = 1e-5
+BATCH = 50
+SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The default banknote-like data, its training set cut to 230 rows (4 full batches and one of 30) for speed."""
+    ds = load()
+    ds = replace(ds, x_train=ds.x_train[:230], y_train=ds.y_train[:230])
+    assert len(ds.y_train) % BATCH, "the batch size must leave a partial last batch"
+    return ds
+
+
+def assert_same(batched, reference) -> None:
+    """Same status, same number of epochs, every metric within TOL."""
+    assert batched.seed == reference.seed
+    assert batched.status == reference.status
+    assert len(batched.history) == len(reference.history)
+    for got, want in zip(batched.history, reference.history):
+        assert got["epoch"] == want["epoch"]
+        for m in METRICS:
+            assert abs(got[m] - want[m]) <= TOL, (m, got["epoch"], got[m], want[m])
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize(("hidden", "activation", "init"), [
+    ((), "relu", "normal"),
+    ((), "relu", "normal:std=10"),  # many outputs beyond the loss's clip, where the gradient is 0
+    ((8, 8), "tanh", "he_normal"),
+], ids=["lesson", "lesson-saturated", "mlp-8-8-tanh"])
+def test_batched_equals_reference(data, optimizer, hidden, activation, init):
+    config = ExperimentConfig(hidden=hidden, activation=activation, optimizer=optimizer, batch_size=BATCH,
+                              epochs=4)
+    spec = parse_spec(init)
+    outcomes = engine.train_batched(data, config, spec, SEEDS)
+    assert [o.status for o in outcomes] == [OK] * len(SEEDS)
+    for seed, got in zip(SEEDS, outcomes):
+        assert_same(got, engine.train_reference(data, config, spec, seed))
+
+
+def test_zeros_init_starts_at_ln2(data):
+    config = ExperimentConfig(batch_size=BATCH, epochs=1)
+    (outcome,) = engine.train_batched(data, config, parse_spec("zeros"), (7,))
+    assert outcome.history[0]["loss"] == pytest.approx(math.log(2), abs=1e-6)
+    assert outcome.history[0]["val_loss"] == pytest.approx(math.log(2), abs=1e-6)
+
+
+# The loss clips probabilities to [1e-7, 1 - 1e-7], so only an overflow makes a model diverge: a huge init
+# overflows the logits before training starts; an absurd learning rate overflows the weights mid-training
+# (he_normal below), while zeros and a saturated std=10 model get no gradient from it and stay finite.
+@pytest.mark.parametrize(("optimizer", "lr", "runs", "expected"), [
+    ("rmsprop", None, [("he_normal", 1), ("normal:std=1e15", 2), ("he_normal", 3)], ["ok", "at start", "ok"]),
+    ("sgd", 1e20, [("zeros", 1), ("he_normal", 2), ("normal:std=10", 3)], ["ok", "mid-training", "ok"]),
+], ids=["at-start", "mid-training"])
+def test_diverging_models_do_not_disturb_the_others(data, optimizer, lr, runs, expected):
+    config = ExperimentConfig(hidden=(8, 8), activation="relu", optimizer=optimizer, lr=lr, batch_size=BATCH,
+                              epochs=4)
+    runs = [(parse_spec(init), seed) for init, seed in runs]
+    outcomes = engine.train_many(data, config, runs)
+    for outcome, want in zip(outcomes, expected):
+        if want == "ok":
+            assert outcome.status == OK and len(outcome.history) == config.epochs + 1
+        else:
+            assert outcome.status == DIVERGED
+            assert (len(outcome.history) == 0) if want == "at start" else (1 <= len(outcome.history) <= config.epochs)
+    for (spec, seed), got in zip(runs, outcomes):
+        assert_same(got, engine.train_reference(data, config, spec, seed))
+
+
+def test_together_sweep_matches_per_initializer_workers(data):
+    config = ExperimentConfig(hidden=(8,), initializers=parse_list("zeros,he_normal,normal"), repeats=2,
+                              batch_size=BATCH, epochs=2, seed=11)
+
+    def run(together: bool) -> Session:
+        session = Session(config, data.describe())
+        events: queue.Queue = queue.Queue()
+        sweep = Sweep(config, data, session.next_sweep_id, events.put, together=together)
+        session.begin_sweep(sweep.sweep_id)
+        sweep.start()
+        pending = {s.label for s in config.initializers}
+        while pending:
+            event = events.get(timeout=60)
+            session.apply(event)
+            if isinstance(event, RunFinished):
+                pending.discard(event.initializer)
+        return session
+
+    apart, together = run(False).current.runs, run(True).current.runs
+    for label, run_apart in apart.items():
+        run_together = together[label]
+        assert run_together.seeds == run_apart.seeds and run_together.statuses == run_apart.statuses
+        for h1, h2 in zip(run_together.histories, run_apart.histories):
+            assert len(h1) == len(h2) == config.epochs + 1
+            for a, b in zip(h1, h2):
+                assert all(abs(a[m] - b[m]) <= 1e-6 for m in METRICS)
