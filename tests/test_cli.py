@@ -155,10 +155,10 @@ def test_a_failing_worker_is_reported_and_the_others_go_on(capsys, tmp_path, mon
 
     real = engine.initial_weights
 
-    def flaky(n_features, hidden, spec, seed):
+    def flaky(n_features, hidden, spec, seed, *args):
         if spec.label == "he_normal":
             raise RuntimeError("simulated worker crash")
-        return real(n_features, hidden, spec, seed)
+        return real(n_features, hidden, spec, seed, *args)
 
     # Fails inside the engine for one initializer, whether the sweep trains it alone or in one batch with
     # the others (headless does; if that batch fails, each initializer is trained on its own).

@@ -83,6 +83,8 @@ CHECKS = {
     "lecun_uniform": lambda w: assert_uniform(w, -math.sqrt(3 / IN), math.sqrt(3 / IN)),
     "lecun_normal": lambda w: assert_truncated(w, *keras_trunc(math.sqrt(1 / IN))),
     "orthogonal": lambda w: assert_orthogonal(w, 1.0),
+    # lsuv's catalog draw is its orthogonal start; the data-dependent rescaling is tested in test_presets.
+    "lsuv": lambda w: assert_orthogonal(w, 1.0),
     "variance_scaling": lambda w: assert_truncated(w, *keras_trunc(math.sqrt(1 / IN))),
     "kaiming_normal": lambda w: assert_normal(w, math.sqrt(2 / IN)),
     "kaiming_uniform": lambda w: assert_uniform(w, -math.sqrt(6 / IN), math.sqrt(6 / IN)),
@@ -108,7 +110,7 @@ def test_every_catalog_entry_has_a_statistical_check():
 @pytest.mark.parametrize("name", sorted(CATALOG))
 def test_distribution_of_each_entry(name):
     # Orthogonality is exact, not statistical: a smaller matrix saves a second of QR.
-    CHECKS[name](draw(name, (400, 100)) if name == "orthogonal" else draw(name))
+    CHECKS[name](draw(name, (400, 100)) if name in ("orthogonal", "lsuv") else draw(name))
 
 
 @pytest.mark.parametrize("name", sorted(CATALOG))
