@@ -27,6 +27,7 @@ from initdash.ui.help import HelpScreen
 from initdash.ui.leaderboard import Leaderboard
 from initdash.ui.messages import TrainingEvent
 from initdash.ui.views import (
+    CurveCache,
     chart_series,
     header_text,
     leaderboard_rows,
@@ -88,6 +89,7 @@ class InitdashApp(App[None]):
         self.validation = False
         self.log_loss = False
         self.hidden: set[str] = set()
+        self.curves = CurveCache()
         self.view = "charts"  # charts, spread or signal
         self.signal_epoch: int | None = None  # None: follow the latest epoch
         self.metric = "val_accuracy"
@@ -223,10 +225,10 @@ class InitdashApp(App[None]):
         acc_chart = self.query_one("#acc-chart", MetricChart)
         limit = max(loss_chart.size.width, 20)
         band = " + earlier sweeps" if self.band and len(self.session.completed()) > 1 else ""
-        loss_chart.show(chart_series(self.session, prefix + "loss", hidden, self.band, limit),
+        loss_chart.show(chart_series(self.session, prefix + "loss", hidden, self.band, limit, self.curves),
                         f"{which} loss" + (" (log)" if self.log_loss else "") + band, "loss", epochs,
                         log=self.log_loss)
-        acc_chart.show(chart_series(self.session, prefix + "accuracy", hidden, self.band, limit),
+        acc_chart.show(chart_series(self.session, prefix + "accuracy", hidden, self.band, limit, self.curves),
                        f"{which} accuracy", "accuracy", epochs, ylim=(0.0, 1.0))
 
     def _changed(self) -> None:

@@ -33,19 +33,45 @@ def downsample(x: list[float], y: list[float], limit: int) -> tuple[list[float],
     return [x[i] for i in picks], [y[i] for i in picks]
 
 
-def mean_curve(run: InitRun, metric: str) -> tuple[list[float], list[float]]:
+def mean_curve(run: InitRun, metric: str, cache: CurveCache | None = None) -> tuple[list[float], list[float]]:
     """Per epoch, the mean of `metric` over the repeats that reached that epoch."""
-    by_epoch: dict[int, list[float]] = {}
-    for history in run.histories:
-        for row in history:
-            by_epoch.setdefault(int(row["epoch"]), []).append(row[metric])
-    epochs = sorted(by_epoch)
-    return [float(e) for e in epochs], [math.fsum(by_epoch[e]) / len(by_epoch[e]) for e in epochs]
+    return (cache or CurveCache()).mean_curve(run, metric)
+
+
+class CurveCache:
+    """Running per-epoch sums of every run's repeats, so a redraw only reads the epochs that are new.
+
+    Histories only grow while a sweep trains (100 repeats x 1000 epochs is 100,000 rows per initializer:
+    re-reading them all at 10 Hz would stall the UI).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, str], tuple[InitRun, list[int], dict[int, list[float]]]] = {}
+
+    def mean_curve(self, run: InitRun, metric: str) -> tuple[list[float], list[float]]:
+        """As the module's mean_curve, reading only the rows added since the last call."""
+        key = (id(run), metric)
+        entry = self._entries.get(key)
+        histories = run.histories
+        if entry is None or entry[0] is not run or len(entry[1]) != len(histories) or any(
+                len(h) < seen for h, seen in zip(histories, entry[1])):
+            entry = (run, [0] * len(histories), {})
+            self._entries[key] = entry
+        _, seen, sums = entry
+        for i, history in enumerate(histories):
+            for row in history[seen[i]:]:
+                cell = sums.setdefault(int(row["epoch"]), [0.0, 0])
+                cell[0] += row[metric]
+                cell[1] += 1
+            seen[i] = len(history)
+        epochs = sorted(sums)
+        return [float(e) for e in epochs], [sums[e][0] / sums[e][1] for e in epochs]
 
 
 def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozenset(),
-                 band: bool = False, limit: int = 200) -> list[Series]:
+                 band: bool = False, limit: int = 200, cache: CurveCache | None = None) -> list[Series]:
     """The current sweep's mean curve per visible initializer (and, with `band`, earlier sweeps' spread)."""
+    cache = cache or CurveCache()
     current = session.current
     if current is None:
         return []
@@ -56,19 +82,21 @@ def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozens
         if label in hidden or label not in current.runs:
             continue
         if band and earlier:
-            out.extend(_band(label, index, [s.runs[label] for s in earlier if label in s.runs], metric, limit))
-        x, y = mean_curve(current.runs[label], metric)
+            out.extend(_band(label, index, [s.runs[label] for s in earlier if label in s.runs], metric, limit,
+                             cache))
+        x, y = cache.mean_curve(current.runs[label], metric)
         if x:
             x, y = downsample(x, y, limit)
             out.append(Series(label, index, tuple(x), tuple(y)))
     return out
 
 
-def _band(label: str, index: int, runs: list[InitRun], metric: str, limit: int) -> list[Series]:
+def _band(label: str, index: int, runs: list[InitRun], metric: str, limit: int,
+          cache: CurveCache) -> list[Series]:
     """Mean, min and max over earlier sweeps of each sweep's mean curve: three faint lines."""
     per_epoch: dict[int, list[float]] = {}
     for run in runs:
-        for e, v in zip(*mean_curve(run, metric)):
+        for e, v in zip(*cache.mean_curve(run, metric)):
             per_epoch.setdefault(int(e), []).append(v)
     if not per_epoch:
         return []
@@ -101,7 +129,7 @@ def signal_series(session: Session, metric: str, hidden: frozenset[str] = frozen
             continue
         per_layer: dict[int, list[float]] = {}
         for history in current.runs[label].histories:
-            row = next((r for r in history if int(r["epoch"]) == epoch), None)
+            row = history[epoch] if epoch < len(history) else None  # rows are epochs 0, 1, 2, ...
             for layer, v in enumerate(row.get(metric, []) if row else [], start=1):
                 if v is not None and v > 0:
                     per_layer.setdefault(layer, []).append(v)
