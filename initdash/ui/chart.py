@@ -1,10 +1,11 @@
 """Live plotext charts: curves of one metric against epoch, and the spread of final values.
 
 plotext's build() runs in the widget's render, on the UI thread, and costs ~10 ms for the lesson's
-5 short lines but tens to hundreds of ms for many long ones.  So a chart is described by plain data (a
-spec with a `draw` method); small charts are built in render as usual, large ones in a background thread
-from a fresh plotext figure (no state shared with the UI thread), and the widget shows the last finished
-build meanwhile.
+5 short lines but tens to hundreds of ms for many long ones -- and while workers train, the UI thread
+shares the GIL with them, so those milliseconds stretch several times over.  So a chart is described by
+plain data (a spec with a `draw` method); while training runs, or for large charts, it is built in a
+background thread from a fresh plotext figure (no state shared with the UI thread) and the widget shows
+the last finished build meanwhile; otherwise (small, idle: snapshots, a reopened session) in render.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 
 from rich.text import Text
 from textual.message import Message
+from textual.strip import Strip
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
@@ -122,20 +124,24 @@ class SpreadSpec:
 class ChartBuilt(Message):
     """A background build finished."""
 
-    def __init__(self, key: tuple, text: Text) -> None:
+    def __init__(self, key: tuple, strips: list[Strip]) -> None:
         super().__init__()
-        self.key, self.text = key, text
+        self.key, self.strips = key, strips
 
 
 class MetricChart(PlotextPlot):
-    """Shows a spec; rebuilds only when the spec, the size or the theme changed."""
+    """Shows a spec; rebuilds only when the spec, the size or the theme changed.
+
+    It draws line by line from Strips made when the chart was built, so a repaint of the screen costs the
+    UI thread next to nothing for the charts.
+    """
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.spec: Spec = CurvesSpec((), title, "", 1)
         self.no_color = bool(os.environ.get("NO_COLOR"))
-        self._built: tuple[tuple, Text] | None = None  # (key, text) of the newest finished build
-        self._building: tuple | None = None
+        self._built: tuple[tuple, list[Strip]] | None = None  # (key, lines) of the newest finished build
+        self._building = False
         self.builds = 0  # how many builds ran (benchmarks and tests read it)
 
     @property
@@ -165,20 +171,32 @@ class MetricChart(PlotextPlot):
     def _key(self) -> tuple:
         return (self.spec, self.size.width, self.size.height, self._get_plotext_theme_name(self.app.theme))
 
-    def render(self) -> Text:
+    def _current(self, key: tuple) -> bool:
+        if self._built is None:
+            return False
+        spec, *rest = self._built[0]
+        return spec is key[0] and rest == list(key[1:])
+
+    def render_line(self, y: int) -> Strip:
+        lines = self._lines()
+        if y < len(lines):
+            return lines[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _lines(self) -> list[Strip]:
         key = self._key()
-        if self._built is not None and self._built[0] == key:
+        if self._current(key):
             return self._built[1]
-        if self.spec.points <= SYNC_POINT_LIMIT:
+        if self.spec.points <= SYNC_POINT_LIMIT and not self.app.is_training:
             self._built = (key, self._build(key))
             return self._built[1]
-        if self._building is None:  # one build at a time; the newest spec is built when it is done
-            self._building = key
+        if not self._building:  # one build at a time; the newest spec is built when it is done
+            self._building = True
             threading.Thread(target=self._build_in_background, args=(key,), daemon=True,
                              name="chart-build").start()
-        return self._built[1] if self._built is not None else Text("drawing…")
+        return self._built[1] if self._built is not None else []
 
-    def _build(self, key: tuple) -> Text:
+    def _build(self, key: tuple) -> list[Strip]:
         spec, width, height, theme = key
         plt = Plot()  # a fresh figure: nothing shared with another build
         spec.draw(plt)
@@ -186,12 +204,14 @@ class MetricChart(PlotextPlot):
         plt._set_size(width, height)  # as textual-plotext's own render does (its issue #5)
         plt.theme(theme)
         self.builds += 1
-        return Text.from_ansi(plt.build())
+        console = self.app.console
+        return [Strip(list(line.render(console)), line.cell_len).adjust_cell_length(width)
+                for line in Text.from_ansi(plt.build()).split("\n")]
 
     def _build_in_background(self, key: tuple) -> None:
         self.post_message(ChartBuilt(key, self._build(key)))
 
     def on_chart_built(self, message: ChartBuilt) -> None:
-        self._building = None
-        self._built = (message.key, message.text)
+        self._building = False
+        self._built = (message.key, message.strips)
         self.refresh()
