@@ -104,6 +104,8 @@ class Sweep:
                 self.emit(RunStarted(sid, spec.label, seeds[spec.label]))
             from initdash import engine  # torch loads here, in the worker, never on the UI thread
 
+            # One intra-op thread even for the only worker: two gave MLP 64,64,64 1.5x on an idle 2-core
+            # machine, but made MLP 16,16 and 128 5-10x slower once another process wanted a core.
             engine.limit_threads()
 
             def split(report: EpochReport) -> None:
