@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
@@ -194,6 +195,12 @@ class InitdashApp(App[None]):
         if not self._dirty:
             return
         self._dirty = False
+        try:
+            self._redraw()
+        except (NoMatches, ScreenStackError):
+            pass  # the app is shutting down: its widgets are already gone
+
+    def _redraw(self) -> None:
         hidden = frozenset(self.hidden)
         st = stats.compute(self.session, self.metric)
         if self.view == "signal":
