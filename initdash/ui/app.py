@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -20,7 +21,7 @@ from initdash import locations, stats
 from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset
 from initdash.errors import UserError
-from initdash.events import Event, RunFailed
+from initdash.events import EpochDone, Event, RunFailed
 from initdash.session import Session
 from initdash.store import Store
 from initdash.sweep import Sweep
@@ -98,6 +99,8 @@ class InitdashApp(App[None]):
         self.metric = "val_accuracy"
         self.band = False
         self._dirty = True
+        self._heap_frozen = False
+        self._texts: dict[str, str] = {}
         self._sweep_started = 0.0
         done = len(self.session.completed())
         self._status = f"{done} sweep{'' if done == 1 else 's'} so far · r adds one" if done else ""
@@ -177,6 +180,11 @@ class InitdashApp(App[None]):
 
     def on_training_event(self, message: TrainingEvent) -> None:
         event = message.event
+        if not self._heap_frozen and isinstance(event, EpochDone):
+            # torch is loaded now: move the ~million objects of the libraries out of the garbage
+            # collector's sight, or every full collection stops the UI for ~100 ms (measured).
+            gc.freeze()
+            self._heap_frozen = True
         if not self.session.apply(event):
             return  # from a sweep that a rerun replaced
         self._save(lambda store: store.record(event))
@@ -211,18 +219,24 @@ class InitdashApp(App[None]):
             chart.show_spread(spread_data(self.session, st, hidden),
                               f"final {self.metric} over {runs} runs in {st.sweeps} sweeps "
                               f"(points: runs; bars: 95% CI of the mean)", self.metric)
-            self.query_one("#spread-table", Static).update("\n".join(spread_lines(st)))
+            self._set_text("#spread-table", "\n".join(spread_lines(st)))
         else:
             self._draw_curves(hidden)
         self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, hidden), self.metric)
-        self.query_one("#header", Static).update(header_text(self.session, self.dataset.describe()))
-        self.query_one("#summary", Static).update(f"{self.metric}: {st.summary}")
+        self._set_text("#header", header_text(self.session, self.dataset.describe()))
+        self._set_text("#summary", f"{self.metric}: {st.summary}")
         status = self._status
         if self.config.repeats != self.session.config.repeats:
             status += f" · {self.config.repeats} seeds per initializer from the next rerun (r)"
         if self.dataset.synthetic and self.config.data == DEFAULT_DATA:
             status += " · synthetic data (real file: --data FILE.csv)"
-        self.query_one("#status", Static).update(status)
+        self._set_text("#status", status)
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes: every update costs the screen a layout pass."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(text)
 
     def _draw_signal(self, hidden: frozenset[str]) -> None:
         depth = len(self.session.config.hidden)
