@@ -370,7 +370,7 @@ class InitdashApp(App[None]):
     def action_help(self) -> None:
         """Show the keys and what initdash does."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show]))
+            self.push_screen(HelpScreen([b for b in self.BINDINGS if b.show or b.tooltip]))
 
     async def action_quit(self) -> None:
         """Stop training and leave."""
@@ -381,7 +381,7 @@ class InitdashApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for b in self.BINDINGS:
-            if b.show:
+            if b.show or b.tooltip:
                 yield SystemCommand(b.tooltip or b.description, f"key {b.key_display or b.key}",
                                     lambda action=b.action: self.run_action(action))
 

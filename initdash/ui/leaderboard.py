@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from initdash.ui.views import Row
 
@@ -25,12 +27,16 @@ class Leaderboard(DataTable):
 
     def show(self, rows: list[Row], metric: str) -> None:
         """Bring the table up to date with `rows`."""
-        labels = [r.label for r in rows]
-        if metric != self.metric or labels != [str(k.value) for k in self.rows]:
-            self.clear(columns=True)
-            self.metric = metric
+        if not self.columns:
             for key, title in columns(metric):
                 self.add_column(title, key=key)
+            self.metric = metric
+        if metric != self.metric:  # only the spread column's title names the metric
+            self.metric = metric
+            self.columns[ColumnKey("spread")].label = Text(dict(columns(metric))["spread"])
+            self.refresh()
+        if [r.label for r in rows] != [str(k.value) for k in self.rows]:
+            self.clear()
             for r in rows:
                 self.add_row(*self._cells(r), key=r.label)
             return
