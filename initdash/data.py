@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from initdash.errors import UserError
+from initdash.errors import UserError, opening
 
 DEFAULT_DATA = "banknote-like"
 BUILTIN_DATA = ("banknote-like", "moons", "circles", "xor", "spiral")
@@ -105,17 +105,11 @@ _GENERATORS = {"banknote-like": banknote_like, "moons": moons, "circles": circle
 def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, str]]:
     """Read a CSV with a header row: numeric features, a two-valued label (last column or `target`)."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
+        with opening(str(path)), path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.reader(fh)
             # Keep each record's line number in the file, so messages still name the right row when blank
             # lines (skipped below) come before it.
             rows = [(reader.line_num, row) for row in reader]
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a CSV file") from None
-    except PermissionError:
-        raise UserError(f"{path}: permission denied") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text CSV file (cannot decode as UTF-8)") from None
     except csv.Error as exc:

@@ -1,5 +1,21 @@
 """The one exception type that means 'the user asked for something we cannot do'."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class UserError(Exception):
     """A bad input: shown as one line on stderr, exit code 2, never a traceback."""
+
+
+@contextmanager
+def opening(label: str) -> Iterator[None]:
+    """Turn the errors of opening a file the user named into one-line UserErrors that start with `label`."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise UserError(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{label}: is a directory") from None
+    except PermissionError:
+        raise UserError(f"{label}: permission denied") from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from initdash.errors import UserError
+from initdash.errors import UserError, opening
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,14 +67,8 @@ def preset_lines() -> list[str]:
 def read_config(path: Path) -> dict[str, Any]:
     """The settings of a TOML config file (flag names, dashes or underscores), checked for unknown keys."""
     try:
-        with path.open("rb") as fh:
+        with opening(f"--config {path}"), path.open("rb") as fh:
             raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"--config {path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"--config {path}: is a directory") from None
-    except PermissionError:
-        raise UserError(f"--config {path}: permission denied") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"--config {path}: not valid TOML ({exc})") from None
     settings: dict[str, Any] = {}
