@@ -242,6 +242,15 @@ def _dashboard(config: ExperimentConfig, dataset: Dataset, store: Store | None, 
     return exit_codes.OK
 
 
+def check_device(device: str) -> None:
+    """--device cuda needs a CUDA GPU (this imports torch, but only when cuda is asked for)."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA GPU is available here (use --device auto or cpu)")
+
+
 def open_history(args: argparse.Namespace,
                  argv: list[str]) -> tuple[Store | None, Session | None, ExperimentConfig, Dataset]:
     """The history store (None with --no-save), the reopened Session (with --open), the config and its data."""
@@ -251,6 +260,7 @@ def open_history(args: argparse.Namespace,
     if args.open is None:
         # Validate the settings and the data before the database file is created.
         config = config_from_args(args)
+        check_device(config.device)
         dataset = load(config.data, config.target, config.split_seed)
         return (None if args.no_save else Store.open(args.db)), None, config, dataset
     store = Store.open(args.db)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from initdash import __version__
 from initdash.cli import main
@@ -277,3 +278,10 @@ def test_user_errors_are_one_line_exit_2_and_leave_no_file(capsys, tmp_path, arg
     # into tmp_path) is not an output file: it may be created before a data error is found.
     after = sorted(f for f in os.listdir(tmp_path) if not f.startswith("default-history.db"))
     assert after == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: --device cuda trains")
+def test_device_cuda_without_a_gpu_is_a_user_error(capsys):
+    assert main(["--headless", "--no-save", "--device", "cuda", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("initdash: error: --device cuda: no CUDA GPU") and err.count("\n") == 1
