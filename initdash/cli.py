@@ -152,8 +152,11 @@ def apply_layers(args: argparse.Namespace, argv: list[str]) -> None:
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """Validate the arguments into an ExperimentConfig (UserError on anything wrong)."""
     seed = args.seed if args.seed is not None else secrets.randbits(31)
+    # A CSV is stored by its absolute path, so `--open` finds it from any directory.
+    path = Path(args.data).expanduser()
+    data = str(path.resolve()) if args.data not in BUILTIN_DATA and path.is_file() else args.data
     return ExperimentConfig(
-        data=args.data, target=args.target, split_seed=args.split_seed, hidden=args.hidden,
+        data=data, target=args.target, split_seed=args.split_seed, hidden=args.hidden,
         activation=args.activation.lower(), optimizer=args.optimizer.lower(), lr=args.lr,
         batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
         repeats=args.repeats, seed=seed, device=args.device)
@@ -166,9 +169,12 @@ def run() -> None:
     make `q` feel stuck; everything is written and flushed by then, so skip the teardown.
     """
     code = main()
-    if "torch" in sys.modules:
+    try:
         sys.stdout.flush()
         sys.stderr.flush()
+    except OSError:  # the reader of a pipe left early: nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if "torch" in sys.modules:
         os._exit(code)
     sys.exit(code)
 
@@ -186,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `initdash history | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return exit_codes.OK
+    except OSError as exc:  # e.g. stdout on a full disk
+        print(f"initdash: error: cannot write output: {exc.strerror or exc}", file=sys.stderr)
+        return exit_codes.USER_ERROR
 
 
 def _main(argv: list[str] | None) -> int:
@@ -239,6 +248,8 @@ def _dashboard(config: ExperimentConfig, dataset: Dataset, store: Store | None, 
         store.start_session(config, dataset.describe())
     # A reopened session shows what it has; r adds sweeps to it.
     InitdashApp(config, dataset, session=session, store=store, start_training=session is None).run()
+    if store is not None:
+        store.discard_incomplete()  # a sweep cut short by q is no result (as Ctrl-C in headless)
     return exit_codes.OK
 
 
@@ -269,6 +280,7 @@ def open_history(args: argparse.Namespace,
         config = session.config
         if "repeats" in explicit_options(argv):
             config = config.with_changes(repeats=args.repeats)
+        check_device(config.device)
         dataset = load(config.data, config.target, config.split_seed)
         store.continue_session(args.open, config)
         return store, session, config, dataset
@@ -297,13 +309,14 @@ def _headless(args: argparse.Namespace, config: ExperimentConfig, dataset: Datas
         store.start_session(config, dataset.describe())
     # sys.stderr looked up now: run_sweeps' default was bound at import, and may be a stream since replaced.
     session = hl.run_sweeps(config, dataset, args.reruns, progress=sys.stderr, session=session, store=store)
+    # Files first: a reader of stdout that leaves early (`| head`) must not cost the user their --out file.
+    if args.out is not None:
+        written = report.write(session, args.out)
+        print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     print(report.results_table(session))
     if _most_runs(session) > 1:
         print()
         print(stats.stats_table(session))
-    if args.out is not None:
-        written = report.write(session, args.out)
-        print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     if store is not None:
         print(f"saved as session {store.session_id} in {store.path} "
               f"(initdash export {store.session_id} --out FILE.json)", file=sys.stderr)

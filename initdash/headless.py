@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.events import RunFailed, RunFinished
+from initdash.failures import log_failure
 from initdash.session import Session
 from initdash.sweep import Sweep
 
@@ -57,7 +58,8 @@ def _progress_line(session: Session, sweep_id: int, event: RunFinished | RunFail
     run = session.current.runs[event.initializer]
     head = f"rerun {sweep_id}  {event.initializer}:"
     if isinstance(event, RunFailed):
-        return f"{head} failed ({event.message})"
+        where = log_failure(event)
+        return f"{head} failed ({event.message})" + (f"; traceback in {where}" if where else "")
     finals = run.final("val_accuracy")
     tail = f", val_accuracy {sum(finals) / len(finals):.4f}" if finals else ""
     return f"{head} {run.status_text}{tail}"

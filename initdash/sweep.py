@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import traceback
 import zlib
@@ -16,8 +15,6 @@ from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.events import EpochDone, EpochReport, Event, RunFailed, RunFinished, RunStarted
 from initdash.initializers import InitSpec
-
-log = logging.getLogger("initdash")
 
 Spawn = Callable[[Callable[[], None], str], Any]
 
@@ -135,7 +132,6 @@ class Sweep:
                 self.turns.release(ticket)
             self.emit(RunFinished(sid, label, tuple(outcomes)))
         except Exception as exc:  # one initializer failing must not stop the others
-            log.exception("worker for %s (sweep %d) failed", label, sid)
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]
             self.emit(RunFailed(sid, label, message, traceback.format_exc()))
 
@@ -165,8 +161,7 @@ class Sweep:
 
             runs = [(spec, seed) for spec in specs for seed in seeds[spec.label]]
             outcomes = engine.train_many(self.dataset, self.config, runs, self.cancel_event, split)
-        except Exception:
-            log.exception("batched sweep %d failed; training its initializers one by one", sid)
+        except Exception:  # train each initializer on its own, so only the failing one reports it
             for spec in specs:
                 self.train(spec)
             return

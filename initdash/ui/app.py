@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset
 from initdash.errors import UserError
 from initdash.events import EpochDone, Event, RunFailed
+from initdash.failures import log_failure
 from initdash.session import Session
 from initdash.store import Store
 from initdash.sweep import Sweep
@@ -43,8 +43,6 @@ REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, howe
 SWITCH_INTERVAL = 0.001  # seconds; see on_mount
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 NARROW_WIDTH = 70
-
-log = logging.getLogger("initdash")
 
 
 class InitdashApp(App[None]):
@@ -190,8 +188,9 @@ class InitdashApp(App[None]):
         self._save(lambda store: store.record(event))
         self._dirty = True
         if isinstance(event, RunFailed):
-            _log_failure(event)
-            self.notify(f"{event.initializer} failed: {event.message}", severity="error")
+            where = log_failure(event)
+            self.notify(f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
+                        severity="error")
         current = self.session.current
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
@@ -385,14 +384,3 @@ class InitdashApp(App[None]):
                 yield SystemCommand(b.tooltip or b.description, f"key {b.key_display or b.key}",
                                     lambda action=b.action: self.run_action(action))
 
-
-def _log_failure(event: RunFailed) -> None:
-    """Append a failed worker's traceback to the log file under the user's state dir."""
-    path = locations.log_file()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{datetime.now().isoformat()} sweep {event.sweep_id} {event.initializer}: "
-                     f"{event.message}\n{event.traceback}\n")
-    except OSError:
-        log.error("cannot write %s", path)
