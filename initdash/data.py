@@ -122,6 +122,8 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
         raise UserError(f"{path}: need a header row with at least one feature column and a label column")
     if len(set(header)) != len(header):
         raise UserError(f"{path}: duplicate column names in the header")
+    if "" in header:
+        raise UserError(f"{path}: column {header.index('') + 1} of the header has no name")
     body = rows[1:]
     if not body:
         raise UserError(f"{path}: has a header but no data rows")
@@ -140,7 +142,9 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
         j = 0
         for c, cell in enumerate(row):
             if c == label_col:
-                labels.append(cell.strip())
+                if not cell.strip():
+                    raise UserError(f"{path}: row {r}, column {header[c]!r}: the label is empty")
+                labels.append(_canonical_label(cell.strip()))
                 continue
             try:
                 value = float(cell)
@@ -157,6 +161,15 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
                         f"found {len(distinct)} ({shown})")
     y = np.array([distinct.index(v) for v in labels], dtype=float)
     return x, y, features, (distinct[0], distinct[1])
+
+
+def _canonical_label(value: str) -> str:
+    """`1`, `1.0` and ` 1 ` are one class: numeric labels are compared as numbers."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return str(int(number)) if number.is_integer() else str(number)
 
 
 def _label_key(value: str) -> tuple[int, float | str]:

@@ -200,8 +200,10 @@ def parse_list(text: str) -> tuple[InitSpec, ...]:
         part = part.strip()
         if not part:
             continue
-        # `b=2` with no colon continues the previous spec's parameters.
-        if specs and "=" in part and ":" not in part:
+        # `b=2` with no colon continues the previous spec's parameters (`uniform:low=-1,high=1`).
+        if "=" in part and ":" not in part:
+            if not specs or ":" not in specs[-1]:
+                raise UserError(f"{part!r}: parameters go after a colon, e.g. normal:std=0.5")
             specs[-1] += "," + part
         else:
             specs.append(part)

@@ -248,3 +248,20 @@ def test_csv_too_few_rows_to_split(tmp_path):
     path = write(tmp_path, "a,y\n1,0\n2,1\n3,0\n")
     with pytest.raises(UserError, match="at least 4 rows"):
         data.load(str(path))
+
+
+def test_numeric_labels_are_compared_as_numbers_and_empty_ones_refused(tmp_path):
+    from initdash.data import read_csv
+
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("a,label\n1,0\n2,0.0\n3,1\n4,1.0\n")
+    _, y, _, names = read_csv(mixed)
+    assert list(y) == [0, 0, 1, 1] and names == ("0", "1")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,label\n1,0\n2,\n3,1\n")
+    with pytest.raises(UserError, match="row 3, column 'label': the label is empty"):
+        read_csv(empty)
+    noname = tmp_path / "noname.csv"
+    noname.write_text("a,,label\n1,2,0\n3,4,1\n")
+    with pytest.raises(UserError, match="column 2 of the header has no name"):
+        read_csv(noname)

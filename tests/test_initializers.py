@@ -255,3 +255,9 @@ def test_catalog_lines_name_every_entry_with_a_formula():
     he = next(line for line in lines if line.startswith("he_normal "))
     assert "sqrt(2/fan_in)" in he
     assert "truncated" in CATALOG["kaiming_normal"].description or "not truncated" in CATALOG["kaiming_normal"].formula
+
+
+def test_parameters_without_a_colon_are_a_clear_error():
+    with pytest.raises(UserError, match="parameters go after a colon"):
+        parse_list("normal,std=0.5")
+    assert [s.label for s in parse_list("uniform:low=-1,high=1,zeros")] == ["uniform:low=-1,high=1", "zeros"]

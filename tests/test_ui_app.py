@@ -178,11 +178,11 @@ async def test_failing_worker_shows_failed_and_the_others_finish(tmp_path, monke
     assert "boom in the normal worker" in log and "Traceback" in log
 
 
-@pytest.mark.parametrize("size", [(40, 10), (20, 5), (80, 24)])
+@pytest.mark.parametrize("size", [(40, 10), (20, 5), (63, 24), (80, 19), (80, 24)])
 async def test_small_terminals_do_not_crash(tmp_path, size):
     app = make_app(tmp_path, epochs=1)
     async with app.run_test(size=size) as pilot:
         await pilot.pause(0.3)
         too_small = app.screen.has_class("too-small")
-        assert too_small == (size[0] < 60 or size[1] < 16)
+        assert too_small == (size[0] < 64 or size[1] < 20)
         await pilot.press("q")

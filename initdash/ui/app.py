@@ -41,7 +41,7 @@ from initdash.ui.views import (
 
 REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
 SWITCH_INTERVAL = 0.001  # seconds; see on_mount
-MIN_WIDTH, MIN_HEIGHT = 60, 16
+MIN_WIDTH, MIN_HEIGHT = 64, 20  # below this plotext cannot draw two charts and the table legibly
 NARROW_WIDTH = 70
 
 
@@ -120,7 +120,7 @@ class InitdashApp(App[None]):
             yield Leaderboard(id="leaderboard")
             yield Static(id="summary", markup=False)
             yield Static(id="status", markup=False)
-        yield Static("Terminal too small: make it at least 60x16.", id="too-small")
+        yield Static(f"Terminal too small: make it at least {MIN_WIDTH}x{MIN_HEIGHT}.", id="too-small")
         yield Footer(show_command_palette=False, compact=True)
 
     @property
@@ -241,12 +241,13 @@ class InitdashApp(App[None]):
         depth = len(self.session.config.hidden)
         for metric, chart_id, what in (("activation_std", "#act-chart", "activation std"),
                                        ("grad_norm", "#grad-chart", "grad norm")):
+            chart = self.query_one(chart_id, MetricChart)
+            if not depth:  # the lesson's model has no hidden layer to look into
+                chart.show([], "no hidden layers: try --preset deep-tanh", what, 1)
+                continue
             epoch, series = signal_series(self.session, metric, hidden, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
-            if not depth:
-                title = "the signal view needs hidden layers: try --preset deep-tanh"
-            self.query_one(chart_id, MetricChart).show(series, title, what, max(depth, 1), log=True,
-                                                       xlabel="hidden layer", xmin=1)
+            chart.show(series, title, what, depth, log=True, xlabel="hidden layer", xmin=1)
 
     def _draw_curves(self, hidden: frozenset[str]) -> None:
         prefix = "val_" if self.validation else ""

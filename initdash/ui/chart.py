@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from rich.segment import Segment
 from rich.text import Text
 from textual.message import Message
 from textual.strip import Strip
@@ -83,8 +84,8 @@ class CurvesSpec:
             else:
                 marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "hd"
                 plt.plot(s.x, s.y, color=color, marker=marker, label=s.label)
-        if not self.series:
-            plt.text("waiting for the first epoch…", x=0, y=0.5)
+        if not self.series and not self.log:
+            plt.text("no data yet", x=self.xmin, y=0.5)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,11 @@ class MetricChart(PlotextPlot):
                 for line in Text.from_ansi(plt.build()).split("\n")]
 
     def _build_in_background(self, key: tuple) -> None:
-        self.post_message(ChartBuilt(key, self._build(key)))
+        try:
+            strips = self._build(key)
+        except Exception as exc:  # never leave the chart waiting for a build that died
+            strips = [Strip([Segment(f"cannot draw this chart: {type(exc).__name__}: {exc}"[: key[1]])])]
+        self.post_message(ChartBuilt(key, strips))
 
     def on_chart_built(self, message: ChartBuilt) -> None:
         self._building = False

@@ -33,11 +33,6 @@ def downsample(x: list[float], y: list[float], limit: int) -> tuple[list[float],
     return [x[i] for i in picks], [y[i] for i in picks]
 
 
-def mean_curve(run: InitRun, metric: str, cache: CurveCache | None = None) -> tuple[list[float], list[float]]:
-    """Per epoch, the mean of `metric` over the repeats that reached that epoch."""
-    return (cache or CurveCache()).mean_curve(run, metric)
-
-
 class CurveCache:
     """Running per-epoch sums of every run's repeats, so a redraw only reads the epochs that are new.
 
@@ -49,7 +44,7 @@ class CurveCache:
         self._entries: dict[tuple[int, str], tuple[InitRun, list[int], dict[int, list[float]]]] = {}
 
     def mean_curve(self, run: InitRun, metric: str) -> tuple[list[float], list[float]]:
-        """As the module's mean_curve, reading only the rows added since the last call."""
+        """Per epoch, the mean of `metric` over the repeats that reached it, reading only rows added since."""
         key = (id(run), metric)
         entry = self._entries.get(key)
         histories = run.histories
@@ -188,11 +183,11 @@ def leaderboard_rows(session: Session, st: stats.SessionStats, hidden: frozenset
         if label in now:
             change = stats.rank_change(now[label], before.get(label), bool(completed))
             rank = f"{now[label]} {change}".strip()
-        s = next((i for i in st.inits if i.label == label), None)
-        spread = "-" if s is None or s.n == 0 else (
+        s = st.get(label)
+        spread = "-" if s.n == 0 else (
             f"{s.mean:.3f}" if s.n == 1 else f"{s.mean:.3f}±{s.std:.3f}")
         rows.append(Row(key, label, status, _fmt(run.last("loss")), _fmt(run.last("accuracy")),
-                        _fmt(run.last("val_accuracy")), rank or "-", spread, str(s.wins if s else 0),
+                        _fmt(run.last("val_accuracy")), rank or "-", spread, str(s.wins),
                         label in hidden))
     return rows
 
