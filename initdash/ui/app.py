@@ -42,7 +42,6 @@ from initdash.ui.views import (
 REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
 SWITCH_INTERVAL = 0.001  # seconds; see on_mount
 MIN_WIDTH, MIN_HEIGHT = 64, 20  # below this plotext cannot draw two charts and the table legibly
-NARROW_WIDTH = 70
 
 
 class InitdashApp(App[None]):
@@ -145,7 +144,6 @@ class InitdashApp(App[None]):
 
     def _fit(self, width: int, height: int) -> None:
         self.screen.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "too-small")
-        self.screen.set_class(width < NARROW_WIDTH, "narrow")
 
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
@@ -243,7 +241,7 @@ class InitdashApp(App[None]):
                                        ("grad_norm", "#grad-chart", "grad norm")):
             chart = self.query_one(chart_id, MetricChart)
             if not depth:  # the lesson's model has no hidden layer to look into
-                chart.show([], "no hidden layers: try --preset deep-tanh", what, 1)
+                chart.show([], "no hidden layers: try --preset deep-tanh", what, 1, xlabel="")
                 continue
             epoch, series = signal_series(self.session, metric, hidden, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
