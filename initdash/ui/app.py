@@ -193,6 +193,7 @@ class InitdashApp(App[None]):
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
             self._status = f"rerun {current.sweep_id} done in {took:.1f} s"
+            self.flush()  # the final picture now, not at the next tick of the 10 Hz timer
 
     # --- drawing ----------------------------------------------------------------------------------
     def flush(self) -> None:
