@@ -62,4 +62,4 @@ def _progress_line(session: Session, sweep_id: int, event: RunFinished | RunFail
         return f"{head} failed ({event.message})" + (f"; traceback in {where}" if where else "")
     finals = run.final("val_accuracy")
     tail = f", val_accuracy {sum(finals) / len(finals):.4f}" if finals else ""
-    return f"{head} {run.status_text}{tail}"
+    return f"{head} {run.status_text(session.config.epochs)}{tail}"

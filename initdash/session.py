@@ -44,11 +44,12 @@ class InitRun:
             return []
         return [h[-1][metric] for h, s in zip(self.histories, self.statuses) if s == OK and h]
 
-    @property
-    def status_text(self) -> str:
-        """What a leaderboard shows: queued / epoch k / done / diverged / failed."""
+    def status_text(self, epochs: int) -> str:
+        """What a leaderboard shows: queued / epoch k/E / done / diverged / failed: message."""
         if self.state == RUNNING:
-            return f"epoch {max(self.epoch, 0)}"
+            return f"epoch {max(self.epoch, 0)}/{epochs}"
+        if self.state == FAILED:
+            return f"failed: {self.error}"
         if self.state == DONE:
             diverged = self.statuses.count(DIVERGED)
             if diverged == len(self.statuses):

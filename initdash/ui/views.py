@@ -176,9 +176,7 @@ def leaderboard_rows(session: Session, st: stats.SessionStats, hidden: frozenset
     rows = []
     for key, label in enumerate(session.labels(), start=1):
         run = current.runs[label]
-        status = f"failed: {run.error}" if run.error else run.status_text
-        if run.state == "running":
-            status = f"epoch {max(run.epoch, 0)}/{session.config.epochs}"
+        status = run.status_text(session.config.epochs)
         rank = ""
         if label in now:
             change = stats.rank_change(now[label], before.get(label), bool(completed))
