@@ -131,6 +131,7 @@ class InitdashApp(App[None]):
     def on_mount(self) -> None:
         # Workers and the UI share the GIL: a shorter switch interval (5 ms by default) lets the event loop
         # get it back sooner while five workers train, at a small cost in training throughput.
+        self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.set_interval(REDRAW_INTERVAL, self.flush)
         self._fit(self.size.width, self.size.height)
@@ -138,6 +139,9 @@ class InitdashApp(App[None]):
             # Start after the first frame is painted: the workers import torch, which takes seconds.
             self.call_after_refresh(self.start_sweep)
         self.flush()
+
+    def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)  # a process-wide setting: give it back
 
     def on_resize(self, event) -> None:
         self._fit(event.size.width, event.size.height)
