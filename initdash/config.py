@@ -1,20 +1,33 @@
-"""ExperimentConfig: every setting of an experiment, frozen and validated."""
+"""ExperimentConfig: every setting of an experiment, frozen and validated (ranges the engine can honour)."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
-from initdash.initializers import DEFAULT_INITIALIZERS, InitSpec, parse_spec
+from initdash.executors import EXECUTORS
+from initdash.initializers import DEFAULT_INITIALIZERS, FLOAT32_MAX, InitSpec, parse_spec
+from initdash.models.spec import ModelSpec
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 # Keras 3 defaults: RMSprop(lr=0.001, rho=0.9, epsilon=1e-7), SGD(lr=0.01), Adam(lr=0.001, epsilon=1e-7).
 DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "selu", "silu", "leaky_relu", "linear")
 DEVICES = ("cpu", "cuda", "auto")
+
+# The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
+SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
+            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address")
+# Settings that change how fast or where a session trains, not its numbers: --open may change them.
+RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
+
+MAX_EPOCHS = 1_000_000
+MAX_BATCH = 2**31 - 1  # torch indexes a batch with 32-bit sizes in places
+MAX_REPEATS = 100_000  # far above what memory allows for any model; the memory estimate says more
+MAX_SEED = 2**63 - 1  # what SQLite's INTEGER holds
+MAX_SPLIT_SEED = 2**32 - 1  # numpy's RandomState
 
 
 @dataclass(frozen=True)
@@ -24,8 +37,7 @@ class ExperimentConfig:
     data: str = DEFAULT_DATA
     target: str | None = None
     split_seed: int = 42
-    hidden: tuple[int, ...] = ()
-    activation: str = "relu"
+    model: ModelSpec = field(default_factory=ModelSpec)
     optimizer: str = "rmsprop"
     lr: float | None = None
     batch_size: int = 16
@@ -35,49 +47,62 @@ class ExperimentConfig:
     repeats: int = 1
     seed: int = 0
     device: str = "cpu"
+    executor: str = "local"
+    ray_address: str | None = None
+    data_digest: str = ""  # sha256 of a data file's bytes ("" for built-in data)
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, f"--epochs must be a positive whole number, got {self.epochs}")
-        _check(self.batch_size >= 1, f"--batch-size must be a positive whole number, got {self.batch_size}")
-        _check(self.repeats >= 1, f"--repeats must be a positive whole number, got {self.repeats}")
+        _range("--epochs", self.epochs, 1, MAX_EPOCHS)
+        _range("--batch-size", self.batch_size, 1, MAX_BATCH)
+        _range("--repeats", self.repeats, 1, MAX_REPEATS)
+        _range("--seed", self.seed, 0, MAX_SEED)
+        _range("--split-seed", self.split_seed, 0, MAX_SPLIT_SEED)
         _check(self.optimizer in OPTIMIZERS,
                f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
-        _check(self.activation in ACTIVATIONS,
-               f"unknown activation {self.activation!r} (choose from {', '.join(ACTIVATIONS)})")
-        _check(all(h >= 1 for h in self.hidden), f"--hidden sizes must be positive, got {self.hidden}")
-        # inf passes `> 0` but trains to nonsense and cannot be written to JSON: require a finite rate.
-        _check(self.lr is None or (math.isfinite(self.lr) and self.lr > 0),
-               f"--lr must be a finite number > 0, got {self.lr}")
+        # Weights are float32: a rate that is not a finite float32 turns every step into inf.
+        _check(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= FLOAT32_MAX),
+               f"--lr must be a number > 0 and at most {FLOAT32_MAX:.4g} (float32), got {self.lr}")
         _check(len(self.initializers) >= 1, "need at least one initializer")
-        _check(0 <= self.seed < 2**63, f"--seed must be between 0 and 2**63-1, got {self.seed}")
-        _check(0 <= self.split_seed < 2**32, f"--split-seed must be between 0 and 2**32-1, got {self.split_seed}")
         _check(self.device in DEVICES, f"unknown device {self.device!r} (choose from {', '.join(DEVICES)})")
+        _check(self.executor in EXECUTORS,
+               f"unknown executor {self.executor!r} (choose from {', '.join(EXECUTORS)})")
+        _check(self.ray_address is None or self.executor == "ray", "--ray-address needs --executor ray")
 
     @property
     def learning_rate(self) -> float:
         """The learning rate in effect: --lr, else the optimizer's Keras default."""
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
-    @property
-    def model_label(self) -> str:
-        """e.g. `Linear(4->1)+sigmoid` is written by the engine; here: `lesson` or `MLP 16-16 relu`."""
-        if not self.hidden:
-            return "Dense(1, sigmoid)"
-        return f"MLP {'-'.join(map(str, self.hidden))} {self.activation}"
-
     def with_changes(self, **changes: Any) -> ExperimentConfig:
         """A copy with some settings changed (validated again)."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting as plain JSON-ready values."""
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
+        """Every setting as plain JSON-ready values, as given (lr is None when it is the optimizer's default)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["model"] = self.model.settings()
         d["initializers"] = [s.label for s in self.initializers]
-        d["lr"] = self.learning_rate
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
+        """The config that to_dict() described; also reads the settings of older versions (an MLP's `hidden`
+        and `activation` at the top level, no model)."""
+        d = dict(d)
+        model = d.pop("model", None)
+        hidden, activation = tuple(d.pop("hidden", ()) or ()), d.pop("activation", "relu")
+        if model is None:
+            model = {"name": "mlp" if hidden else "linear", "hidden": list(hidden), "activation": activation}
+        d["model"] = ModelSpec.from_settings(model)
+        d["initializers"] = tuple(parse_spec(label) for label in d.get("initializers", DEFAULT_INITIALIZERS))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise UserError(message)
+
+
+def _range(flag: str, value: int, low: int, high: int) -> None:
+    _check(low <= value <= high, f"{flag} must be a whole number from {low} to {high}, got {value}")

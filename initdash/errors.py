@@ -19,3 +19,19 @@ def opening(label: str) -> Iterator[None]:
         raise UserError(f"{label}: is a directory") from None
     except PermissionError:
         raise UserError(f"{label}: permission denied") from None
+
+
+class Interrupted(BaseException):
+    """A signal (SIGTERM, SIGHUP) asked initdash to stop: handled like Ctrl-C, with its own exit code."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(f"stopped by {self.name}")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number, as shells report it (143 for SIGTERM)."""
+        return 128 + self.signum

@@ -1,49 +1,62 @@
 """What training workers tell the rest of the program: plain dataclasses, each with its sweep's id.
 
-No torch and no textual here: the engine produces these, the Session, the UI and the store consume them.
+No torch and no textual here: the engine produces these; the Recorder, the Session, the UI and the store
+consume them. Words: a *run* is one model (one initializer, one seed); a *worker* trains one initializer's
+runs of a sweep (its repeats) and sends these events about them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-LAYER_METRICS = ("activation_std", "grad_norm")  # MLPs: one value per hidden layer, first to last
-OK, DIVERGED, CANCELLED, FAILED = "ok", "diverged", "cancelled", "failed"
+Metric = Literal["loss", "accuracy", "val_loss", "val_accuracy"]
+METRICS: tuple[Metric, ...] = get_args(Metric)
+LayerMetric = Literal["activation_std", "grad_norm"]  # one value per Linear/Conv layer, in forward order
+LAYER_METRICS: tuple[LayerMetric, ...] = get_args(LayerMetric)
+
+# How one run ended (or stands): ok while it trains and once it trained to the end.
+RunStatus = Literal["ok", "diverged", "cancelled", "failed", "interrupted"]
+OK: RunStatus = "ok"
+DIVERGED: RunStatus = "diverged"
+CANCELLED: RunStatus = "cancelled"  # its sweep was replaced by a rerun
+FAILED: RunStatus = "failed"  # its worker raised
+INTERRUPTED: RunStatus = "interrupted"  # the process stopped (q, Ctrl-C, a signal, a crash) before it ended
 
 
 @dataclass(frozen=True)
 class EpochReport:
-    """Metrics of every model of one worker at the end of an epoch (epoch 0: before training)."""
+    """Metrics of every run of one worker at the end of an epoch (epoch 0: before training)."""
 
     epoch: int
-    values: dict[str, tuple[float, ...]]  # metric -> one value per model (nan once a model stopped)
-    statuses: tuple[str, ...]  # per model: ok while it trains, diverged once it has
-    # MLPs only: "activation_std" / "grad_norm" -> per model, one value per hidden layer (None: not finite)
+    values: dict[str, tuple[float, ...]]  # metric -> one value per run (nan once a run stopped)
+    statuses: tuple[str, ...]  # per run: ok while it trains, diverged once it has
+    # Models with hidden layers: "activation_std" / "grad_norm" -> per run, one value per layer (None: not finite)
     layers: dict[str, tuple[tuple[float | None, ...], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """One model's whole run: its seed, how it ended, and one metrics dict per evaluated epoch."""
+    """One run, whole: its seed, how it ended, and one metrics dict per evaluated epoch."""
 
     seed: int
     status: str
-    history: tuple[dict[str, float], ...]
+    history: tuple[dict, ...]
 
 
 @dataclass(frozen=True)
 class RunStarted:
-    """A worker began training an initializer's models (one per seed)."""
+    """A worker began training an initializer's runs (one per seed)."""
 
     sweep_id: int
     initializer: str
     seeds: tuple[int, ...]
+    layer_names: tuple[str, ...] = ()  # the layers that per-layer statistics are about (module paths)
 
 
 @dataclass(frozen=True)
 class EpochDone:
-    """A worker finished (and evaluated) an epoch of all its models."""
+    """A worker finished (and evaluated) an epoch of all its runs."""
 
     sweep_id: int
     initializer: str
@@ -52,7 +65,7 @@ class EpochDone:
 
 @dataclass(frozen=True)
 class RunFinished:
-    """A worker is done: every model's outcome (ok, diverged or cancelled)."""
+    """A worker is done: every run's outcome (ok, diverged or cancelled)."""
 
     sweep_id: int
     initializer: str
@@ -67,6 +80,8 @@ class RunFailed:
     initializer: str
     message: str
     traceback: str
+    seeds: tuple[int, ...] = ()  # the runs that failed with it (a worker may fail before RunStarted)
 
 
 Event = RunStarted | EpochDone | RunFinished | RunFailed
+EVENT_TYPES: dict[str, type] = {t.__name__: t for t in (RunStarted, EpochDone, RunFinished, RunFailed)}

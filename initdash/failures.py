@@ -1,4 +1,4 @@
-"""Where a failed worker's traceback goes: a log file in the user's state dir, never the terminal."""
+"""Where tracebacks go: a log file in the user's state dir, never the terminal."""
 
 from __future__ import annotations
 
@@ -9,14 +9,18 @@ from initdash import locations
 from initdash.events import RunFailed
 
 
-def log_failure(event: RunFailed) -> Path | None:
-    """Append the traceback of a failed worker to the log file; its path, or None if it cannot be written."""
+def log_text(text: str) -> Path | None:
+    """Append a dated entry to the log file; its path, or None if it cannot be written."""
     path = locations.log_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{datetime.now().isoformat()} sweep {event.sweep_id} {event.initializer}: "
-                     f"{event.message}\n{event.traceback}\n")
+            fh.write(f"{datetime.now().isoformat()} {text}\n")
     except OSError:
         return None
     return path
+
+
+def log_failure(event: RunFailed) -> Path | None:
+    """Append the traceback of a failed worker to the log file; its path, or None if it cannot be written."""
+    return log_text(f"sweep {event.sweep_id} {event.initializer}: {event.message}\n{event.traceback}")

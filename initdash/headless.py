@@ -3,63 +3,208 @@
 from __future__ import annotations
 
 import queue
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from initdash import __version__, exit_codes
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.events import RunFailed, RunFinished
-from initdash.failures import log_failure
+from initdash.recorder import Recorder
 from initdash.session import Session
-from initdash.sweep import Sweep
+from initdash.sweep import Executor, Sweep
+from initdash.tables import fmt, mean
 
 if TYPE_CHECKING:
-    from initdash.store import Store
+    from initdash.store import HistoryWriter
 
 
-def run_sweeps(config: ExperimentConfig, dataset: Dataset, reruns: int,
-               progress: TextIO | None = sys.stderr, session: Session | None = None,
-               store: Store | None = None) -> Session:
-    """Run `reruns` sweeps one after another (as `reruns` presses of the rerun key would); return the Session.
+class Progress:
+    """Progress lines on a stream that may close under us (`| head`): then progress stops, training does not."""
 
-    With a `store` (already recording the session), every event is also written to the history.
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream
+        self.lost = False  # a line could not be written
+
+    def line(self, text: str) -> None:
+        """Write one line, or nothing once the stream is gone."""
+        if self.stream is None or self.lost:
+            return
+        try:
+            print(text, file=self.stream, flush=True)
+        except (OSError, ValueError):  # a closed pipe, a full disk, a closed file
+            self.lost = True
+
+
+def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder: Recorder,
+               progress: Progress | None = None, executor: Executor | None = None) -> None:
+    """Run `sweeps` sweeps one after another (as that many presses of the rerun key would), recording each.
+
+    An interruption (Ctrl-C, a signal's exception) cancels the sweep in training, records it as interrupted
+    and propagates: what finished stays in the recorder's Session (and store).
     """
-    session = session or Session(config, dataset.describe())
-    for _ in range(reruns):
+    progress = progress or Progress(None)
+    for _ in range(sweeps):
         events: queue.Queue = queue.Queue()
-        sweep = Sweep(config, dataset, session.next_sweep_id, events.put, together=True)
-        session.begin_sweep(sweep.sweep_id, config)
-        if store is not None:
-            store.begin_sweep(sweep.sweep_id, config)
+        sweep_id = recorder.begin_sweep(config)
+        sweep = Sweep(config, dataset, sweep_id, events.put, executor)
         sweep.start()
-        pending = {s.label for s in config.initializers}
+        pending = {unit.label for unit in sweep.units}
         try:
             while pending:
                 event = events.get()
-                if session.apply(event) and store is not None:
-                    store.record(event)
-                if isinstance(event, (RunFinished, RunFailed)):
+                recorder.apply(event)
+                if isinstance(event, (RunFinished, RunFailed)) and event.sweep_id == sweep_id:
                     pending.discard(event.initializer)
-                    if progress is not None:
-                        print(_progress_line(session, sweep.sweep_id, event), file=progress, flush=True)
+                    progress.line(_progress_line(recorder, sweep_id, event))
             # A worker may still be unwinding after its last event; exiting under it can abort the process
             # (torch's threads: "terminate called without an active exception", exit code 134).
             sweep.join()
-        except KeyboardInterrupt:
+        except BaseException:
             sweep.cancel()
             sweep.join(timeout=2)
-            if store is not None:
-                store.discard_incomplete()
+            while not events.empty():  # what the workers sent before they stopped is kept
+                recorder.apply(events.get_nowait())
+            recorder.end_sweep("interrupted")
             raise
-    return session
 
 
-def _progress_line(session: Session, sweep_id: int, event: RunFinished | RunFailed) -> str:
-    run = session.current.runs[event.initializer]
-    head = f"rerun {sweep_id}  {event.initializer}:"
+def _progress_line(recorder: Recorder, sweep_id: int, event: RunFinished | RunFailed) -> str:
+    head = f"sweep {sweep_id}  {event.initializer}:"
     if isinstance(event, RunFailed):
-        where = log_failure(event)
+        where = recorder.failure_logs.get((sweep_id, event.initializer))
         return f"{head} failed ({event.message})" + (f"; traceback in {where}" if where else "")
-    finals = run.final("val_accuracy")
-    tail = f", val_accuracy {sum(finals) / len(finals):.4f}" if finals else ""
-    return f"{head} {run.status_text(session.config.epochs)}{tail}"
+    group = recorder.session.current.initializers[event.initializer]
+    finals = group.final("val_accuracy")
+    tail = f", val_accuracy {fmt(mean(finals))}" if finals else ""
+    return f"{head} {group.status_text(recorder.session.config.epochs)}{tail}"
+
+
+def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | None, store: HistoryWriter | None,
+         session: Session | None, executor: Executor | None, opened: int | None = None) -> int:
+    """The headless run as the command line starts it; returns the exit code.
+
+    Results go to every destination (stdout's table, --out, the history) even when another one fails; the
+    exit code is 0 only if all of them got them. Ctrl-C and SIGTERM stop training and still deliver what
+    finished (exit 130 / 143).
+    """
+    from initdash import report, stats
+    from initdash.errors import Interrupted, UserError
+
+    err = Progress(sys.stderr)
+    err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}, {config.optimizer} "
+             f"lr {config.learning_rate:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
+             + ("" if config.executor == "local" else f", executor {config.executor}"))
+    for note in dataset.notes(config.data):
+        err.line(f"note: {note}")
+    if session is not None:
+        done = len(session.completed())
+        err.line(f"continuing session {opened}: {done} complete sweep{'' if done == 1 else 's'} so far")
+    session = session or Session(config, dataset.describe())
+    recorder = Recorder(session, store,
+                        on_store_error=lambda msg: err.line(f"initdash: history: {msg}; sweeps are no longer saved"))
+    stopped: Interrupted | KeyboardInterrupt | None = None
+    with _signals_raise():
+        try:
+            run_sweeps(config, dataset, sweeps, recorder, err, executor)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            stopped = exc
+    # From here on, a second Ctrl-C or SIGTERM waits: what finished is being delivered.
+    with _signals_held():
+        delivered = recorder.store_error is None
+        written: list[Path] = []
+        if out is not None:  # files first: a reader of stdout that leaves early must not cost the --out file
+            try:
+                written = report.write(session, out)
+                err.line(f"wrote {' and '.join(map(str, written))}")
+            except UserError as exc:
+                err.line(f"initdash: error: {exc}")
+                delivered = False
+        if stopped is not None:
+            name = "SIGINT" if isinstance(stopped, KeyboardInterrupt) else stopped.name
+            err.line(f"initdash: interrupted by {name}: {_saved_words(session, recorder, store, written)}")
+            return exit_codes.INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else stopped.exit_code
+        try:
+            text = report.results_table(session)
+            if _most_runs(session) > 1:
+                text += "\n\n" + stats.stats_table(session)
+            print(text, flush=True)
+        except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
+            delivered = False
+        if store is not None and recorder.store_error is None:
+            err.line(f"saved as session {store.session_id} in {store.path} "
+                     f"(initdash export {store.session_id} --out FILE.json)")
+        trained = [v for s in session.completed() for g in s.initializers.values() for v in g.final("loss")]
+        if not trained:
+            err.line("initdash: no run trained to the end: every run failed or diverged")
+            return exit_codes.FAILED
+    return exit_codes.OK if delivered else exit_codes.FAILED
+
+
+def _saved_words(session: Session, recorder: Recorder, store: HistoryWriter | None, written: list[Path]) -> str:
+    """What an interrupted run kept, in one phrase."""
+    complete = len(session.completed())
+    cur = session.current
+    part = ""
+    if cur is not None and cur.state == "interrupted":
+        epochs = max((g.epoch for g in cur.initializers.values()), default=-1)
+        part = f" and sweep {cur.sweep_id} as interrupted (up to epoch {max(epochs, 0)})"
+    what = f"{complete} complete sweep{'' if complete == 1 else 's'}{part}"
+    if store is None:
+        where = "not saved to the history (--no-save)"
+    elif recorder.store_error is not None:
+        where = f"the history stopped saving ({recorder.store_error})"
+    else:
+        where = f"saved as session {store.session_id} in {store.path}"
+    files = f"; wrote {' and '.join(map(str, written))}" if written else ""
+    return f"{what} {where}{files}"
+
+
+def _most_runs(session: Session) -> int:
+    """The largest number of runs (over complete sweeps) that any initializer has."""
+    counts: dict[str, int] = {}
+    for sweep in session.completed():
+        for label, group in sweep.initializers.items():
+            counts[label] = counts.get(label, 0) + len(group.seeds)
+    return max(counts.values(), default=0)
+
+
+@contextmanager
+def _signals_raise() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Interrupted (Ctrl-C already raises KeyboardInterrupt), in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        from initdash.errors import Interrupted
+
+        raise Interrupted(signum)
+
+    sigs = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while results are written (a second press must not lose them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,7 +1,9 @@
-"""The initializer catalog: Keras 3 names and semantics on top of torch.nn.init.
+"""The initializer catalog: Keras 3 names and semantics on top of torch.nn.init, and `initialize`, which
+applies one to every Linear and Conv layer of any model.
 
-Keras lays a Dense kernel out as (fan_in, fan_out); torch's Linear weight is (out, in).  Both give the same
-fan_in / fan_out for the same layer, so the variance-scaling formulas carry over unchanged.
+Keras lays a Dense kernel out as (fan_in, fan_out) and a conv kernel as (*kernel, in, out); torch's weights
+are (out, in) and (out, in, *kernel). Both give the same fan_in = in x receptive field and fan_out = out x
+receptive field (torch.nn.init's rule is Keras' rule), so the variance-scaling formulas carry over unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ if TYPE_CHECKING:  # torch is imported lazily: the UI paints before it loads
 TRUNCATION_STD_CORRECTION = 0.87962566103423978
 
 FLOAT32_MAX = 3.4028234663852886e38
+# Initializer parameters beyond this draw weights whose products overflow float32 at once: refused up front.
+PARAM_LIMIT = 1e30
 
 VS_MODES = ("fan_in", "fan_out", "fan_avg")
 VS_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
@@ -169,8 +173,8 @@ def _parse_value(name: str, key: str, raw: str, default: float | str) -> float |
         raise UserError(f"{name}: {key}={raw!r} is not a number") from None
     if not math.isfinite(value):
         raise UserError(f"{name}: {key}={raw!r} must be finite")
-    if abs(value) > FLOAT32_MAX:  # weights are float32: torch would fail inside the worker instead
-        raise UserError(f"{name}: {key}={raw!r} is out of range for float32 weights (max {FLOAT32_MAX:.4g})")
+    if abs(value) > PARAM_LIMIT:  # weights are float32: torch would fail, or overflow, inside the worker
+        raise UserError(f"{name}: {key}={raw!r} is out of range (at most {PARAM_LIMIT:g} in size)")
     return value
 
 
@@ -180,8 +184,6 @@ def _validate(spec: InitSpec) -> None:
         raise UserError(f"{spec.name}: std must be >= 0, got {_fmt(p['std'])}")
     if "low" in p and float(p["low"]) > float(p["high"]):
         raise UserError(f"{spec.name}: low must be <= high, got low={_fmt(p['low'])} high={_fmt(p['high'])}")
-    if "low" in p and float(p["high"]) - float(p["low"]) > FLOAT32_MAX:
-        raise UserError(f"{spec.name}: high - low must be at most {FLOAT32_MAX:.4g} (torch's uniform_ limit)")
     if spec.name == "lsuv" and not (0 < float(p["tol"]) < 1 and float(p["max_iter"]) >= 1 and float(p["batch"]) >= 2):
         raise UserError("lsuv: need 0 < tol < 1, max_iter >= 1 and batch >= 2")
     if "scale" in p and float(p["scale"]) <= 0:
@@ -216,16 +218,10 @@ def parse_list(text: str) -> tuple[InitSpec, ...]:
     return parsed
 
 
-def _fans(weight: torch.Tensor) -> tuple[int, int]:
-    import torch.nn.init as tinit
-
-    return tinit._calculate_fan_in_and_fan_out(weight)
-
-
 def _variance_scaling(w: torch.Tensor, g: torch.Generator, scale: float, mode: str, distribution: str) -> None:
     import torch.nn.init as tinit
 
-    fan_in, fan_out = _fans(w)
+    fan_in, fan_out = tinit._calculate_fan_in_and_fan_out(w)
     n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
     scale = scale / max(1.0, n)
     if distribution == "truncated_normal":
@@ -256,7 +252,7 @@ def _apply(spec_name: str, w: torch.Tensor, g: torch.Generator, p: Mapping[str, 
         tinit.trunc_normal_(w, mean, std, mean - 2 * std, mean + 2 * std, generator=g)
     elif spec_name == "orthogonal":
         tinit.orthogonal_(w, float(p["gain"]), generator=g)
-    elif spec_name == "lsuv":  # the data-dependent rescaling follows in model.initial_weights
+    elif spec_name == "lsuv":  # the data-dependent rescaling follows in initialize()
         tinit.orthogonal_(w, 1.0, generator=g)
     elif spec_name == "kaiming_normal":
         tinit.kaiming_normal_(w, generator=g)
@@ -276,6 +272,52 @@ def init_weight(spec: InitSpec, weight: torch.Tensor, generator: torch.Generator
 
     with torch.no_grad():
         _apply(spec.name, weight, generator, spec.resolved())
+
+
+def initialize(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator,
+               x_train: torch.Tensor | None = None) -> None:
+    """Set every Linear and Conv1d/2d/3d weight of `model` as `spec` says, drawn from `generator` layer by layer
+    in the order the model registers them; biases start at zero (as in Keras); other parameters keep what the
+    model set. A data-dependent initializer (lsuv) then draws a batch of `x_train` from `generator`."""
+    import torch
+
+    from initdash.models import weight_layers
+
+    layers = weight_layers(model)
+    with torch.no_grad():
+        for _, layer in layers:
+            _apply(spec.name, layer.weight, generator, spec.resolved())
+            if layer.bias is not None:
+                layer.bias.zero_()
+    if spec.name == "lsuv":
+        if x_train is None:
+            raise ValueError("lsuv needs the training data")
+        lsuv(model, x_train, generator, spec.resolved())
+
+
+def lsuv(model: torch.nn.Module, x_train: torch.Tensor, generator: torch.Generator, params: Mapping[str, Any]) -> None:
+    """Mishkin & Matas 2015, Algorithm 1: layer by layer in forward order, divide W by the std of the layer's
+    output on a training batch until that output's variance is 1 within `tol` (at most `max_iter` passes)."""
+    import torch
+
+    from initdash.models import forward_layers
+
+    n = x_train.shape[0]
+    batch = x_train[torch.randperm(n, generator=generator)[:min(int(params["batch"]), n)]].cpu().float()
+    seen: list[torch.Tensor] = []
+    with torch.no_grad():
+        for _, layer in forward_layers(model, batch):
+            handle = layer.register_forward_hook(lambda mod, i, out: seen.append(out))
+            try:
+                for _ in range(int(params["max_iter"])):
+                    seen.clear()
+                    model(batch)
+                    var = seen[0].var().item() if seen else 0.0
+                    if not var > 0 or abs(var - 1.0) < float(params["tol"]):
+                        break  # a dead layer (variance 0) cannot be rescaled to 1
+                    layer.weight /= var ** 0.5
+            finally:
+                handle.remove()
 
 
 def catalog_lines() -> list[str]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from initdash.config import SETTINGS
 from initdash.errors import UserError, opening
 
 if sys.version_info >= (3, 11):
@@ -46,9 +47,7 @@ PRESETS = {p.name: p for p in (
             "lr": 1.0, "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
 )}
 
-# The settings a preset or a config file may hold: the experiment's flags.
-KEYS = ("data", "target", "split_seed", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
-        "init", "repeats", "seed", "device")
+KEYS = SETTINGS  # a preset or a config file holds the experiment's settings, named as the flags name them
 
 
 def preset(name: str) -> Preset:

@@ -1,15 +1,22 @@
-"""The Session: every sweep's results, fed by events; the one state the TUI and the headless mode read."""
+"""The Session: every sweep's results, fed by events; the one state the TUI, the headless mode and the store
+replay read.
+
+A sweep is one training of every initializer (what `r` starts); within it a worker trains one initializer's
+runs (one per seed: its repeats). Every sweep that recorded anything is kept, however it ended; statistics
+use the complete ones only.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 from initdash.config import ExperimentConfig
 from initdash.events import (
     CANCELLED,
     DIVERGED,
     FAILED,
+    INTERRUPTED,
     METRICS,
     OK,
     EpochDone,
@@ -19,33 +26,45 @@ from initdash.events import (
     RunStarted,
 )
 
-QUEUED, RUNNING, DONE = "queued", "running", "done"
+WorkerState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+QUEUED: WorkerState = "queued"
+RUNNING: WorkerState = "running"
+DONE: WorkerState = "done"
+ENDED: tuple[WorkerState, ...] = (DONE, FAILED, CANCELLED, INTERRUPTED)  # a worker that trains no more
+
+SweepState = Literal["running", "complete", "cancelled", "interrupted"]
+SWEEP_STATES: tuple[SweepState, ...] = ("running", "complete", "cancelled", "interrupted")
 
 
 @dataclass
-class InitRun:
-    """One initializer in one sweep: its repeats' seeds, statuses and histories."""
+class InitializerRuns:
+    """One initializer in one sweep: its runs' seeds, statuses and histories (one per repeat)."""
 
     label: str
     seeds: tuple[int, ...] = ()
-    state: str = QUEUED  # queued, running, done, failed, cancelled
+    state: WorkerState = QUEUED
     epoch: int = -1  # last evaluated epoch
-    statuses: list[str] = field(default_factory=list)  # per repeat: ok, diverged, cancelled
-    histories: list[list[dict[str, float]]] = field(default_factory=list)  # per repeat, per epoch
+    statuses: list[str] = field(default_factory=list)  # per run: ok, diverged, cancelled, interrupted
+    histories: list[list[dict]] = field(default_factory=list)  # per run, per epoch
     error: str = ""
+    layer_names: tuple[str, ...] = ()
 
     def last(self, metric: str) -> list[float]:
-        """The latest value of `metric` of every repeat that has one."""
+        """The latest value of `metric` of every run that has one."""
         return [h[-1][metric] for h in self.histories if h]
 
     def final(self, metric: str) -> list[float]:
-        """`metric` at the end of every repeat that trained all the way (status ok; none if the worker failed)."""
+        """`metric` at the end of every run that trained all the way (status ok; none if the worker failed)."""
         if self.state != DONE:
             return []
         return [h[-1][metric] for h, s in zip(self.histories, self.statuses) if s == OK and h]
 
+    def run_status(self, repeat: int) -> str:
+        """How one run stands: a failed worker fails all of its runs."""
+        return FAILED if self.state == FAILED else self.statuses[repeat]
+
     def status_text(self, epochs: int) -> str:
-        """What a leaderboard shows: queued / epoch k/E / done / diverged / failed: message."""
+        """What a leaderboard shows: queued / epoch k/E / done / diverged / failed: message / interrupted."""
         if self.state == RUNNING:
             return f"epoch {max(self.epoch, 0)}/{epochs}"
         if self.state == FAILED:
@@ -55,36 +74,46 @@ class InitRun:
             if diverged == len(self.statuses):
                 return DIVERGED
             return f"done, {diverged} diverged" if diverged else DONE
+        if self.state == INTERRUPTED:
+            return f"interrupted at epoch {max(self.epoch, 0)}/{epochs}"
         return self.state
 
 
 @dataclass
 class SweepRecord:
-    """One rerun: every initializer's InitRun, in the config's order."""
+    """One sweep: every initializer's runs, in the config's order, and how the sweep ended."""
 
     sweep_id: int
-    runs: dict[str, InitRun]
+    initializers: dict[str, InitializerRuns]
+    state: SweepState = "running"
 
     @property
     def finished(self) -> bool:
-        """True once every worker has reported its end."""
-        return all(r.state in (DONE, FAILED, CANCELLED) for r in self.runs.values())
+        """True once no worker trains any more."""
+        return self.state != "running" or all(r.state in ENDED for r in self.initializers.values())
 
     @property
     def complete(self) -> bool:
-        """True once every worker has ended without being cancelled: a sweep statistics can use."""
-        return all(r.state in (DONE, FAILED) for r in self.runs.values())
+        """True once every worker has ended, none cancelled or interrupted: a sweep statistics can use."""
+        return self.state in ("running", "complete") and \
+            all(r.state in (DONE, FAILED) for r in self.initializers.values())
 
+    @property
+    def recorded_anything(self) -> bool:
+        """True once any worker has started."""
+        return any(r.state != QUEUED for r in self.initializers.values())
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value, nan for none)."""
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    mean = math.fsum(values) / n
-    if n == 1:
-        return mean, 0.0
-    return mean, math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    def end(self, state: SweepState) -> None:
+        """Mark a sweep that stopped early: workers still training end with it, and so do their runs."""
+        if self.complete:
+            self.state = "complete"
+            return
+        self.state = state
+        run_status = CANCELLED if state == "cancelled" else INTERRUPTED
+        for runs in self.initializers.values():
+            if runs.state in (QUEUED, RUNNING):
+                runs.state = run_status  # type: ignore[assignment]
+                runs.statuses = [run_status if s == OK else s for s in runs.statuses]
 
 
 class Session:
@@ -102,50 +131,108 @@ class Session:
 
     @property
     def next_sweep_id(self) -> int:
-        """The id (rerun number) the next sweep gets."""
+        """The id the next sweep gets when nothing else (a shared history) decides it."""
         return self.sweeps[-1].sweep_id + 1 if self.sweeps else 1
 
     def begin_sweep(self, sweep_id: int, config: ExperimentConfig | None = None) -> SweepRecord:
-        """Start recording a new sweep; an incomplete current sweep is dropped (a rerun cancelled it)."""
+        """Start recording a new sweep; the current one, if it was still training, ends as cancelled (a rerun
+        replaced it) and is kept with what it recorded, unless that is nothing."""
         if config is not None:
             self.config = config
-        if self.current is not None and not self.current.complete:
-            self.sweeps.pop()
-        record = SweepRecord(sweep_id, {s.label: InitRun(s.label) for s in self.config.initializers})
+        cur = self.current
+        if cur is not None and not cur.finished:
+            if cur.recorded_anything:
+                cur.end("cancelled")
+            else:
+                self.sweeps.pop()
+        record = SweepRecord(sweep_id, {s.label: InitializerRuns(s.label) for s in self.config.initializers})
         self.sweeps.append(record)
         return record
 
     def apply(self, event: Event) -> bool:
-        """Record one event; False (and nothing changes) when it belongs to a replaced sweep."""
+        """Record one event; False (and nothing changes) when it belongs to a replaced or ended sweep."""
         cur = self.current
-        if cur is None or event.sweep_id != cur.sweep_id or event.initializer not in cur.runs:
+        if cur is None or event.sweep_id != cur.sweep_id or cur.state != "running" \
+                or event.initializer not in cur.initializers:
             return False
-        run = cur.runs[event.initializer]
+        runs = cur.initializers[event.initializer]
         if isinstance(event, RunStarted):
-            run.seeds, run.state = event.seeds, RUNNING
-            run.statuses = [OK] * len(event.seeds)
-            run.histories = [[] for _ in event.seeds]
+            runs.seeds, runs.state, runs.layer_names = event.seeds, RUNNING, event.layer_names
+            runs.statuses = [OK] * len(event.seeds)
+            runs.histories = [[] for _ in event.seeds]
         elif isinstance(event, EpochDone):
             rep = event.report
-            run.epoch = rep.epoch
+            runs.epoch = rep.epoch
             for i, status in enumerate(rep.statuses):
                 if status == OK:
                     row = {"epoch": rep.epoch, **{m: rep.values[m][i] for m in METRICS}}
                     row.update({k: list(v[i]) for k, v in rep.layers.items()})
-                    run.histories[i].append(row)
-                run.statuses[i] = status
+                    runs.histories[i].append(row)
+                runs.statuses[i] = status
         elif isinstance(event, RunFinished):
-            run.statuses = [o.status for o in event.outcomes]
-            run.histories = [list(o.history) for o in event.outcomes]
-            run.state = CANCELLED if CANCELLED in run.statuses else DONE
+            runs.statuses = [o.status for o in event.outcomes]
+            runs.histories = [list(o.history) for o in event.outcomes]
+            runs.state = CANCELLED if CANCELLED in runs.statuses else DONE
         elif isinstance(event, RunFailed):
-            run.state, run.error = FAILED, event.message
+            runs.state, runs.error = FAILED, event.message
+            if not runs.seeds and event.seeds:
+                runs.seeds, runs.statuses = event.seeds, [FAILED] * len(event.seeds)
+                runs.histories = [[] for _ in event.seeds]
+        if cur.finished and cur.complete:
+            cur.state = "complete"
         return True
+
+    def end_current(self, state: SweepState) -> SweepRecord | None:
+        """Mark the current sweep as stopped early (interrupted, cancelled) if it was still training."""
+        cur = self.current
+        if cur is None or cur.state != "running":
+            return None
+        if not cur.recorded_anything:
+            self.sweeps.pop()
+            return None
+        cur.end(state)
+        return cur
 
     def completed(self) -> list[SweepRecord]:
         """The sweeps that ran to the end: the ones statistics are about."""
-        return [s for s in self.sweeps if s.complete]
+        return [s for s in self.sweeps if s.state == "complete"]
 
     def labels(self) -> list[str]:
         """Initializer labels in config order."""
         return [s.label for s in self.config.initializers]
+
+
+def events_of(sweep: SweepRecord) -> list[Event]:
+    """Events that, applied to a fresh sweep of the same id, rebuild `sweep` (imports and old histories use it).
+
+    Per worker: RunStarted, one EpochDone per evaluated epoch, then RunFinished or RunFailed if it ended so.
+    """
+    out: list[Event] = []
+    sid = sweep.sweep_id
+    for label, runs in sweep.initializers.items():
+        if runs.state == QUEUED:
+            continue
+        if runs.state == FAILED and not any(runs.histories):
+            out.append(RunFailed(sid, label, runs.error, "", runs.seeds))
+            continue
+        out.append(RunStarted(sid, label, runs.seeds, runs.layer_names))
+        last = max((int(h[-1]["epoch"]) for h in runs.histories if h), default=-1)
+        for epoch in range(last + 1):
+            rows = [next((r for r in h if int(r["epoch"]) == epoch), None) for h in runs.histories]
+            statuses = tuple(OK if row is not None else (DIVERGED if s == DIVERGED else s)
+                             for row, s in zip(rows, runs.statuses))
+            values = {m: tuple(row[m] if row is not None else float("nan") for row in rows) for m in METRICS}
+            layer_keys = [k for k in (rows[0] or {}) if k not in METRICS and k != "epoch"] if rows else []
+            layers = {k: tuple(tuple(row[k]) if row is not None and k in row else () for row in rows)
+                      for k in layer_keys}
+            from initdash.events import EpochReport
+
+            out.append(EpochDone(sid, label, EpochReport(epoch, values, statuses, layers)))
+        if runs.state in (DONE, CANCELLED):
+            from initdash.events import RunOutcome
+
+            out.append(RunFinished(sid, label, tuple(RunOutcome(seed, status, tuple(h)) for seed, status, h
+                                                     in zip(runs.seeds, runs.statuses, runs.histories))))
+        elif runs.state == FAILED:
+            out.append(RunFailed(sid, label, runs.error, "", runs.seeds))
+    return out

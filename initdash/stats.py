@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from initdash.events import METRICS
-from initdash.session import DONE, Session, SweepRecord, mean_std
+from initdash.session import DONE, Session, SweepRecord
+from initdash.tables import mean_std
 
 CONFIDENCE = 0.95
 LOWER_IS_BETTER = frozenset({"loss", "val_loss"})
@@ -185,7 +186,7 @@ def better(metric: str, x: float, y: float) -> bool:
 
 def sweep_finals(sweep: SweepRecord, label: str, metric: str) -> list[float]:
     """Final values of `metric` of one initializer's runs in one sweep (none if its worker failed)."""
-    run = sweep.runs.get(label)
+    run = sweep.initializers.get(label)
     if run is None or run.state != DONE:
         return []
     return run.final(metric)
@@ -194,7 +195,7 @@ def sweep_finals(sweep: SweepRecord, label: str, metric: str) -> list[float]:
 def sweep_means(sweep: SweepRecord, metric: str) -> dict[str, float]:
     """Mean final metric per initializer in one sweep, for those that have one."""
     out = {}
-    for label in sweep.runs:
+    for label in sweep.initializers:
         finals = sweep_finals(sweep, label, metric)
         if finals:
             out[label] = mean_std(finals)[0]
@@ -234,7 +235,7 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
     sweeps = session.completed()
     labels = list(session.labels())
     for sweep in sweeps:  # initializers of earlier sweeps that the config no longer lists still count
-        labels += [k for k in sweep.runs if k not in labels]
+        labels += [k for k in sweep.initializers if k not in labels]
     # Sweeps in which nothing trained to the end (every worker failed) rank nobody: leave them out.
     ranked = [(s.sweep_id, m) for s in sweeps if (m := sweep_means(s, metric))]
     per_sweep = [m for _, m in ranked]

@@ -5,9 +5,17 @@ from __future__ import annotations
 from initdash.config import ExperimentConfig
 from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, RunFinished, RunOutcome, RunStarted
 from initdash.initializers import parse_list
+from initdash.models.spec import ModelSpec
 from initdash.session import Session
 
 NAN = float("nan")
+
+
+def experiment(hidden: tuple[int, ...] = (), activation: str = "relu", model: str | ModelSpec = "linear",
+               **settings) -> ExperimentConfig:
+    """An ExperimentConfig, with the model's settings given flat (hidden=..., activation=...) as the flags do."""
+    spec = model if isinstance(model, ModelSpec) else ModelSpec(name=model, hidden=tuple(hidden), activation=activation)
+    return ExperimentConfig(model=spec, **settings)
 
 
 def config(inits: str = "he_normal,zeros,uniform,normal", repeats: int = 2, epochs: int = 2,

@@ -10,11 +10,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from fakes import experiment  # noqa: E402
+
 from initdash import engine  # noqa: E402
-from initdash.config import ExperimentConfig  # noqa: E402
 from initdash.data import load  # noqa: E402
 from initdash.events import DIVERGED, METRICS, OK, RunFinished  # noqa: E402
 from initdash.initializers import parse_list, parse_spec  # noqa: E402
+from initdash.recorder import Recorder  # noqa: E402
 from initdash.session import Session  # noqa: E402
 from initdash.sweep import Sweep  # noqa: E402
 
@@ -50,7 +52,7 @@ def assert_same(batched, reference) -> None:
     ((8, 8), "tanh", "he_normal"),
 ], ids=["lesson", "lesson-saturated", "mlp-8-8-tanh"])
 def test_batched_equals_reference(data, optimizer, hidden, activation, init):
-    config = ExperimentConfig(hidden=hidden, activation=activation, optimizer=optimizer, batch_size=BATCH,
+    config = experiment(hidden=hidden, activation=activation, optimizer=optimizer, batch_size=BATCH,
                               epochs=4)
     spec = parse_spec(init)
     outcomes = engine.train_batched(data, config, spec, SEEDS)
@@ -60,7 +62,7 @@ def test_batched_equals_reference(data, optimizer, hidden, activation, init):
 
 
 def test_zeros_init_starts_at_ln2(data):
-    config = ExperimentConfig(batch_size=BATCH, epochs=1)
+    config = experiment(batch_size=BATCH, epochs=1)
     (outcome,) = engine.train_batched(data, config, parse_spec("zeros"), (7,))
     assert outcome.history[0]["loss"] == pytest.approx(math.log(2), abs=1e-6)
     assert outcome.history[0]["val_loss"] == pytest.approx(math.log(2), abs=1e-6)
@@ -74,7 +76,7 @@ def test_zeros_init_starts_at_ln2(data):
     ("sgd", 1e20, [("zeros", 1), ("he_normal", 2), ("normal:std=10", 3)], ["ok", "mid-training", "ok"]),
 ], ids=["at-start", "mid-training"])
 def test_diverging_models_do_not_disturb_the_others(data, optimizer, lr, runs, expected):
-    config = ExperimentConfig(hidden=(8, 8), activation="relu", optimizer=optimizer, lr=lr, batch_size=BATCH,
+    config = experiment(hidden=(8, 8), activation="relu", optimizer=optimizer, lr=lr, batch_size=BATCH,
                               epochs=4)
     runs = [(parse_spec(init), seed) for init, seed in runs]
     outcomes = engine.train_many(data, config, runs)
@@ -88,29 +90,23 @@ def test_diverging_models_do_not_disturb_the_others(data, optimizer, lr, runs, e
         assert_same(got, engine.train_reference(data, config, spec, seed))
 
 
-def test_together_sweep_matches_per_initializer_workers(data):
-    config = ExperimentConfig(hidden=(8,), initializers=parse_list("zeros,he_normal,normal"), repeats=2,
-                              batch_size=BATCH, epochs=2, seed=11)
-
-    def run(together: bool) -> Session:
-        session = Session(config, data.describe())
-        events: queue.Queue = queue.Queue()
-        sweep = Sweep(config, data, session.next_sweep_id, events.put, together=together)
-        session.begin_sweep(sweep.sweep_id)
-        sweep.start()
-        pending = {s.label for s in config.initializers}
-        while pending:
-            event = events.get(timeout=60)
-            session.apply(event)
-            if isinstance(event, RunFinished):
-                pending.discard(event.initializer)
-        return session
-
-    apart, together = run(False).current.runs, run(True).current.runs
-    for label, run_apart in apart.items():
-        run_together = together[label]
-        assert run_together.seeds == run_apart.seeds and run_together.statuses == run_apart.statuses
-        for h1, h2 in zip(run_together.histories, run_apart.histories):
-            assert len(h1) == len(h2) == config.epochs + 1
-            for a, b in zip(h1, h2):
-                assert all(abs(a[m] - b[m]) <= 1e-6 for m in METRICS)
+def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
+    """The unit of work (one initializer's runs) is what every executor trains: same seed, same numbers."""
+    config = experiment(hidden=(8,), initializers=parse_list("zeros,he_normal,normal"), repeats=2,
+                        batch_size=BATCH, epochs=2, seed=11)
+    session = Session(config, data.describe())
+    recorder = Recorder(session)
+    events: queue.Queue = queue.Queue()
+    sweep = Sweep(config, data, recorder.begin_sweep(), events.put)
+    sweep.start()
+    pending = {s.label for s in config.initializers}
+    while pending:
+        event = events.get(timeout=60)
+        recorder.apply(event)
+        if isinstance(event, RunFinished):
+            pending.discard(event.initializer)
+    for unit in sweep.units:
+        alone = engine.train_batched(data, config, unit.spec, unit.seeds)
+        runs = session.current.initializers[unit.label]
+        assert runs.seeds == unit.seeds
+        assert [list(o.history) for o in alone] == runs.histories  # bit for bit

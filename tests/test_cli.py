@@ -46,7 +46,7 @@ def test_json_schema_and_values(capsys, tmp_path):
     config = doc["config"]
     assert config["seed"] == 3 and config["epochs"] == 2 and config["optimizer"] == "rmsprop"
     assert config["lr"] == 0.001 and config["batch_size"] == 16 and config["repeats"] == 1
-    assert config["data"] == "banknote-like" and config["split_seed"] == 42 and config["hidden"] == []
+    assert config["data"] == "banknote-like" and config["split_seed"] == 42 and config["model"] == {"name": "linear"}
     assert config["initializers"] == list(DEFAULT_INITIALIZERS)
     runs = doc["runs"]
     assert [r["initializer"] for r in runs] == list(DEFAULT_INITIALIZERS)
@@ -70,15 +70,15 @@ def test_csv_output_matches_the_json(capsys, tmp_path):
     assert cli(capsys, *FAST, "--out", str(j))[0] == 0
     assert cli(capsys, *FAST, "--out", str(c))[0] == 0
     text = c.read_text()
-    assert text.splitlines()[0] == "rerun,initializer,repeat,seed,epoch,loss,accuracy,val_loss,val_accuracy"
+    assert text.splitlines()[0] == "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy"
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 5 * 3
     runs = json.loads(j.read_text())["runs"]
-    expected = [(str(r["rerun"]), r["initializer"], str(r["repeat"]), str(r["seed"]), str(h["epoch"]), h)
+    expected = [(str(r["sweep"]), r["initializer"], str(r["repeat"]), str(r["seed"]), str(h["epoch"]), h)
                 for r in runs for h in r["history"]]
-    for got, (rerun, init, repeat, seed, epoch, h) in zip(rows, expected):
-        assert (got["rerun"], got["initializer"], got["repeat"], got["seed"], got["epoch"]) == (
-            rerun, init, repeat, seed, epoch)
+    for got, (sweep, init, repeat, seed, epoch, h) in zip(rows, expected):
+        assert (got["sweep"], got["initializer"], got["repeat"], got["seed"], got["epoch"]) == (
+            sweep, init, repeat, seed, epoch)
         for m in ("loss", "accuracy", "val_loss", "val_accuracy"):
             assert float(got[m]) == h[m]
 
@@ -90,14 +90,14 @@ def test_repeats_and_reruns(capsys, tmp_path):
     assert code == 0
     runs = json.loads(path.read_text())["runs"]
     assert len(runs) == 2 * 2 * 5
-    keys = {(r["rerun"], r["initializer"], r["repeat"]) for r in runs}
+    keys = {(r["sweep"], r["initializer"], r["repeat"]) for r in runs}
     assert keys == {(k, i, p) for k in (1, 2) for i in DEFAULT_INITIALIZERS for p in (0, 1)}
     assert len({r["seed"] for r in runs}) == 20  # fresh seeds for every repeat and every rerun
     table = out.splitlines()
     for label in DEFAULT_INITIALIZERS:
         line = next(x for x in table if x.split()[0] == label)
         assert "±" in line and line.split()[-3] == "4"  # 2 repeats x 2 reruns
-    assert "rerun 2" in err
+    assert "sweep 2" in err
 
 
 def test_results_table_names_every_initializer(capsys):
@@ -109,7 +109,7 @@ def test_results_table_names_every_initializer(capsys):
     assert "±" not in out  # one run each: no spread to show
     assert "seed 3" in err and "synthetic" in err
     for label in DEFAULT_INITIALIZERS:
-        assert f"rerun 1  {label}:" in err  # progress on stderr
+        assert f"sweep 1  {label}:" in err  # progress on stderr
 
 
 def test_headless_is_automatic_when_stdout_is_not_a_terminal(capsys):
@@ -135,7 +135,7 @@ def test_params_aliases_and_mlp_from_the_command_line(capsys, tmp_path):
                          "--out", str(path))
     assert code == 0, err
     doc = json.loads(path.read_text())
-    assert doc["config"]["hidden"] == [8, 4] and doc["config"]["activation"] == "tanh"
+    assert doc["config"]["model"] == {"name": "mlp", "hidden": [8, 4], "activation": "tanh"}
     assert doc["config"]["optimizer"] == "adam" and doc["config"]["lr"] == 0.01
     labels = ["uniform:low=-1,high=1", "variance_scaling:scale=2,mode=fan_out,distribution=uniform"]
     assert [r["initializer"] for r in doc["runs"]] == labels
@@ -154,16 +154,14 @@ def test_csv_data_shows_the_label_mapping(capsys, tmp_path):
 def test_a_failing_worker_is_reported_and_the_others_go_on(capsys, tmp_path, monkeypatch):
     from initdash import engine
 
-    real = engine.initial_weights
+    real = engine.initialize
 
-    def flaky(n_features, hidden, spec, seed, *args):
+    def flaky(model, spec, *args):
         if spec.label == "he_normal":
             raise RuntimeError("simulated worker crash")
-        return real(n_features, hidden, spec, seed, *args)
+        return real(model, spec, *args)
 
-    # Fails inside the engine for one initializer, whether the sweep trains it alone or in one batch with
-    # the others (headless does; if that batch fails, each initializer is trained on its own).
-    monkeypatch.setattr(engine, "initial_weights", flaky)
+    monkeypatch.setattr(engine, "initialize", flaky)  # fails inside the engine, for one initializer only
     path = tmp_path / "f.json"
     code, out, err = cli(capsys, *FAST, "--init", "zeros,he_normal", "--out", str(path))
     assert code == 0
@@ -221,24 +219,25 @@ NON_NUMERIC = "a,b,y\n1,2,0\n3,4,1\n5,six,0\n7,8,1\n"
     (["--init", "constant:value=1e39"], ["out of range"]),
     (["--init", "zeros,zeros"], ["listed twice"]),
     (["--init", ""], ["at least one initializer"]),
-    (["--epochs", "0"], ["--epochs must be a positive whole number, got 0"]),
-    (["--epochs", "-1"], ["--epochs must be a positive whole number, got -1"]),
+    (["--epochs", "0"], ["--epochs must be a whole number from 1 to 1000000, got 0"]),
+    (["--epochs", "-1"], ["--epochs must be a whole number from 1 to 1000000, got -1"]),
     (["--epochs", "abc"], ["argument --epochs", "invalid int value: 'abc'"]),
     (["--epochs"], ["argument --epochs", "expected one argument"]),
-    (["--batch-size", "0"], ["--batch-size must be a positive whole number"]),
-    (["--repeats", "0"], ["--repeats must be a positive whole number"]),
-    (["--reruns", "0"], ["--reruns must be a positive whole number"]),
+    (["--batch-size", "0"], ["--batch-size must be a whole number from 1 to"]),
+    (["--repeats", "0"], ["--repeats must be a whole number from 1 to"]),
+    (["--reruns", "0"], ["--sweeps must be a whole number from 1 to"]),
+    (["--sweeps", "0"], ["--sweeps must be a whole number from 1 to"]),
     (["--hidden", "abc"], ["argument --hidden", "expected sizes like 16,16"]),
-    (["--hidden", "8,0"], ["--hidden sizes must be positive"]),
+    (["--hidden", "8,0"], ["--hidden sizes must be between 1 and"]),
     (["--hidden", "8,,8"], ["argument --hidden"]),
     (["--activation", "swish"], ["unknown activation 'swish'"]),
     (["--optimizer", "adagrad"], ["unknown optimizer 'adagrad'", "rmsprop, sgd, adam"]),
     (["--lr", "0"], ["--lr must be"]),
     (["--lr", "-0.1"], ["--lr must be"]),
-    (["--lr", "inf"], ["--lr must be a finite number"]),
+    (["--lr", "inf"], ["--lr must be a number > 0 and at most"]),
     (["--lr", "nan"], ["--lr must be"]),
-    (["--seed", "-1"], ["--seed must be between"]),
-    (["--split-seed", "-1"], ["--split-seed must be between"]),
+    (["--seed", "-1"], ["--seed must be a whole number from 0 to"]),
+    (["--split-seed", "-1"], ["--split-seed must be a whole number from 0 to"]),
     (["--device", "gpu"], ["argument --device", "invalid choice"]),
     (["--frobnicate"], ["unrecognized arguments: --frobnicate"]),
     (["--data", "no-such-data"], ["unknown data 'no-such-data'"]),
@@ -246,8 +245,8 @@ NON_NUMERIC = "a,b,y\n1,2,0\n3,4,1\n5,six,0\n7,8,1\n"
     (["--data", "{tmp}/empty.csv"], ["empty.csv: file is empty"]),
     (["--data", "{tmp}/header.csv"], ["header but no data rows"]),
     (["--data", "{tmp}/words.csv"], ["row 4, column 'b': 'six' is not a number"]),
-    (["--data", "{tmp}/one.csv"], ["exactly 2 distinct values, found 1"]),
-    (["--data", "{tmp}/three.csv"], ["exactly 2 distinct values, found 3"]),
+    (["--data", "{tmp}/one.csv"], ["at least 2 distinct values, found 1"]),
+    (["--data", "{tmp}/three.csv"], ["training set (split seed 42) has no row of class '1'"]),
     (["--data", "{tmp}/ok.csv", "--target", "nope"], ["no column named 'nope'"]),
     (["--target", "y"], ["--target only applies to CSV files"]),
     (["--out", "{tmp}/no/such/dir/out.json"], ["does not exist"]),

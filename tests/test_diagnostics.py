@@ -6,10 +6,10 @@ import csv
 import json
 
 import pytest
+from fakes import experiment
 
 from initdash import engine
 from initdash.cli import main
-from initdash.config import ExperimentConfig
 from initdash.data import load
 from initdash.initializers import parse_list, parse_spec
 from initdash.ui.app import InitdashApp
@@ -33,20 +33,21 @@ def epoch0(export, init):
 
 
 def test_normal_vanishes_with_depth_while_glorot_and_lsuv_hold(export):
-    normal = epoch0(export, "normal")["activation_std"]
-    assert len(normal) == 8
+    normal = epoch0(export, "normal")["activation_std"][:8]  # the 8 hidden layers (the 9th: the logits)
+    assert len(epoch0(export, "normal")["activation_std"]) == 9
     assert normal[-1] < normal[0] / 100
     for init in ("glorot_uniform", "lsuv"):
-        stds = epoch0(export, init)["activation_std"]
+        stds = epoch0(export, init)["activation_std"][:8]
         assert max(stds) / min(stds) < 3, (init, stds)
 
 
-def test_every_history_entry_has_one_value_per_hidden_layer(export):
+def test_every_history_entry_has_one_value_per_layer(export):
     runs = json.loads((export / "run.json").read_text())["runs"]
     for run in runs:
+        assert run["layer_names"] == [f"layers.{i}" for i in range(9)]  # module paths, forward order
         assert [h["epoch"] for h in run["history"]] == [0, 1]
         for h in run["history"]:
-            assert len(h["activation_std"]) == len(h["grad_norm"]) == 8
+            assert len(h["activation_std"]) == len(h["grad_norm"]) == 9
             assert all(v > 0 for v in h["grad_norm"])
 
 
@@ -54,9 +55,10 @@ def test_csv_export_puts_layers_in_a_second_file(export):
     main_rows = list(csv.DictReader((export / "run.csv").open()))
     layer_rows = list(csv.DictReader((export / "run.layers.csv").open()))
     assert "activation_std" not in main_rows[0]
-    assert len(layer_rows) == 3 * 2 * 8  # initializers x epochs x hidden layers
+    assert len(layer_rows) == 3 * 2 * 9  # initializers x epochs x layers
     first = [r for r in layer_rows if r["initializer"] == "normal" and r["epoch"] == "0"]
-    assert [int(r["layer"]) for r in first] == list(range(1, 9))
+    assert [int(r["layer"]) for r in first] == list(range(1, 10))
+    assert [r["name"] for r in first] == [f"layers.{i}" for i in range(9)]
     assert [float(r["activation_std"]) for r in first] == pytest.approx(epoch0(export, "normal")["activation_std"])
 
 
@@ -67,7 +69,7 @@ def test_the_lesson_model_has_no_layer_statistics(tmp_path):
 
 
 def test_batched_and_reference_engines_agree_on_layer_statistics():
-    config = ExperimentConfig(seed=1, hidden=(16, 16, 16), activation="tanh", epochs=2, optimizer="sgd", lr=0.05,
+    config = experiment(seed=1, hidden=(16, 16, 16), activation="tanh", epochs=2, optimizer="sgd", lr=0.05,
                               initializers=parse_list("glorot_uniform"))
     data = load("moons")
     spec = parse_spec("lsuv")
@@ -79,7 +81,7 @@ def test_batched_and_reference_engines_agree_on_layer_statistics():
 
 
 async def test_signal_view_key_shows_depth_profiles(tmp_path):
-    config = ExperimentConfig(seed=2, hidden=(8, 8, 8), activation="tanh", epochs=2,
+    config = experiment(seed=2, hidden=(8, 8, 8), activation="tanh", epochs=2,
                               initializers=parse_list("normal,glorot_uniform"))
     app = InitdashApp(config, load("moons"), export_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -93,7 +95,7 @@ async def test_signal_view_key_shows_depth_profiles(tmp_path):
         assert app.signal_epoch == 0
         assert app.query_one("#grad-chart").shown_title == "grad norm by layer · epoch 0"
         epoch, series = signal_series(app.session, "activation_std", epoch=0)
-        assert epoch == 0 and [s.x for s in series] == [(1.0, 2.0, 3.0)] * 2
+        assert epoch == 0 and [s.x for s in series] == [(1.0, 2.0, 3.0, 4.0)] * 2
         await pilot.press("right_square_bracket", "right_square_bracket")
         assert app.signal_epoch is None  # back to following the latest epoch
         await pilot.press("g")

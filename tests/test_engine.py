@@ -8,14 +8,15 @@ import threading
 import numpy as np
 import pytest
 import torch
+from fakes import experiment
 
 from initdash import engine
-from initdash.config import ExperimentConfig
 from initdash.data import load
+from initdash.engine.optim import Optimizer
 from initdash.events import CANCELLED, DIVERGED, METRICS, OK
-from initdash.initializers import parse_spec
-from initdash.model import MLP, initial_weights
-from initdash.optim import Optimizer
+from initdash.initializers import initialize, parse_spec
+from initdash.models import build
+from initdash.models.spec import ModelSpec
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,8 +38,8 @@ def moons():
     return load("moons")
 
 
-def cfg(**changes) -> ExperimentConfig:
-    return ExperimentConfig(**{"epochs": 2, **changes})
+def cfg(**changes):
+    return experiment(**{"epochs": 2, **changes})
 
 
 def assert_history_close(a, b, tol=1e-5):
@@ -160,23 +161,29 @@ def test_optimizer_steps_follow_keras_formulas(kind, scale):
 
 
 def test_optimizer_default_learning_rates_are_keras():
-    assert ExperimentConfig().learning_rate == 0.001
-    assert ExperimentConfig(optimizer="adam").learning_rate == 0.001
-    assert ExperimentConfig(optimizer="sgd").learning_rate == 0.01
-    assert ExperimentConfig(optimizer="sgd", lr=0.5).learning_rate == 0.5
+    assert experiment().learning_rate == 0.001
+    assert experiment(optimizer="adam").learning_rate == 0.001
+    assert experiment(optimizer="sgd").learning_rate == 0.01
+    assert experiment(optimizer="sgd", lr=0.5).learning_rate == 0.5
+
+
+def initialized(hidden, init, n_features=4, seed=0):
+    model = build(ModelSpec("mlp", hidden=hidden), (n_features,), 1)
+    initialize(model, parse_spec(init), torch.Generator().manual_seed(seed))
+    return model
 
 
 def test_mlp_biases_start_at_zero_and_weights_follow_the_spec():
-    weights, _ = initial_weights(4, (16, 8), parse_spec("ones"), seed=0)
-    model = MLP(weights, "relu")
+    model = initialized((16, 8), "ones")
     assert [tuple(layer.weight.shape) for layer in model.layers] == [(16, 4), (8, 16), (1, 8)]
     for layer in model.layers:
         assert torch.all(layer.weight == 1) and torch.all(layer.bias == 0)
 
 
 def test_initializer_applies_to_every_layer():
-    weights, _ = initial_weights(2, (300, 300), parse_spec("he_uniform"), seed=0)
-    for w in weights:
+    model = initialized((300, 300), "he_uniform", n_features=2)
+    for layer in model.layers:
+        w = layer.weight
         fan_in = w.shape[1]
         assert w.abs().max().item() <= math.sqrt(6 / fan_in)
         assert w.abs().max().item() > 0.9 * math.sqrt(6 / fan_in) or w.numel() < 50

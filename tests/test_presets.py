@@ -9,8 +9,9 @@ import torch
 
 from initdash.cli import main
 from initdash.data import load
-from initdash.initializers import CATALOG, parse_spec
-from initdash.model import initial_weights
+from initdash.initializers import CATALOG, initialize, parse_spec
+from initdash.models import build
+from initdash.models.spec import ModelSpec
 from initdash.presets import PRESETS
 
 FAST = ["--headless", "--no-save", "--seed", "1", "--epochs", "1"]
@@ -32,8 +33,8 @@ def test_list_presets_names_every_preset_with_one_line(capsys):
 
 def test_preset_sets_the_experiment_and_flags_override_it(tmp_path, capsys):
     cfg = run_json(tmp_path, capsys, "--preset", "deep-tanh", "--hidden", "4,4", "--init", "zeros,lsuv")
-    assert cfg["data"] == "moons" and cfg["activation"] == "tanh" and cfg["optimizer"] == "sgd"
-    assert cfg["hidden"] == [4, 4] and cfg["initializers"] == ["zeros", "lsuv"]
+    assert cfg["data"] == "moons" and cfg["model"]["activation"] == "tanh" and cfg["optimizer"] == "sgd"
+    assert cfg["model"]["hidden"] == [4, 4] and cfg["initializers"] == ["zeros", "lsuv"]
     assert cfg["epochs"] == 1  # from FAST: a flag beats the preset's 20
 
 
@@ -42,8 +43,9 @@ def test_config_file_sits_between_preset_and_flags(tmp_path, capsys):
     toml.write_text('preset = "deep-relu"\nhidden = [3, 3]\nbatch-size = 32\ninit = ["he_normal", "zeros"]\n'
                     'lr = 0.2\n')
     cfg = run_json(tmp_path, capsys, "--config", str(toml), "--lr", "0.3")
-    assert cfg["activation"] == "relu" and cfg["data"] == "moons"  # preset
-    assert cfg["hidden"] == [3, 3] and cfg["batch_size"] == 32 and cfg["initializers"] == ["he_normal", "zeros"]
+    assert cfg["model"]["activation"] == "relu" and cfg["data"] == "moons"  # preset
+    assert cfg["model"]["hidden"] == [3, 3] and cfg["batch_size"] == 32
+    assert cfg["initializers"] == ["he_normal", "zeros"]
     assert cfg["lr"] == 0.3  # the flag wins over the file
 
 
@@ -76,17 +78,24 @@ def test_lsuv_is_a_data_dependent_catalog_entry_that_reaches_unit_variance():
     data = load("moons")
     x = torch.as_tensor(data.x_train)
     spec = parse_spec("lsuv:tol=0.02,batch=600")
-    weights, _ = initial_weights(2, (32,) * 6, spec, seed=3, x_train=x, activation="tanh")
+
+    def lsuv_model():
+        model = build(ModelSpec("mlp", hidden=(32,) * 6, activation="tanh"), (2,), 1)
+        initialize(model, spec, torch.Generator().manual_seed(3), x)
+        return model
+
+    model = lsuv_model()
     h = x
-    for i, w in enumerate(weights):
-        z = h @ w.T
-        # LSUV scales on a 600-row batch; over all 700 rows the variance is still close to 1.
-        assert abs(z.var().item() - 1) < 0.1, (i, z.var().item())
-        h = torch.tanh(z)
-    again, _ = initial_weights(2, (32,) * 6, spec, seed=3, x_train=x, activation="tanh")
-    assert all(torch.equal(a, b) for a, b in zip(weights, again))
+    with torch.no_grad():
+        for i, layer in enumerate(model.layers):
+            z = layer(h)
+            # LSUV scales on a 600-row batch; over all 700 rows the variance is still close to 1.
+            assert abs(z.var().item() - 1) < 0.1, (i, z.var().item())
+            h = torch.tanh(z)
+    again = lsuv_model()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
     with pytest.raises(ValueError):
-        initial_weights(2, (4,), spec, seed=3)
+        initialize(model, spec, torch.Generator().manual_seed(3))
 
 
 def test_deep_tanh_preset_separates_the_initializers(tmp_path, capsys):

@@ -9,9 +9,9 @@ import math
 import os
 
 import pytest
+from fakes import experiment
 
 from initdash import __version__, report
-from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import (
     CANCELLED,
@@ -48,7 +48,7 @@ def finish(session: Session, sid: int, label: str, outcomes: list[RunOutcome]) -
 @pytest.fixture
 def session() -> Session:
     """One sweep: zeros (2 repeats, ok), he_normal (one ok, one diverged), normal:std=0.5 (worker failed)."""
-    config = ExperimentConfig(epochs=2, repeats=2, seed=9, initializers=parse_list(",".join(LABELS)))
+    config = experiment(epochs=2, repeats=2, seed=9, initializers=parse_list(",".join(LABELS)))
     s = Session(config, "test data")
     s.begin_sweep(1)
     finish(s, 1, "zeros", [RunOutcome(11, OK, (row(0, 0.75, 0.5), row(1, 0.5, 0.75), row(2, 0.25, 0.5))),
@@ -62,7 +62,7 @@ def session() -> Session:
 
 def test_runs_one_entry_per_seed_with_status(session):
     runs = report.runs(session)
-    assert [(r["rerun"], r["initializer"], r["repeat"], r["seed"], r["status"]) for r in runs] == [
+    assert [(r["sweep"], r["initializer"], r["repeat"], r["seed"], r["status"]) for r in runs] == [
         (1, "zeros", 0, 11, OK), (1, "zeros", 1, 12, OK),
         (1, "he_normal", 0, 21, OK), (1, "he_normal", 1, 22, DIVERGED),
         (1, "normal:std=0.5", 0, 31, FAILED), (1, "normal:std=0.5", 1, 32, FAILED)]
@@ -76,15 +76,16 @@ def test_json_document(session):
     assert set(doc) == {"initdash", "config", "runs"}
     assert doc["initdash"] == __version__
     config = doc["config"]
-    for key in ("data", "target", "split_seed", "hidden", "activation", "optimizer", "lr", "batch_size", "epochs",
-                "initializers", "repeats", "seed", "device"):
+    for key in ("data", "target", "split_seed", "model", "optimizer", "lr", "batch_size", "epochs",
+                "initializers", "repeats", "seed", "device", "executor"):
         assert key in config, key
     assert config["initializers"] == list(LABELS)
-    assert config["lr"] == 0.001 and config["epochs"] == 2 and config["seed"] == 9 and config["hidden"] == []
+    assert config["lr"] == 0.001 and config["epochs"] == 2 and config["seed"] == 9
+    assert config["model"] == {"name": "linear"}
     assert config["data_label"] == "test data"
     assert len(doc["runs"]) == 6
     for run in doc["runs"]:
-        assert set(run) == {"rerun", "initializer", "repeat", "seed", "status", "history"}
+        assert set(run) == {"sweep", "initializer", "repeat", "seed", "status", "history"}
         for h in run["history"]:
             assert set(h) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
     assert doc["runs"][0]["history"][2] == row(2, 0.25, 0.5)
@@ -93,7 +94,7 @@ def test_json_document(session):
 def test_csv_long_format_round_trips_exactly(session):
     text = report.to_csv(session)
     lines = text.splitlines()
-    assert lines[0] == "rerun,initializer,repeat,seed,epoch,loss,accuracy,val_loss,val_accuracy"
+    assert lines[0] == "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy"
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 3 + 3 + 3 + 1  # failed runs have no epochs
     he = [r for r in rows if r["initializer"] == "he_normal"]
@@ -108,12 +109,12 @@ def test_csv_long_format_round_trips_exactly(session):
 
 
 def test_csv_quotes_labels_with_commas():
-    config = ExperimentConfig(epochs=1, initializers=parse_list("uniform:low=-1,high=1"))
+    config = experiment(epochs=1, initializers=parse_list("uniform:low=-1,high=1"))
     s = Session(config, "d")
     s.begin_sweep(1)
     finish(s, 1, "uniform:low=-1,high=1", [RunOutcome(5, OK, (row(0, 0.5, 0.5), row(1, 0.25, 0.75)))])
     rows = list(csv.reader(io.StringIO(report.to_csv(s))))
-    assert all(len(r) == 9 for r in rows)
+    assert all(len(r) == 10 for r in rows)
     assert rows[1][1] == "uniform:low=-1,high=1"
 
 

@@ -6,9 +6,9 @@ import threading
 import time
 
 import pytest
+from fakes import experiment
 
 from initdash import engine
-from initdash.config import ExperimentConfig
 from initdash.data import load
 from initdash.initializers import parse_list
 from initdash.ui.app import InitdashApp
@@ -18,7 +18,7 @@ INITS = "zeros,uniform,normal,he_normal,lecun_uniform"
 
 
 def make_app(tmp_path, epochs: int = 2, inits: str = INITS, **kw) -> InitdashApp:
-    config = ExperimentConfig(seed=11, epochs=epochs, initializers=parse_list(inits), **kw)
+    config = experiment(seed=11, epochs=epochs, initializers=parse_list(inits), **kw)
     return InitdashApp(config, load(), export_dir=tmp_path)
 
 
@@ -58,7 +58,7 @@ async def test_rerun_key_starts_new_sweep_with_new_seeds_and_numbers(tmp_path):
         second = app.session.current
         assert second.sweep_id == first.sweep_id + 1
         assert len(app.session.completed()) == 2
-        run1, run2 = first.runs["uniform"], second.runs["uniform"]
+        run1, run2 = first.initializers["uniform"], second.initializers["uniform"]
         assert run1.seeds != run2.seeds
         assert run1.final("loss") != run2.final("loss")
 
@@ -76,12 +76,13 @@ async def test_rerun_spam_leaves_one_consistent_sweep_and_no_thread_pileup(tmp_p
         await pilot.pause(0.5)
         current = app.session.current
         assert current.sweep_id == 31
-        # Only sweeps that ran to the end are kept: the interrupted ones left nothing behind.
+        # Sweeps a rerun replaced are kept as cancelled (with what they recorded), never counted.
         kept = [s.sweep_id for s in app.session.sweeps]
         assert kept == sorted(set(kept)) and kept[-1] == 31
-        assert all(s.complete for s in app.session.sweeps)
-        assert all(r.state == "done" for r in current.runs.values())
-        assert all(len(h) == 21 for r in current.runs.values() for h in r.histories)
+        assert all(s.state == "cancelled" for s in app.session.sweeps[:-1])
+        assert [s.sweep_id for s in app.session.completed()] == [31]
+        assert all(r.state == "done" for r in current.initializers.values())
+        assert all(len(h) == 21 for r in current.initializers.values() for h in r.histories)
         deadline = time.monotonic() + 10
         while threading.active_count() > before + 1 and time.monotonic() < deadline:
             await pilot.pause(0.1)
@@ -93,16 +94,16 @@ async def test_digit_key_hides_and_shows_an_initializer(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("1")
-        assert app.hidden == {"zeros"}
-        labels = {s.label for s in chart_series(app.session, "loss", frozenset(app.hidden))}
+        assert app.muted == {"zeros"}
+        labels = {s.label for s in chart_series(app.session, "loss", frozenset(app.muted))}
         assert "zeros" not in labels and "uniform" in labels
         table = app.query_one("#leaderboard")
         await pilot.pause(0.2)
         assert table.get_cell("zeros", "label") == "(zeros)"
         await pilot.press("1")
-        assert app.hidden == set()
+        assert app.muted == set()
         await pilot.press("9")  # no 9th initializer: nothing changes
-        assert app.hidden == set()
+        assert app.muted == set()
 
 
 async def test_view_keys_switch_validation_and_log_scale(tmp_path):
@@ -130,7 +131,7 @@ async def test_export_and_screenshot_write_files(tmp_path):
     names = sorted(p.suffix for p in tmp_path.iterdir())
     assert names == [".csv", ".json", ".svg"]
     text = next(tmp_path.glob("*.csv")).read_text()
-    assert text.startswith("rerun,initializer,repeat,seed,epoch,loss")
+    assert text.startswith("sweep,initializer,repeat,seed,status,epoch,loss")
     assert len(text.splitlines()) == 1 + 5 * 3
 
 
@@ -147,7 +148,7 @@ async def test_quit_during_training_exits_promptly(tmp_path):
     app = make_app(tmp_path, epochs=500)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: app.session.current is not None
-                       and app.session.current.runs["zeros"].epoch >= 1)
+                       and app.session.current.initializers["zeros"].epoch >= 1)
         start = time.monotonic()
         await pilot.press("q")
     assert time.monotonic() - start < 1.0
@@ -157,14 +158,14 @@ async def test_quit_during_training_exits_promptly(tmp_path):
 
 
 async def test_failing_worker_shows_failed_and_the_others_finish(tmp_path, monkeypatch):
-    real = engine.train_batched
+    real = engine.train_many
 
-    def flaky(data, config, spec, seeds, cancel=None, on_epoch=None):
-        if spec.name == "random_normal":
+    def flaky(data, config, runs, *args, **kw):
+        if runs[0][0].name == "random_normal":
             raise RuntimeError("boom in the normal worker")
-        return real(data, config, spec, seeds, cancel, on_epoch)
+        return real(data, config, runs, *args, **kw)
 
-    monkeypatch.setattr(engine, "train_batched", flaky)
+    monkeypatch.setattr(engine, "train_many", flaky)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -172,7 +173,7 @@ async def test_failing_worker_shows_failed_and_the_others_finish(tmp_path, monke
         await pilot.pause(0.3)
         table = app.query_one("#leaderboard")
         assert table.get_cell("normal", "status").startswith("failed: RuntimeError: b")
-        assert app.session.current.runs["normal"].error == "RuntimeError: boom in the normal worker"
+        assert app.session.current.initializers["normal"].error == "RuntimeError: boom in the normal worker"
         assert table.get_cell("he_normal", "status") == "done"
     log = (tmp_path / "state" / "initdash" / "initdash.log").read_text()
     assert "boom in the normal worker" in log and "Traceback" in log

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from fakes import experiment
 from recorded import recorded_session, tiny_dataset
 from test_ui_app import finished, wait_for
 
 from initdash import stats
-from initdash.config import ExperimentConfig
 from initdash.data import load
 from initdash.initializers import parse_list
 from initdash.store import Store
@@ -61,22 +61,22 @@ async def test_m_cycles_the_metric_of_spread_rank_and_wins():
 
 
 async def test_plus_and_minus_change_repeats_for_the_next_rerun(tmp_path):
-    config = ExperimentConfig(seed=3, epochs=1, initializers=parse_list("zeros,he_normal"))
+    config = experiment(seed=3, epochs=1, initializers=parse_list("zeros,he_normal"))
     app = InitdashApp(config, load(), export_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("plus", "plus", "plus", "minus")
         assert app.config.repeats == 3
-        assert app.session.current.runs["zeros"].seeds.__len__() == 1  # the sweep on screen is unchanged
+        assert app.session.current.initializers["zeros"].seeds.__len__() == 1  # the sweep on screen is unchanged
         await pilot.press("r")
         await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 2)
-        assert len(app.session.current.runs["he_normal"].seeds) == 3
+        assert len(app.session.current.initializers["he_normal"].seeds) == 3
         await pilot.press("minus", "minus", "minus")
         assert app.config.repeats == 1  # never below one
 
 
 async def test_reruns_accumulate_and_feed_spread_and_leaderboard(tmp_path):
-    config = ExperimentConfig(seed=5, epochs=1, repeats=2, initializers=parse_list("zeros,he_normal,normal"))
+    config = experiment(seed=5, epochs=1, repeats=2, initializers=parse_list("zeros,he_normal,normal"))
     app = InitdashApp(config, load(), export_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         for sweep in (1, 2, 3):
@@ -94,7 +94,7 @@ async def test_reruns_accumulate_and_feed_spread_and_leaderboard(tmp_path):
 
 async def test_dashboard_writes_history_and_reopens_it(tmp_path):
     db = tmp_path / "h.db"
-    config = ExperimentConfig(seed=9, epochs=1, initializers=parse_list("zeros,normal"))
+    config = experiment(seed=9, epochs=1, initializers=parse_list("zeros,normal"))
     dataset = load()
     store = Store.open(db)
     store.start_session(config, dataset.describe())
@@ -103,13 +103,13 @@ async def test_dashboard_writes_history_and_reopens_it(tmp_path):
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("r")
         await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 2)
-        original = [r.final("val_loss") for s in app.session.sweeps for r in s.runs.values()]
+        original = [r.final("val_loss") for s in app.session.sweeps for r in s.initializers.values()]
     session_id = store.session_id
     store.close()
 
     store = Store.open(db)
     reopened = store.load_session(session_id)
-    assert [r.final("val_loss") for s in reopened.sweeps for r in s.runs.values()] == original
+    assert [r.final("val_loss") for s in reopened.sweeps for r in s.initializers.values()] == original
     store.continue_session(session_id)
     app = InitdashApp(reopened.config, dataset, session=reopened, store=store, start_training=False)
     async with app.run_test(size=(100, 30)) as pilot:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
@@ -21,14 +22,17 @@ from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset
 from initdash.errors import UserError
 from initdash.events import EpochDone, Event, RunFailed
-from initdash.failures import log_failure
+from initdash.recorder import Recorder
 from initdash.session import Session
-from initdash.store import Store
-from initdash.sweep import Sweep
+from initdash.sweep import Executor, Sweep
 from initdash.ui.chart import MetricChart
 from initdash.ui.help import HelpScreen
 from initdash.ui.leaderboard import Leaderboard
 from initdash.ui.messages import TrainingEvent
+
+if TYPE_CHECKING:
+    from initdash.store import HistoryWriter
+
 from initdash.ui.views import (
     CurveCache,
     chart_series,
@@ -79,17 +83,20 @@ class InitdashApp(App[None]):
     MAX_REPEATS = 200
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, session: Session | None = None,
-                 start_training: bool = True, export_dir: Path | None = None, store: Store | None = None) -> None:
+                 start_training: bool = True, export_dir: Path | None = None, store: HistoryWriter | None = None,
+                 executor: Executor | None = None) -> None:
         super().__init__()
         self.config, self.dataset = config, dataset
         self.session = session or Session(config, dataset.describe())
-        self.store = store  # history database: every sweep is written as it happens (None: --no-save)
+        # Every sweep is written to the history as it happens (store None: --no-save).
+        self.recorder = Recorder(self.session, store, on_store_error=self._store_failed)
+        self.executor = executor
         self.start_training = start_training
         self.export_dir = export_dir or Path.cwd()
         self.sweep: Sweep | None = None
         self.validation = False
         self.log_loss = False
-        self.hidden: set[str] = set()
+        self.muted: set[str] = set()
         self.curves = CurveCache()
         self.view = "charts"  # charts, spread or signal
         self.signal_epoch: int | None = None  # None: follow the latest epoch
@@ -154,25 +161,18 @@ class InitdashApp(App[None]):
         """Cancel whatever trains now and start a fresh sweep with new seeds."""
         if self.sweep is not None:
             self.sweep.cancel()
-        sweep = Sweep(self.config, self.dataset, self.session.next_sweep_id, self._emit)
-        self.session.begin_sweep(sweep.sweep_id, self.config)
-        self._save(lambda store: store.begin_sweep(sweep.sweep_id, self.config))
+        sweep_id = self.recorder.begin_sweep(self.config)
+        sweep = Sweep(self.config, self.dataset, sweep_id, self._emit, self.executor)
         self.sweep = sweep
         self._sweep_started = time.monotonic()
-        self._status = f"training rerun {sweep.sweep_id}…"
+        self._status = f"training sweep {sweep.sweep_id}…"
         self._dirty = True
         sweep.start()
         self.flush()
 
-    def _save(self, write: Callable[[Store], object]) -> None:
-        """Write to the history store; on failure say so once and go on without saving."""
-        if self.store is None:
-            return
-        try:
-            write(self.store)
-        except UserError as exc:
-            self.store = None
-            self.notify(f"{exc}: history is no longer saved", severity="error", title="History")
+    def _store_failed(self, message: str) -> None:
+        """The history database failed: say so once; training goes on without saving."""
+        self.notify(f"{message}: history is no longer saved", severity="error", title="History")
 
     def _emit(self, event: Event) -> None:
         # Called on worker threads: post_message is thread-safe and never blocks the worker.
@@ -185,18 +185,17 @@ class InitdashApp(App[None]):
             # collector's sight, or every full collection stops the UI for ~100 ms (measured).
             gc.freeze()
             self._heap_frozen = True
-        if not self.session.apply(event):
+        if not self.recorder.apply(event):
             return  # from a sweep that a rerun replaced
-        self._save(lambda store: store.record(event))
         self._dirty = True
         if isinstance(event, RunFailed):
-            where = log_failure(event)
+            where = self.recorder.failure_logs.get((event.sweep_id, event.initializer))
             self.notify(f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
                         severity="error")
         current = self.session.current
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
-            self._status = f"rerun {current.sweep_id} done in {took:.1f} s"
+            self._status = f"sweep {current.sweep_id} done in {took:.1f} s"
             self.flush()  # the final picture now, not at the next tick of the 10 Hz timer
 
     # --- drawing ----------------------------------------------------------------------------------
@@ -211,7 +210,7 @@ class InitdashApp(App[None]):
             pass  # the app is shutting down: its widgets are already gone
 
     def _redraw(self) -> None:
-        hidden = frozenset(self.hidden)
+        hidden = frozenset(self.muted)
         st = stats.compute(self.session, self.metric)
         if self.view == "signal":
             self._draw_signal(hidden)
@@ -241,16 +240,18 @@ class InitdashApp(App[None]):
             self.query_one(selector, Static).update(text)
 
     def _draw_signal(self, hidden: frozenset[str]) -> None:
-        depth = len(self.session.config.hidden)
+        current = self.session.current
+        depth = max((len(g.layer_names) for g in current.initializers.values()), default=0) if current else 0
         for metric, chart_id, what in (("activation_std", "#act-chart", "activation std"),
                                        ("grad_norm", "#grad-chart", "grad norm")):
             chart = self.query_one(chart_id, MetricChart)
             if not depth:  # the lesson's model has no hidden layer to look into
-                chart.show([], "no hidden layers: try --preset deep-tanh", what, 1, xlabel="")
+                chart.show([], "one layer: nothing to compare across depth (try --preset deep-relu)", what, 1,
+                           xlabel="")
                 continue
             epoch, series = signal_series(self.session, metric, hidden, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
-            chart.show(series, title, what, depth, log=True, xlabel="hidden layer", xmin=1)
+            chart.show(series, title, what, depth, log=True, xlabel="layer", xmin=1)
 
     def _draw_curves(self, hidden: frozenset[str]) -> None:
         prefix = "val_" if self.validation else ""
@@ -291,7 +292,7 @@ class InitdashApp(App[None]):
         if not 1 <= index <= len(labels):
             self.bell()
             return
-        self.hidden ^= {labels[index - 1]}
+        self.muted ^= {labels[index - 1]}
         self._changed()
 
     def _switch(self, view: str) -> None:
@@ -324,7 +325,7 @@ class InitdashApp(App[None]):
 
     def action_signal_epoch(self, step: int) -> None:
         """Show the signal view at an earlier or later epoch (past the latest: follow training again)."""
-        latest, _ = signal_series(self.session, "activation_std", frozenset(self.hidden))
+        latest, _ = signal_series(self.session, "activation_std", frozenset(self.muted))
         if latest < 0:
             self.bell()
             return
@@ -379,6 +380,7 @@ class InitdashApp(App[None]):
         """Stop training and leave."""
         if self.sweep is not None:
             self.sweep.cancel()
+        self.recorder.end_sweep("interrupted")  # what finished is kept; the sweep is marked as cut short
         self.exit()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -48,6 +48,6 @@ class Leaderboard(DataTable):
     @staticmethod
     def _cells(r: Row) -> tuple[str, ...]:
         key = f"{r.key}" if r.key <= 9 else ""
-        label = f"({r.label})" if r.hidden else r.label
+        label = f"({r.label})" if r.muted else r.label
         status = r.status if len(r.status) <= 24 else r.status[:23] + "…"
         return (key, label, status, r.loss, r.accuracy, r.val_accuracy, r.rank, r.spread, r.wins)

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from initdash import stats
-from initdash.session import InitRun, Session
+from initdash.session import InitializerRuns, Session
 
 # One colour per initializer; with NO_COLOR the marker tells them apart instead.
 COLORS = ("red", "green", "blue", "orange", "magenta", "cyan", "yellow", "gray", "white")
@@ -41,9 +41,9 @@ class CurveCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, str], tuple[InitRun, list[int], dict[int, list[float]]]] = {}
+        self._entries: dict[tuple[int, str], tuple[InitializerRuns, list[int], dict[int, list[float]]]] = {}
 
-    def mean_curve(self, run: InitRun, metric: str) -> tuple[list[float], list[float]]:
+    def mean_curve(self, run: InitializerRuns, metric: str) -> tuple[list[float], list[float]]:
         """Per epoch, the mean of `metric` over the repeats that reached it, reading only rows added since."""
         key = (id(run), metric)
         entry = self._entries.get(key)
@@ -74,19 +74,19 @@ def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozens
     labels = session.labels()
     earlier = [s for s in session.completed() if s is not current]
     for index, label in enumerate(labels):
-        if label in hidden or label not in current.runs:
+        if label in hidden or label not in current.initializers:
             continue
         if band and earlier:
-            out.extend(_band(label, index, [s.runs[label] for s in earlier if label in s.runs], metric, limit,
-                             cache))
-        x, y = cache.mean_curve(current.runs[label], metric)
+            groups = [s.initializers[label] for s in earlier if label in s.initializers]
+            out.extend(_band(label, index, groups, metric, limit, cache))
+        x, y = cache.mean_curve(current.initializers[label], metric)
         if x:
             x, y = downsample(x, y, limit)
             out.append(Series(label, index, tuple(x), tuple(y)))
     return out
 
 
-def _band(label: str, index: int, runs: list[InitRun], metric: str, limit: int,
+def _band(label: str, index: int, runs: list[InitializerRuns], metric: str, limit: int,
           cache: CurveCache) -> list[Series]:
     """Mean, min and max over earlier sweeps of each sweep's mean curve: three faint lines."""
     per_epoch: dict[int, list[float]] = {}
@@ -113,17 +113,17 @@ def signal_series(session: Session, metric: str, hidden: frozenset[str] = frozen
     current = session.current
     if current is None:
         return -1, []
-    latest = [max(int(r["epoch"]) for r in h) for run in current.runs.values() if run.label not in hidden
+    latest = [max(int(r["epoch"]) for r in h) for run in current.initializers.values() if run.label not in hidden
               for h in run.histories if h and metric in h[-1]]
     if not latest:
         return -1, []
     epoch = min(latest) if epoch is None else max(0, min(epoch, min(latest)))
     out = []
     for index, label in enumerate(session.labels()):
-        if label in hidden or label not in current.runs:
+        if label in hidden or label not in current.initializers:
             continue
         per_layer: dict[int, list[float]] = {}
-        for history in current.runs[label].histories:
+        for history in current.initializers[label].histories:
             row = history[epoch] if epoch < len(history) else None  # rows are epochs 0, 1, 2, ...
             for layer, v in enumerate(row.get(metric, []) if row else [], start=1):
                 if v is not None and v > 0:
@@ -148,7 +148,7 @@ class Row:
     rank: str  # in the current sweep by the selected metric, with its change since the last sweep
     spread: str  # mean ± std of the selected final metric over every run of every completed sweep
     wins: str
-    hidden: bool
+    muted: bool
 
 
 def _fmt(values: list[float]) -> str:
@@ -169,13 +169,13 @@ def leaderboard_rows(session: Session, st: stats.SessionStats, hidden: frozenset
     if current is None:
         return []
     metric = st.metric
-    live = {label: _mean(run.last(metric)) for label, run in current.runs.items() if run.last(metric)}
+    live = {label: _mean(run.last(metric)) for label, run in current.initializers.items() if run.last(metric)}
     now = stats.ranks(live, metric)
     completed = [s for s in session.completed() if s is not current]
     before = stats.ranks(stats.sweep_means(completed[-1], metric), metric) if completed else {}
     rows = []
     for key, label in enumerate(session.labels(), start=1):
-        run = current.runs[label]
+        run = current.initializers[label]
         status = run.status_text(session.config.epochs)
         rank = ""
         if label in now:
@@ -230,5 +230,5 @@ def header_text(session: Session, data_note: str) -> str:
     c = session.config
     sweep = session.current.sweep_id if session.current else 0
     reps = f" · ×{c.repeats} seeds" if c.repeats > 1 else ""
-    return (f"{data_note} · {c.model_label} · {c.optimizer} lr {c.learning_rate:g} · batch {c.batch_size} · "
-            f"{c.epochs} epochs{reps} · seed {c.seed} · rerun {sweep}")
+    return (f"{c.model.label} · {data_note} · {c.optimizer} lr {c.learning_rate:g} · batch {c.batch_size} · "
+            f"{c.epochs} epochs{reps} · seed {c.seed} · sweep {sweep}")

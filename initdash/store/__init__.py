@@ -45,8 +45,7 @@ from initdash.events import (
     RunFinished,
     RunStarted,
 )
-from initdash.initializers import parse_spec
-from initdash.session import DONE, QUEUED, RUNNING, InitRun, Session, SweepRecord
+from initdash.session import DONE, QUEUED, RUNNING, InitializerRuns, Session, SweepRecord  # noqa: F401
 
 ENV_DB = "INITDASH_DB"  # overrides the default path (tests set it so they never touch the real history)
 APPLICATION_ID = 0x69446173  # "iDas" in the SQLite header: tells our files from other SQLite databases
@@ -125,20 +124,12 @@ def default_path() -> Path:
 
 def config_to_json(config: ExperimentConfig) -> str:
     """Every setting, as given (lr stays None when it was the optimizer's default)."""
-    return json.dumps({
-        "data": config.data, "target": config.target, "split_seed": config.split_seed,
-        "hidden": list(config.hidden), "activation": config.activation, "optimizer": config.optimizer,
-        "lr": config.lr, "batch_size": config.batch_size, "epochs": config.epochs,
-        "initializers": [s.label for s in config.initializers], "repeats": config.repeats,
-        "seed": config.seed, "device": config.device})
+    return json.dumps(config.to_dict())
 
 
 def config_from_json(text: str) -> ExperimentConfig:
     """The config that config_to_json wrote."""
-    d = json.loads(text)
-    d["hidden"] = tuple(d["hidden"])
-    d["initializers"] = tuple(parse_spec(label) for label in d["initializers"])
-    return ExperimentConfig(**d)
+    return ExperimentConfig.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -154,6 +145,7 @@ class SessionInfo:
     runs: int  # runs in those sweeps
     seed: int
     version: str
+    interrupted: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for `initdash history --json`."""
@@ -262,9 +254,11 @@ class Store:
         self.session_id, self.config, self.sweep_id, self._run_ids = session_id, config or stored, None, {}
         self._created = False
 
-    def begin_sweep(self, sweep_id: int, config: ExperimentConfig | None = None) -> None:
-        """Start recording a sweep (call it where Session.begin_sweep is called, with the same arguments)."""
+    def begin_sweep(self, config: ExperimentConfig | None = None, at_least: int = 1) -> int:
+        """Start recording a sweep; returns its id."""
         sid = self._need_session()
+        (last,), = self._read("SELECT COALESCE(MAX(rerun), 0) FROM workers WHERE session = ?", (sid,))
+        sweep_id = max(last + 1, at_least)
         if config is not None:
             self.config = config
         assert self.config is not None
@@ -280,6 +274,16 @@ class Store:
             c.executemany("INSERT INTO workers (session, rerun, initializer, position, state) VALUES (?, ?, ?, ?, ?)",
                           [(sid, sweep_id, s.label, i, QUEUED) for i, s in enumerate(self.config.initializers)])
         self.sweep_id, self._run_ids = sweep_id, {}
+        return sweep_id
+
+    def append(self, sweep_id: int, event: Event) -> None:
+        """Write one event."""
+        self.record(event)
+
+    def end_sweep(self, sweep_id: int, state: str) -> None:
+        """A sweep ended; one that did not complete is dropped."""
+        if state != "complete":
+            self.discard_incomplete()
 
     def record(self, event: Event) -> bool:
         """Write one event in its own transaction; False (nothing written) if it is not of the current sweep."""
@@ -405,9 +409,12 @@ class Store:
         sweeps: dict[int, SweepRecord] = {}
         for rerun, label, state, epoch, error in workers:
             rows = by_worker.get((rerun, label), [])
-            run = InitRun(label, seeds=tuple(r[3] for r in rows), state=state, epoch=epoch,
-                          statuses=[r[4] for r in rows], histories=[history.get(r[0], []) for r in rows], error=error)
-            sweeps.setdefault(rerun, SweepRecord(rerun, {})).runs[label] = run
+            run = InitializerRuns(label, seeds=tuple(r[3] for r in rows), state=state, epoch=epoch,
+                                  statuses=[r[4] for r in rows], histories=[history.get(r[0], []) for r in rows],
+                                  error=error)
+            sweeps.setdefault(rerun, SweepRecord(rerun, {})).initializers[label] = run
+        for s in sweeps.values():
+            s.state = "complete" if s.complete else "cancelled"
         session.sweeps = [s for _, s in sorted(sweeps.items()) if s.finished]
         return session
 
@@ -425,7 +432,7 @@ class Store:
         for sid, created, data, config_text, seed, version, n_sweeps, n_runs in rows:
             try:
                 config = config_from_json(config_text)
-                model, inits = config.model_label, tuple(s.label for s in config.initializers)
+                model, inits = config.model.label, tuple(s.label for s in config.initializers)
             except (ValueError, TypeError, KeyError, UserError):
                 model, inits = "?", ()
             out.append(SessionInfo(sid, created, data, model, inits, n_sweeps, n_runs, seed, version))
@@ -470,3 +477,21 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+
+
+# --- the API the rest of initdash uses (the store package's final shape) -------------------------------
+
+class HistoryWriter(Store):
+    """A history database opened for writing."""
+
+    @classmethod
+    def open(cls, path: Path | str | None = None, create: bool = True) -> HistoryWriter:  # type: ignore[override]
+        """Open or create the database."""
+        store = Store.open(path, create)
+        store.__class__ = cls
+        return store  # type: ignore[return-value]
+
+
+def open_reader(path: Path | str | None = None, writing: bool = False) -> Store:
+    """The database for reading sessions."""
+    return Store.open(path, create=writing)

@@ -1,0 +1,134 @@
+"""The training loop every engine shares: epochs, per-model shuffling, evaluation, divergence, cancellation.
+
+An engine is a Stack: R models trained as one (the hand-written fast path, torch.func's vmap, or plain
+modules one at a time). The loop owns everything else, so all engines follow the same rules: each model
+shuffles with its own generator; metrics are evaluated on the whole training and validation sets after
+every epoch (epoch 0: before training); a model whose metrics are not finite stops as diverged.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from initdash.engine.losses import Head
+from initdash.events import CANCELLED, DIVERGED, METRICS, OK, EpochReport, RunOutcome
+
+EpochCallback = Callable[[EpochReport], None]
+EVAL_FLOATS = 1 << 22  # activations evaluated at once, summed over models (16 MB of float32)
+GATHER_FLOATS = 1 << 24  # an epoch's shuffled inputs are gathered at once below this size, else per batch
+SIGNAL_ROWS = 4096  # per-layer statistics read at most this many validation rows
+
+
+class Stack(Protocol):
+    """R models trained as one."""
+
+    r: int
+    widest: int  # the widest activation of one example, for evaluation chunk sizes
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """One optimizer step of every model on its own batch: xb (R, B, ...), yb (R, B)."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluation-mode logits of every model for shared rows x (N, ...): (R, N) or (R, N, k)."""
+
+    def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
+        """Per model, per layer: activation std and weight-gradient norm on (x, y); {} when not recorded."""
+
+
+def finite_lists(t: torch.Tensor) -> list[list[float | None]]:
+    """Rows of floats, None where a value is not finite (JSON has no inf or nan)."""
+    return [[v if math.isfinite(v) else None for v in row] for row in t.double().cpu().tolist()]
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor, perms: torch.Tensor, size: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Each model's mini-batches in its own order: (R, B, ...) inputs and (R, B) targets."""
+    if perms.numel() * max(1, x[0].numel()) <= GATHER_FLOATS:
+        xs, ys = x[perms], y[perms]  # one gather per epoch: cheapest for small data
+        yield from zip(xs.split(size, 1), ys.split(size, 1))
+        return
+    for start in range(0, perms.shape[1], size):  # large data: memory stays a batch per model
+        idx = perms[:, start:start + size]
+        yield x[idx], y[idx]
+
+
+def run(stack: Stack, head: Head, tensors: tuple[torch.Tensor, ...], gens: Sequence[torch.Generator],
+        seeds: Sequence[int], epochs: int, batch_size: int, cancel: threading.Event | None = None,
+        on_epoch: EpochCallback | None = None, epoch_guard: Callable[[], object] | None = None) -> list[RunOutcome]:
+    """Train the stack's R models for `epochs` epochs; one outcome per model, in order.
+
+    `epoch_guard`, if given, is a context manager factory entered around every epoch (the generic engine
+    keeps each unit's own random stream for dropout in it).
+    """
+    x, y, xv, yv = tensors
+    n, r = len(y), stack.r
+    device = x.device
+    histories: list[list[dict]] = [[] for _ in range(r)]
+    status = [OK] * r
+    x_all, y_all = torch.cat([x, xv]), torch.cat([y, yv])  # train and validation metrics in one pass
+    signal_x, signal_y = xv[:SIGNAL_ROWS], yv[:SIGNAL_ROWS]
+    chunk = max(1, EVAL_FLOATS // max(1, r * stack.widest))
+
+    def evaluate(epoch: int) -> None:
+        sums = []
+        for start in range(0, len(x_all), chunk):
+            with torch.no_grad():
+                logits = stack.logits(x_all[start:start + chunk])
+            part = y_all[start:start + chunk]
+            cut = min(max(n - start, 0), len(part))  # rows of this chunk that are training rows
+            sums.append(head.sums(logits, part, cut))
+        train_loss, train_hits, val_loss, val_hits = (_total([s[k] for s in sums]) for k in range(4))
+        nv = len(y_all) - n
+        table = torch.stack([train_loss / n, train_hits.double() / n, val_loss / nv, val_hits.double() / nv],
+                            1).cpu().numpy()
+        finite, rows = np.isfinite(table).all(1), table.tolist()
+        stats = stack.layer_stats(signal_x, signal_y)
+        for i in range(r):
+            if status[i] != OK:
+                continue
+            if not finite[i]:
+                status[i] = DIVERGED
+                continue
+            histories[i].append({"epoch": epoch, **dict(zip(METRICS, rows[i])),
+                                 **{k: v[i] for k, v in stats.items()}})
+        if on_epoch:
+            values = {m: tuple(row[j] if st == OK else math.nan for row, st in zip(rows, status))
+                      for j, m in enumerate(METRICS)}
+            layers = {k: tuple(tuple(row) for row in v) for k, v in stats.items()}
+            on_epoch(EpochReport(epoch, values, tuple(status), layers))
+
+    def outcomes(cancelled: bool = False) -> list[RunOutcome]:
+        return [RunOutcome(s, CANCELLED if cancelled and st == OK else st, tuple(h))
+                for s, st, h in zip(seeds, status, histories)]
+
+    evaluate(0)
+    for epoch in range(1, epochs + 1):
+        if all(s != OK for s in status):
+            break
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+        guard = epoch_guard() if epoch_guard is not None else None
+        if guard is not None:
+            guard.__enter__()
+        try:
+            for xb, yb in _batches(x, y, perms, batch_size):
+                if cancel is not None and cancel.is_set():
+                    return outcomes(cancelled=True)
+                stack.step(xb, yb)
+        finally:
+            if guard is not None:
+                guard.__exit__(None, None, None)
+        evaluate(epoch)
+    return outcomes()
+
+
+def _total(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Sum per-chunk sums (one chunk: the sum itself, bit for bit)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total

@@ -1,0 +1,102 @@
+"""The history commands: `initdash history`, `initdash export ID`, `initdash import FILE`.
+
+Readers only read: `history` and `export` open the database read-only, never create, convert or lock it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from initdash import exit_codes
+from initdash.cli import _Parser, add_db_option, session_id
+from initdash.errors import UserError
+
+
+def history_main(argv: list[str]) -> int:
+    """`initdash history`: the stored sessions as a table, or JSON."""
+    from initdash.store import default_path, open_reader
+
+    p = _Parser(prog="initdash history", description="List the sessions stored in the history database.")
+    p.add_argument("--json", action="store_true", help="a JSON list of objects (with an `id` key) instead")
+    add_db_option(p)
+    args = p.parse_args(argv)
+    path = args.db or default_path()
+    infos = []
+    if path.exists():
+        with open_reader(path) as reader:
+            infos = reader.sessions()
+    elif args.db is not None:
+        raise UserError(f"no history database at {path}")
+    if args.json:
+        print(json.dumps([i.to_dict() for i in infos], indent=1))
+        return exit_codes.OK
+    if not infos:
+        print(f"no sessions stored yet in {path}")
+        return exit_codes.OK
+    print(history_table(infos))
+    return exit_codes.OK
+
+
+def history_table(infos: list) -> str:
+    """One row per stored session: id, date, data, model, initializers, sweeps (and interrupted ones), runs."""
+    from initdash.tables import text_table
+
+    rows = []
+    for i in infos:
+        when = datetime.fromisoformat(i.created).astimezone().strftime("%Y-%m-%d %H:%M")
+        sweeps = str(i.sweeps) + (f" +{i.interrupted} interrupted" if i.interrupted else "")
+        rows.append([str(i.id), when, i.data, i.model, ",".join(i.initializers), sweeps, str(i.runs)])
+    return text_table(["id", "date", "data", "model", "initializers", "sweeps", "runs"], rows, left=(1, 2, 3, 4))
+
+
+def export_main(argv: list[str]) -> int:
+    """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out."""
+    from initdash import report
+    from initdash.store import default_path, open_reader
+
+    p = _Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
+    p.add_argument("id", type=session_id, metavar="ID", help="session id (see `initdash history`)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv", help="where to write it")
+    add_db_option(p)
+    args = p.parse_args(argv)
+    path = args.db or default_path()
+    report.check_out_path(args.out, {"history database": path})
+    if not path.exists():
+        raise UserError(f"no history database at {path}")
+    with open_reader(path) as reader:
+        session = reader.load_session(args.id)
+    written = report.write(session, args.out)
+    print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
+    return exit_codes.OK
+
+
+def import_main(argv: list[str]) -> int:
+    """`initdash import FILE`: an export (JSON or CSV, of this or an older initdash) as a new stored session."""
+    from initdash import report
+    from initdash.session import events_of
+    from initdash.store import HistoryWriter
+
+    p = _Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
+    p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
+    add_db_option(p)
+    args = p.parse_args(argv)
+    session = report.read(args.file)
+    with HistoryWriter.open(args.db) as store:
+        store.start_session(session.config, session.data_label)
+        for sweep in session.sweeps:
+            sweep_id = store.begin_sweep(session.config)
+            for event in events_of(sweep):
+                store.append(sweep_id, _renumbered(event, sweep_id))
+            store.end_sweep(sweep_id, sweep.state)
+        print(f"imported {args.file} as session {store.session_id} in {store.path} "
+              f"({len(session.completed())} complete sweeps)", file=sys.stderr)
+    return exit_codes.OK
+
+
+def _renumbered(event, sweep_id: int):
+    from dataclasses import replace
+
+    return replace(event, sweep_id=sweep_id)

@@ -1,0 +1,179 @@
+"""A user's own model: `FILE.py:NAME` or `package.module:NAME`, NAME a callable that returns a fresh
+torch.nn.Module. The file runs as Python code, with the rights of whoever runs initdash.
+
+The file's text travels with the spec (ModelSpec.source), so another process (a Ray worker on another
+machine) rebuilds the model without the file. Every failure is one line (UserError); tracebacks go to the log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import threading
+import traceback
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+from initdash.errors import UserError
+from initdash.models.spec import ModelSpec, digest
+
+_LOCK = threading.Lock()
+_MODULES: dict[tuple[str, str], types.ModuleType] = {}  # (name, digest) -> the executed module
+
+
+def split(spec: ModelSpec) -> tuple[str, str]:
+    """`path/mynet.py:build` -> ('path/mynet.py', 'build'); `pkg.mod:build` -> ('pkg.mod', 'build')."""
+    target, _, attr = spec.name.rpartition(":")
+    if not target or not attr:
+        raise UserError(f"--model {spec.name!r}: expected FILE.py:NAME or package.module:NAME")
+    return target, attr
+
+
+def is_file(spec: ModelSpec) -> bool:
+    """True for FILE.py:NAME (a module path otherwise)."""
+    return split(spec)[0].endswith(".py")
+
+
+def source_path(spec: ModelSpec) -> Path | None:
+    """The file that holds a user's model (the module's file for package.module:NAME); None for built-ins."""
+    if spec.builtin:
+        return None
+    target, _ = split(spec)
+    if target.endswith(".py"):
+        return Path(target)
+    try:
+        found = importlib.util.find_spec(target)
+    except (ImportError, ValueError):
+        return None
+    return Path(found.origin) if found is not None and found.origin not in (None, "built-in", "frozen") else None
+
+
+def attach_source(spec: ModelSpec, expect: str | None = None) -> ModelSpec:
+    """The spec with its file's text and hash; with `expect`, refuse a file whose hash differs (--open)."""
+    if spec.builtin:
+        return spec
+    target, _ = split(spec)
+    path = source_path(spec)
+    label = f"model file {target}" if target.endswith(".py") else f"model module {target}"
+    if path is None:
+        if target.endswith(".py"):
+            raise UserError(f"{label}: no such file")
+        raise UserError(f"{label}: cannot be found (is it installed, or on PYTHONPATH?)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{label}: no such file" + (" (it is gone since the session was recorded)" if expect
+                                                    else "")) from None
+    except IsADirectoryError:
+        raise UserError(f"{label}: is a directory") from None
+    except PermissionError:
+        raise UserError(f"{label}: permission denied") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{label}: not Python source (cannot decode it as UTF-8 text)") from None
+    if expect and digest(text) != expect:
+        raise UserError(f"{label} changed since the session was recorded (content hash differs): start a new "
+                        "session instead")
+    return spec.with_source(text)
+
+
+def _log(text: str) -> str:
+    from initdash.failures import log_text
+
+    where = log_text(text)
+    return f" (traceback in {where})" if where else ""
+
+
+def _module(spec: ModelSpec) -> types.ModuleType:
+    """The executed model file (or imported module), once per content."""
+    target, _ = split(spec)
+    key = (target, spec.digest)
+    with _LOCK:
+        if key in _MODULES:
+            return _MODULES[key]
+        if not target.endswith(".py"):
+            try:
+                module = importlib.import_module(target)
+            except ImportError:
+                if spec.source is None:
+                    raise
+                module = _execute(target, spec.source, f"initdash_model_{spec.digest[:12]}")
+        else:
+            if spec.source is None:
+                spec = attach_source(spec)
+            module = _execute(target, spec.source, f"initdash_model_{spec.digest[:12]}")
+        _MODULES[key] = module
+        return module
+
+
+def _execute(filename: str, source: str, name: str) -> types.ModuleType:
+    """Run a model file's text as a fresh module (its folder first on sys.path, for its own imports)."""
+    short = Path(filename).name
+    try:
+        code = compile(source, filename, "exec")
+    except SyntaxError as exc:
+        raise UserError(f"{short}: not valid Python: {exc.msg} (line {exc.lineno})") from None
+    except ValueError as exc:  # e.g. null bytes: a binary file
+        raise UserError(f"{short}: not Python source ({exc})") from None
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    folder = str(Path(filename).resolve().parent)
+    added = folder not in sys.path and Path(folder).is_dir()
+    if added:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module  # dataclasses and pickling look a module up by name
+    try:
+        exec(code, module.__dict__)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise UserError(f"{short} raised {first} while loading"
+                        + _log(f"model file {filename}:\n{traceback.format_exc()}")) from None
+    finally:
+        if added:
+            sys.path.remove(folder)
+    return module
+
+
+def factory(spec: ModelSpec) -> Callable[..., object]:
+    """NAME from the model file or module, checked to be callable."""
+    target, attr = split(spec)
+    short = Path(target).name if target.endswith(".py") else target
+    try:
+        module = _module(spec)
+    except ImportError as exc:
+        raise UserError(f"model module {target}: cannot import it: {exc}".splitlines()[0]) from None
+    if not hasattr(module, attr):
+        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                       and getattr(v, "__module__", None) == module.__name__)
+        raise UserError(f"{short} has no {attr!r}" + (f" (it defines {', '.join(names)})" if names else ""))
+    fn = getattr(module, attr)
+    if not callable(fn):
+        raise UserError(f"{short}: {attr!r} is not callable (it is a {type(fn).__name__}); it must be a function "
+                        "or class that returns a torch.nn.Module")
+    return fn
+
+
+def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
+    """Call NAME with whichever of in_shape and n_outputs it accepts; check that it returns a Module."""
+    from torch import nn
+
+    fn = factory(spec)
+    kwargs = {"in_shape": tuple(in_shape), "n_outputs": n_outputs}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    try:
+        model = fn(**kwargs)
+    except Exception as exc:
+        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise UserError(f"{spec.label} raised {first}" + _log(f"model {spec.name}:\n{traceback.format_exc()}")) \
+            from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"{spec.label} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
