@@ -17,7 +17,7 @@ from initdash.errors import Interrupted, UserError
 
 if TYPE_CHECKING:
     from initdash.config import ExperimentConfig
-    from initdash.data import Dataset
+    from initdash.data import Dataset, Described
     from initdash.session import Session
     from initdash.store import HistoryWriter
 
@@ -289,7 +289,7 @@ def _main(argv: list[str] | None) -> int:
         _check_open_flags(args, argv)
     if not headless and (args.out is not None or args.sweeps != 1):
         raise UserError("--out and --sweeps are for --headless; in the dashboard press e to export, r to rerun")
-    experiment = prepare(args, argv)
+    experiment = prepare(args, argv, load_now=headless)
     if headless:
         return _headless(args, experiment)
     return _dashboard(experiment)
@@ -325,11 +325,16 @@ def _check_open_flags(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 class Experiment:
-    """Everything a run needs, checked: config, data, the executor, and where its history goes."""
+    """Everything a run needs, checked: config, data, the executor, and where its history goes.
 
-    def __init__(self, config: ExperimentConfig, dataset: Dataset, store: HistoryWriter | None,
-                 session: Session | None, opened: int | None) -> None:
-        self.config, self.dataset, self.store, self.session, self.opened = config, dataset, store, session, opened
+    `data` is the loaded Dataset, or (a built-in set for the dashboard) its description: the dashboard loads
+    it after its first frame.
+    """
+
+    def __init__(self, config: ExperimentConfig, data: Described, store: HistoryWriter | None,
+                 session: Session | None, opened: int | None, notes: list[str]) -> None:
+        self.config, self.data, self.store, self.session, self.opened = config, data, store, session, opened
+        self.notes = notes
         self.executor = None
 
     def close(self) -> None:
@@ -340,11 +345,15 @@ class Experiment:
             self.store.close()
 
 
-def prepare(args: argparse.Namespace, argv: list[str]) -> Experiment:
+def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) -> Experiment:
     """Validate everything before anything is written: settings, data, model, outputs, executor; then open the
-    history and start (or continue) the session."""
+    history and start (or continue) the session.
+
+    Built-in data with a built-in model cannot fail to load: unless `load_now`, it is only described here
+    (the dashboard loads it after painting its first frame). Files are loaded, so their errors come first.
+    """
     from initdash import models
-    from initdash.data import load
+    from initdash.data import builtin_info, load
     from initdash.report import check_out_path
     from initdash.store import HistoryWriter, default_path, open_reader
 
@@ -352,8 +361,13 @@ def prepare(args: argparse.Namespace, argv: list[str]) -> Experiment:
     if args.open is None:
         config = config_from_args(args)
         check_device(config.device)
-        dataset = load(config.data, config.target, config.split_seed)
-        config = config.with_changes(data_digest=dataset.digest, model=models.attach_source(config.model))
+        config = config.with_changes(model=models.attach_source(config.model))
+        info = builtin_info(config.data, config.target)
+        if info is not None and config.model.builtin and not load_now:
+            dataset: Described = info
+        else:
+            dataset = load(config.data, config.target, config.split_seed)
+            config = config.with_changes(data_digest=dataset.digest)
     else:
         with open_reader(args.db, writing=True) as reader:
             session = reader.load_session(args.open)
@@ -367,13 +381,13 @@ def prepare(args: argparse.Namespace, argv: list[str]) -> Experiment:
         dataset = load(config.data, config.target, config.split_seed)
         _check_same_experiment(args.open, config, dataset)
         config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest))
-    models.check(config, dataset)
+    notes = models.check(config, dataset)
     if args.out is not None:
         inputs = {"data file": Path(config.data) if dataset.digest else None,
                   "model file": models.source_path(config.model), "config file": args.config,
                   "history database": None if args.no_save else (args.db or default_path())}
         check_out_path(args.out, inputs)
-    experiment = Experiment(config, dataset, None, session, args.open)
+    experiment = Experiment(config, dataset, None, session, args.open, notes)
     try:
         experiment.executor = _executor(config)
         if not args.no_save:
@@ -419,9 +433,9 @@ def _dashboard(experiment: Experiment) -> int:
     from initdash.ui.app import InitdashApp
 
     try:
-        app = InitdashApp(experiment.config, experiment.dataset, session=experiment.session,
+        app = InitdashApp(experiment.config, experiment.data, session=experiment.session,
                           store=experiment.store, start_training=experiment.session is None,
-                          executor=experiment.executor)
+                          executor=experiment.executor, notes=experiment.notes)
         app.run()
     finally:
         experiment.close()
@@ -432,8 +446,9 @@ def _headless(args: argparse.Namespace, experiment: Experiment) -> int:
     from initdash import headless
 
     try:
-        return headless.main(experiment.config, experiment.dataset, args.sweeps, args.out, experiment.store,
-                             experiment.session, experiment.executor, opened=experiment.opened)
+        return headless.main(experiment.config, experiment.data, args.sweeps, args.out, experiment.store,
+                             experiment.session, experiment.executor, opened=experiment.opened,
+                             notes=experiment.notes)
     finally:
         experiment.close()
 

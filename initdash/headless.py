@@ -86,7 +86,8 @@ def _progress_line(recorder: Recorder, sweep_id: int, event: RunFinished | RunFa
 
 
 def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | None, store: HistoryWriter | None,
-         session: Session | None, executor: Executor | None, opened: int | None = None) -> int:
+         session: Session | None, executor: Executor | None, opened: int | None = None,
+         notes: list[str] | tuple[str, ...] = ()) -> int:
     """The headless run as the command line starts it; returns the exit code.
 
     Results go to every destination (stdout's table, --out, the history) even when another one fails; the
@@ -101,6 +102,8 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
              f"lr {config.learning_rate:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
              + ("" if config.executor == "local" else f", executor {config.executor}"))
     for note in dataset.notes(config.data):
+        err.line(note)
+    for note in notes:
         err.line(f"note: {note}")
     if session is not None:
         done = len(session.completed())

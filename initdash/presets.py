@@ -18,7 +18,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-DEEP = ",".join(["64"] * 8)
+DEEP_TANH = ",".join(["64"] * 8)
+DEEP_RELU = ",".join(["64"] * 20)
 
 
 @dataclass(frozen=True)
@@ -33,14 +34,21 @@ class Preset:
 PRESETS = {p.name: p for p in (
     Preset("lesson", "the course lesson: Dense(1, sigmoid) on banknote-like data, rmsprop, batch 16, 5 epochs "
            "(the default)"),
+    Preset("digits", "the lesson's recipe on scikit-learn's 8x8 digits: one Dense layer, 10-way softmax",
+           {"data": "digits"}),
+    Preset("digits-cnn", "a small CNN (16,32 channels) on digits, the lesson's recipe: zeros never learns",
+           {"data": "digits", "model": "cnn", "channels": "16,32"}),
+    Preset("deep-relu", "20x64 ReLU MLP on digits, sgd lr 0.01: he_normal and lsuv train, glorot_uniform and "
+           "normal stall (He et al. 2015)",
+           {"data": "digits", "hidden": DEEP_RELU, "activation": "relu", "optimizer": "sgd", "lr": 0.01,
+            "batch_size": 32, "epochs": 20, "init": "he_normal,glorot_uniform,normal,lsuv"}),
+    Preset("resnet", "a residual net of 8 blocks without normalization on digits: he_normal trains best",
+           {"data": "digits", "model": "resnet", "depth": 8, "channels": "16",
+            "init": "he_normal,glorot_uniform,orthogonal,normal"}),
     Preset("deep-tanh", "8x64 tanh MLP on moons, sgd: normal (std 0.05) vanishes with depth; glorot and lsuv "
            "keep the signal",
-           {"data": "moons", "hidden": DEEP, "activation": "tanh", "optimizer": "sgd", "lr": 0.05,
+           {"data": "moons", "hidden": DEEP_TANH, "activation": "tanh", "optimizer": "sgd", "lr": 0.05,
             "epochs": 20, "init": "normal,glorot_uniform,lsuv,orthogonal"}),
-    Preset("deep-relu", "8x64 ReLU MLP on moons, sgd: normal (std 0.05) never learns; glorot's signal halves "
-           "in variance per layer, he_normal's and lsuv's hold",
-           {"data": "moons", "hidden": DEEP, "activation": "relu", "optimizer": "sgd", "lr": 0.05,
-            "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
     Preset("deep-sigmoid", "4x64 sigmoid MLP on moons, sgd lr 1: normal never learns, glorot crawls, he_normal "
            "trains, lsuv saturates (sigmoid outputs are not zero-mean)",
            {"data": "moons", "hidden": ",".join(["64"] * 4), "activation": "sigmoid", "optimizer": "sgd",

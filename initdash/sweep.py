@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.events import EpochDone, EpochReport, Event, RunFailed, RunFinished, RunStarted
@@ -33,6 +31,8 @@ def run_seeds(root: int, sweep_id: int, initializer: str, repeats: int) -> tuple
     Keyed by the initializer's label (not its position), so adding an initializer or a repeat leaves the
     other runs' seeds unchanged.
     """
+    import numpy as np  # here, not at the top: the dashboard paints before numpy loads
+
     seq = np.random.SeedSequence(root, spawn_key=(sweep_id, zlib.crc32(initializer.encode())))
     return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(repeats))
 

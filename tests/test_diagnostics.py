@@ -88,15 +88,15 @@ async def test_signal_view_key_shows_depth_profiles(tmp_path):
         while not (app.session.current and app.session.current.finished):
             await pilot.pause(0.05)
         await pilot.press("g")
-        assert app.view == "signal" and app.query_one("#views").current == "signal"
+        assert app.main.view == "signal" and app.query_one("#views").current == "signal"
         await pilot.pause(0.2)
         assert app.query_one("#act-chart").shown_title == "activation std by layer · epoch 2"
         await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
-        assert app.signal_epoch == 0
+        assert app.main.signal_epoch == 0
         assert app.query_one("#grad-chart").shown_title == "grad norm by layer · epoch 0"
         epoch, series = signal_series(app.session, "activation_std", epoch=0)
         assert epoch == 0 and [s.x for s in series] == [(1.0, 2.0, 3.0, 4.0)] * 2
         await pilot.press("right_square_bracket", "right_square_bracket")
-        assert app.signal_epoch is None  # back to following the latest epoch
+        assert app.main.signal_epoch is None  # back to following the latest epoch
         await pilot.press("g")
-        assert app.view == "charts"
+        assert app.main.view == "curves"

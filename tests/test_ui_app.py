@@ -94,16 +94,16 @@ async def test_digit_key_hides_and_shows_an_initializer(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("1")
-        assert app.muted == {"zeros"}
-        labels = {s.label for s in chart_series(app.session, "loss", frozenset(app.muted))}
+        assert app.main.muted == {"zeros"}
+        labels = {s.label for s in chart_series(app.session, "loss", frozenset(app.main.muted))}
         assert "zeros" not in labels and "uniform" in labels
         table = app.query_one("#leaderboard")
         await pilot.pause(0.2)
         assert table.get_cell("zeros", "label") == "(zeros)"
         await pilot.press("1")
-        assert app.muted == set()
+        assert app.main.muted == set()
         await pilot.press("9")  # no 9th initializer: nothing changes
-        assert app.muted == set()
+        assert app.main.muted == set()
 
 
 async def test_view_keys_switch_validation_and_log_scale(tmp_path):
@@ -111,14 +111,14 @@ async def test_view_keys_switch_validation_and_log_scale(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("v")
-        assert app.validation
+        assert app.main.validation
         await pilot.press("l")
-        assert app.log_loss
+        assert app.main.log_loss
         await pilot.pause(0.2)
         assert app.query_one("#acc-chart").shown_title == "validation accuracy"
         assert app.query_one("#loss-chart").shown_title == "validation loss (log)"
         await pilot.press("v", "l")
-        assert not app.validation and not app.log_loss
+        assert not app.main.validation and not app.main.log_loss
 
 
 async def test_export_and_screenshot_write_files(tmp_path):

@@ -22,37 +22,37 @@ def recorded_app(**kw) -> InitdashApp:
 async def test_band_key_draws_earlier_sweeps_behind_the_current_one():
     app = recorded_app(sweeps=3)
     async with app.run_test(size=(100, 30)) as pilot:
-        assert not app.band
+        assert not app.main.band
         await pilot.press("b")
-        assert app.band
+        assert app.main.band
         faint = [s for s in chart_series(app.session, "loss", band=True) if s.faint]
         assert len(faint) == 3 * 5  # min, max and mean of the two earlier sweeps, per initializer
         assert app.query_one("#loss-chart").shown_title == "training loss + earlier sweeps"
         await pilot.press("b")
-        assert not app.band
+        assert not app.main.band
 
 
 async def test_d_and_tab_switch_to_the_spread_view_and_back():
     app = recorded_app(sweeps=4, repeats=2)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("d")
-        assert app.view == "spread"
+        assert app.main.view == "spread"
         assert app.query_one("#views").current == "spread"
         chart = app.query_one("#spread-chart")
         assert chart.shown_title.startswith("final val_accuracy over 40 runs in 4 sweeps")
         table = str(app.query_one("#spread-table").render())
         assert "95% CI" in table and "zeros" in table and "   8 " in table
         await pilot.press("tab")
-        assert app.view == "charts" and app.query_one("#views").current == "charts"
+        assert app.main.view == "curves" and app.query_one("#views").current == "curves"
 
 
 async def test_m_cycles_the_metric_of_spread_rank_and_wins():
     app = recorded_app(sweeps=2)
     async with app.run_test(size=(100, 30)) as pilot:
-        seen = [app.metric]
+        seen = [app.main.metric]
         for _ in range(4):
             await pilot.press("m")
-            seen.append(app.metric)
+            seen.append(app.main.metric)
         assert seen == ["val_accuracy", "loss", "accuracy", "val_loss", "val_accuracy"]
         await pilot.press("m")
         await pilot.pause(0.1)
@@ -66,13 +66,13 @@ async def test_plus_and_minus_change_repeats_for_the_next_rerun(tmp_path):
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("plus", "plus", "plus", "minus")
-        assert app.config.repeats == 3
+        assert app.next_repeats == 3
         assert app.session.current.initializers["zeros"].seeds.__len__() == 1  # the sweep on screen is unchanged
         await pilot.press("r")
         await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 2)
         assert len(app.session.current.initializers["he_normal"].seeds) == 3
         await pilot.press("minus", "minus", "minus")
-        assert app.config.repeats == 1  # never below one
+        assert app.next_repeats == 1  # never below one
 
 
 async def test_reruns_accumulate_and_feed_spread_and_leaderboard(tmp_path):

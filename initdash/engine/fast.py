@@ -65,6 +65,7 @@ class FastStack:
         self.opt = Optimizer([self.flat], optimizer, lr, grads=[self.grad])
         self.r = r
         self.widest = max(w.shape[2] for w in self.weights)
+        self.eval_width = r * self.widest
         self.layer_names = layer_names
 
     @staticmethod

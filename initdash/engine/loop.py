@@ -29,7 +29,7 @@ class Stack(Protocol):
     """R models trained as one."""
 
     r: int
-    widest: int  # the widest activation of one example, for evaluation chunk sizes
+    eval_width: int  # floats of activation per example while evaluating (all models at once, or one)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """One optimizer step of every model on its own batch: xb (R, B, ...), yb (R, B)."""
@@ -72,7 +72,7 @@ def run(stack: Stack, head: Head, tensors: tuple[torch.Tensor, ...], gens: Seque
     status = [OK] * r
     x_all, y_all = torch.cat([x, xv]), torch.cat([y, yv])  # train and validation metrics in one pass
     signal_x, signal_y = xv[:SIGNAL_ROWS], yv[:SIGNAL_ROWS]
-    chunk = max(1, EVAL_FLOATS // max(1, r * stack.widest))
+    chunk = max(1, EVAL_FLOATS // max(1, stack.eval_width))
 
     def evaluate(epoch: int) -> None:
         sums = []

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from initdash.config import ExperimentConfig
-    from initdash.data import Dataset
+    from initdash.data import Dataset, Described
 
 __all__ = ["ModelSpec", "attach_source", "source_path", "build", "weight_layers", "forward_layers",
            "observed_modules", "check", "model_lines", "BYTES_PER_PARAMETER"]
@@ -108,7 +108,7 @@ def _size(n: float) -> str:
     return f"{n:.1f} PB"
 
 
-def check(config: ExperimentConfig, dataset: Dataset) -> list[str]:
+def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     """Check before anything trains or is written that the model fits the data and the memory; returns notes
     worth saying once (e.g. that the model trains one copy at a time). A user's model is built once for it
     (which imports torch); a built-in is checked by arithmetic."""
@@ -125,7 +125,7 @@ def check(config: ExperimentConfig, dataset: Dataset) -> list[str]:
     else:
         params, widest, layers, notes = _check_user_model(config, dataset)
     models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
-    batch = min(config.batch_size, len(dataset.y_train))
+    batch = min(config.batch_size, dataset.n_train)
     need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * widest * layers)
     have = available_memory()
     if have is not None and need > MEMORY_SHARE * have:

@@ -22,7 +22,8 @@ MAX_DEPTH = 1000
 DESCRIPTIONS = {
     "linear": "one Dense layer on the flattened input: the lesson's model (sigmoid, or softmax for k classes)",
     "mlp": "Dense layers with --hidden sizes and --activation between them (flattened input)",
-    "cnn": "3x3 convolutions with --channels, each followed by --activation and 2x2 max pooling, then Dense",
+    "cnn": "3x3 convolutions with --channels (stride 2 while the size allows), each followed by --activation, "
+           "then Dense",
     "resnet": "a 3x3 stem convolution, --depth residual blocks (conv-act-conv plus the identity), global "
               "average pooling, Dense; width = the first of --channels",
 }

@@ -61,6 +61,12 @@ def attach_source(spec: ModelSpec, expect: str | None = None) -> ModelSpec:
     if path is None:
         if target.endswith(".py"):
             raise UserError(f"{label}: no such file")
+        try:
+            found = importlib.util.find_spec(target) is not None
+        except (ImportError, ValueError):
+            found = False
+        if found:
+            raise UserError(f"{label}: has no Python source file, which a session records (use FILE.py:NAME)")
         raise UserError(f"{label}: cannot be found (is it installed, or on PYTHONPATH?)")
     try:
         text = path.read_bytes().decode("utf-8")
@@ -114,6 +120,8 @@ def _execute(filename: str, source: str, name: str) -> types.ModuleType:
     try:
         code = compile(source, filename, "exec")
     except SyntaxError as exc:
+        if exc.lineno is None:  # e.g. null bytes: a binary file
+            raise UserError(f"{short}: not Python source ({exc.msg})") from None
         raise UserError(f"{short}: not valid Python: {exc.msg} (line {exc.lineno})") from None
     except ValueError as exc:  # e.g. null bytes: a binary file
         raise UserError(f"{short}: not Python source ({exc})") from None
@@ -151,8 +159,8 @@ def factory(spec: ModelSpec) -> Callable[..., object]:
         raise UserError(f"{short} has no {attr!r}" + (f" (it defines {', '.join(names)})" if names else ""))
     fn = getattr(module, attr)
     if not callable(fn):
-        raise UserError(f"{short}: {attr!r} is not callable (it is a {type(fn).__name__}); it must be a function "
-                        "or class that returns a torch.nn.Module")
+        raise UserError(f"{short}: {attr!r} is not callable (it is of type {type(fn).__name__}); it must be a "
+                        "function or class that returns a torch.nn.Module")
     return fn
 
 

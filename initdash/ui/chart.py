@@ -1,11 +1,14 @@
 """Live plotext charts: curves of one metric against epoch, and the spread of final values.
 
-plotext's build() runs in the widget's render, on the UI thread, and costs ~10 ms for the lesson's
-5 short lines but tens to hundreds of ms for many long ones -- and while workers train, the UI thread
-shares the GIL with them, so those milliseconds stretch several times over.  So a chart is described by
-plain data (a spec with a `draw` method); while training runs, or for large charts, it is built in a
-background thread from a fresh plotext figure (no state shared with the UI thread) and the widget shows
-the last finished build meanwhile; otherwise (small, idle: snapshots, a reopened session) in render.
+plotext's build() costs ~10 ms for the lesson's 5 short lines but tens to hundreds of ms for many long
+ones -- and while workers train, the UI thread shares the GIL with them, so those milliseconds stretch
+several times over. So a chart is described by plain data (a spec with a `draw` method); while its owner
+says training is live (`live`), or for large charts, it is built in a background thread from a fresh plotext
+figure (no state shared with the UI thread) and the widget shows the last finished build meanwhile;
+otherwise (small, idle: snapshots, a reopened session) in render.
+
+There is no plotext legend (it covered the curves' top-left corner): the leaderboard's # column shows each
+initializer's colour and marker. A chart with nothing to show yet says so in the theme's colours, centred.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.message import Message
 from textual.strip import Strip
@@ -61,6 +65,7 @@ class CurvesSpec:
     no_color: bool = False
     xlabel: str = "epoch"
     xmin: int = 0  # x runs from xmin to `epochs` (layers: 1 to their count)
+    empty: str = "no data yet"  # what the chart says while it has no curve
 
     @property
     def points(self) -> int:
@@ -82,10 +87,7 @@ class CurvesSpec:
             if s.faint:
                 plt.plot(s.x, s.y, color=color, marker="dot")
             else:
-                marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "hd"
-                plt.plot(s.x, s.y, color=color, marker=marker, label=s.label)
-        if not self.series and not self.log:
-            plt.text("no data yet", x=self.xmin, y=0.5)
+                plt.plot(s.x, s.y, color=color, marker=MARKERS[s.index % len(MARKERS)] if self.no_color else "hd")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class SpreadSpec:
     title: str
     ylabel: str
     no_color: bool = False
+    empty: str = "no finished run yet"
 
     @property
     def points(self) -> int:
@@ -106,9 +109,6 @@ class SpreadSpec:
         """Put the strips and error bars on a plotext figure."""
         _frame(plt, self.title, "", self.ylabel)
         shown = [s for s in self.spreads if s.values]
-        if not shown:
-            plt.text("no finished run yet", x=0, y=0.5)
-            return
         for pos, s in enumerate(shown, start=1):
             color = COLORS[s.index % len(COLORS)]
             n = len(s.values)
@@ -143,7 +143,7 @@ class MetricChart(PlotextPlot):
         self.no_color = bool(os.environ.get("NO_COLOR"))
         self._built: tuple[tuple, list[Strip]] | None = None  # (key, lines) of the newest finished build
         self._building = False
-        self.builds = 0  # how many builds ran (benchmarks and tests read it)
+        self.live = False  # set by the owner while training runs: then builds happen off the UI thread
 
     @property
     def shown_title(self) -> str:
@@ -152,10 +152,10 @@ class MetricChart(PlotextPlot):
 
     def show(self, series: list[Series], title: str, ylabel: str, epochs: int,
              ylim: tuple[float, float] | None = None, log: bool = False, xlabel: str = "epoch",
-             xmin: int = 0) -> bool:
+             xmin: int = 0, empty: str = "no data yet") -> bool:
         """Show curves; returns False (and does nothing) if nothing changed."""
         return self.show_spec(CurvesSpec(tuple(series), title, ylabel, epochs, ylim, log, self.no_color,
-                                         xlabel, xmin))
+                                         xlabel, xmin, empty))
 
     def show_spread(self, spreads: list[Spread], title: str, ylabel: str) -> bool:
         """Show the spread of final values; returns False if nothing changed."""
@@ -185,10 +185,12 @@ class MetricChart(PlotextPlot):
         return Strip.blank(self.size.width, self.visual_style.rich_style)
 
     def _lines(self) -> list[Strip]:
+        if not self.spec.points:
+            return self._empty_state()
         key = self._key()
         if self._current(key):
             return self._built[1]
-        if self.spec.points <= SYNC_POINT_LIMIT and not self.app.is_training:
+        if self.spec.points <= SYNC_POINT_LIMIT and not self.live:
             self._built = (key, self._build(key))
             return self._built[1]
         if not self._building:  # one build at a time; the newest spec is built when it is done
@@ -204,10 +206,24 @@ class MetricChart(PlotextPlot):
         plt.plotsize(width, height)
         plt._set_size(width, height)  # as textual-plotext's own render does (its issue #5)
         plt.theme(theme)
-        self.builds += 1
         console = self.app.console
         return [Strip(list(line.render(console)), line.cell_len).adjust_cell_length(width)
                 for line in Text.from_ansi(plt.build()).split("\n")]
+
+    def _empty_state(self) -> list[Strip]:
+        """The title and a centred note (e.g. `no data yet`), whole and in the theme's colours."""
+        width, height = self.size.width, self.size.height
+        base = self.visual_style.rich_style
+        muted = base + Style(dim=True)
+        lines = [Strip.blank(width, base) for _ in range(height)]
+        for row, text, style in ((0, self.spec.title, base + Style(bold=True)),
+                                 (height // 2, getattr(self.spec, "empty", ""), muted)):
+            if 0 <= row < height and text:
+                text = text[:width]
+                pad = (width - len(text)) // 2
+                lines[row] = Strip([Segment(" " * pad, base), Segment(text, style),
+                                    Segment(" " * (width - pad - len(text)), base)], width)
+        return lines
 
     def _build_in_background(self, key: tuple) -> None:
         try:

@@ -1,4 +1,4 @@
-"""Messages that cross from training threads into the UI."""
+"""Messages that cross from background threads into the UI."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from initdash.data import Dataset
 from initdash.events import Event
 
 
@@ -15,3 +16,10 @@ class TrainingEvent(Message):
 
     event: Event
 
+
+@dataclass
+class DataLoaded(Message):
+    """The data set (loaded off the UI thread, after the first frame) is ready to train on."""
+
+    dataset: Dataset | None
+    error: str = ""

@@ -6,10 +6,14 @@ import math
 from dataclasses import dataclass
 
 from initdash import stats
+from initdash.data import Described
 from initdash.session import InitializerRuns, Session
+from initdash.tables import fmt, mean, mean_pm_std
 
-# One colour per initializer; with NO_COLOR the marker tells them apart instead.
+# One colour per initializer (plotext's names, and the same colours as Rich styles for the leaderboard's key
+# column, which is the charts' legend); with NO_COLOR the marker tells them apart instead.
 COLORS = ("red", "green", "blue", "orange", "magenta", "cyan", "yellow", "gray", "white")
+RICH_COLORS = ("red", "green", "blue", "dark_orange", "magenta", "cyan", "yellow", "grey50", "white")
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%", "=")
 
 
@@ -131,7 +135,7 @@ def signal_series(session: Session, metric: str, hidden: frozenset[str] = frozen
         if per_layer:
             layers = sorted(per_layer)
             out.append(Series(label, index, tuple(float(x) for x in layers),
-                              tuple(_mean(per_layer[x]) for x in layers)))
+                              tuple(mean(per_layer[x]) for x in layers)))
     return epoch, out
 
 
@@ -153,40 +157,36 @@ class Row:
 
 def _fmt(values: list[float]) -> str:
     """The mean over repeats (their spread is in the μ±σ column and the spread view)."""
-    return f"{_mean(values):.4f}" if values else "-"
+    return fmt(mean(values)) if values else "-"
 
 
-def _mean(values: list[float]) -> float:
-    return math.fsum(values) / len(values)
-
-
-def leaderboard_rows(session: Session, st: stats.SessionStats, hidden: frozenset[str] = frozenset()) -> list[Row]:
+def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: frozenset[str] = frozenset(),
+                     metric: str = "val_accuracy") -> list[Row]:
     """Per initializer: live status and metrics of the current sweep, rank (and its change), spread, wins.
 
-    `st` is stats.compute(session, metric) for the metric the ranks and the spread are about.
+    `st` is stats.compute(session, metric) for the metric the ranks and the spread are about (None while it is
+    computed: those columns wait).
     """
     current = session.current
     if current is None:
         return []
-    metric = st.metric
-    live = {label: _mean(run.last(metric)) for label, run in current.initializers.items() if run.last(metric)}
+    live = {label: mean(g.last(metric)) for label, g in current.initializers.items() if g.last(metric)}
     now = stats.ranks(live, metric)
     completed = [s for s in session.completed() if s is not current]
     before = stats.ranks(stats.sweep_means(completed[-1], metric), metric) if completed else {}
     rows = []
     for key, label in enumerate(session.labels(), start=1):
-        run = current.initializers[label]
-        status = run.status_text(session.config.epochs)
+        group = current.initializers[label]
         rank = ""
         if label in now:
             change = stats.rank_change(now[label], before.get(label), bool(completed))
             rank = f"{now[label]} {change}".strip()
-        s = st.get(label)
-        spread = "-" if s.n == 0 else (
-            f"{s.mean:.3f}" if s.n == 1 else f"{s.mean:.3f}±{s.std:.3f}")
-        rows.append(Row(key, label, status, _fmt(run.last("loss")), _fmt(run.last("accuracy")),
-                        _fmt(run.last("val_accuracy")), rank or "-", spread, str(s.wins),
-                        label in hidden))
+        s = next((x for x in st.inits if x.label == label), None) if st is not None else None
+        spread = "…" if s is None else mean_pm_std(list(s.values), 3, sep="±")
+        wins = "…" if s is None else str(s.wins)
+        rows.append(Row(key, label, group.status_text(session.config.epochs), _fmt(group.last("loss")),
+                        _fmt(group.last("accuracy")), _fmt(group.last("val_accuracy")), rank or "-", spread, wins,
+                        label in muted))
     return rows
 
 
@@ -225,10 +225,14 @@ def spread_lines(st: stats.SessionStats) -> list[str]:
     return lines
 
 
-def header_text(session: Session, data_note: str) -> str:
-    """The one-line summary above the charts."""
+def header_text(session: Session, data: Described, notes: tuple[str, ...] = ()) -> str:
+    """The one-line summary above the charts: model, data, training settings, seed, sweep."""
     c = session.config
     sweep = session.current.sweep_id if session.current else 0
     reps = f" · ×{c.repeats} seeds" if c.repeats > 1 else ""
-    return (f"{c.model.label} · {data_note} · {c.optimizer} lr {c.learning_rate:g} · batch {c.batch_size} · "
-            f"{c.epochs} epochs{reps} · seed {c.seed} · sweep {sweep}")
+    what = data.name + (" (synthetic)" if data.synthetic else "") + \
+        (f" · {data.n_classes} classes" if data.n_classes > 2 else "")
+    where = f" · {c.executor}" if c.executor != "local" else ""
+    one_at_a_time = " · one model at a time" if any("one model at a time" in n for n in notes) else ""
+    return (f"{c.model.label} · {what} · {c.optimizer} lr {c.learning_rate:g} · batch {c.batch_size} · "
+            f"{c.epochs} epochs{reps} · seed {c.seed}{where}{one_at_a_time} · sweep {sweep}")

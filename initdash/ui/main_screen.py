@@ -1,0 +1,286 @@
+"""The main view: live charts, the spread and signal views, the leaderboard, one summary line.
+
+Everything it shows is a view of the Session it is given; its own state (which view, which metric, muted
+curves, ...) is Textual reactive attributes whose watchers redraw. Training events only mark the data stale:
+a 10 Hz timer redraws then, however fast they come. Statistics across sweeps need scipy, so they are
+computed off the UI thread and shown when ready.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Literal
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Static
+
+from initdash import stats
+from initdash.data import Described
+from initdash.events import Metric
+from initdash.session import Session
+from initdash.ui.chart import MetricChart
+from initdash.ui.leaderboard import Leaderboard
+from initdash.ui.views import (
+    CurveCache,
+    chart_series,
+    header_text,
+    leaderboard_rows,
+    signal_series,
+    spread_data,
+    spread_lines,
+)
+
+View = Literal["curves", "spread", "signal"]
+METRIC_CYCLE: tuple[Metric, ...] = ("val_accuracy", "loss", "accuracy", "val_loss")
+REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
+MIN_WIDTH, MIN_HEIGHT = 64, 20  # below this plotext cannot draw two charts and the table legibly
+
+
+class StatsReady(Message):
+    """Statistics across sweeps, computed off the UI thread, are ready."""
+
+    def __init__(self, key: tuple, result: stats.SessionStats) -> None:
+        super().__init__()
+        self.key, self.result = key, result
+
+
+class MainScreen(Screen[None]):
+    """Curves / spread / signal of a Session, its leaderboard and a summary line."""
+
+    BINDINGS = [
+        Binding("v", "toggle('validation')", "Val", tooltip="switch between training and validation curves"),
+        Binding("l", "toggle('log_loss')", "Log", tooltip="log-scale loss axis"),
+        Binding("1", "mute(1)", "Curves", key_display="1-9",
+                tooltip="mute/unmute the curves of initializer 1..9 (the # column shows their colour and marker)"),
+        *[Binding(str(i), f"mute({i})", f"Mute initializer {i}", show=False) for i in range(2, 10)],
+        Binding("d", "switch('spread')", "Spread", tooltip="curves / spread of final values over every run"),
+        Binding("tab", "switch('spread')", "Spread", show=False, priority=True),
+        Binding("m", "cycle_metric", "Metric",
+                tooltip="cycle the metric of spread, rank and wins: val acc, loss, accuracy, val loss"),
+        Binding("b", "toggle('band')", "Band", tooltip="draw earlier sweeps' min / mean / max behind the curves"),
+        Binding("g", "switch('signal')", "Signal",
+                tooltip="signal view: activation std and gradient norm against layer depth, log scale"),
+        Binding("left_square_bracket", "signal_epoch(-1)", "Earlier epoch", key_display="[", show=False,
+                tooltip="signal view: one epoch earlier"),
+        Binding("right_square_bracket", "signal_epoch(1)", "Later epoch", key_display="]", show=False,
+                tooltip="signal view: one epoch later (the latest: follow training)"),
+    ]
+
+    validation = reactive(False, init=False)
+    log_loss = reactive(False, init=False)
+    band = reactive(False, init=False)
+    view: reactive[View] = reactive("curves", init=False)
+    metric: reactive[Metric] = reactive("val_accuracy", init=False)
+    muted: reactive[frozenset[str]] = reactive(frozenset(), init=False)
+    signal_epoch: reactive[int | None] = reactive(None, init=False)  # None: follow the latest epoch
+    status = reactive("", init=False)  # fed by the app: what training is doing
+    live = reactive(False, init=False)  # fed by the app: a sweep is training
+
+    def __init__(self, session: Session, data: Described, notes: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.session, self.data, self.notes = session, data, notes
+        self.curves = CurveCache()
+        self._stale = True  # new training data since the last redraw
+        self._texts: dict[str, str] = {}
+        self._stats: dict[tuple, stats.SessionStats] = {}
+        self._computing: tuple | None = None
+
+    # --- layout -----------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        with Vertical(id="main"):
+            with ContentSwitcher(initial="curves", id="views"):
+                with Horizontal(id="curves"):
+                    yield MetricChart("loss", id="loss-chart")
+                    yield MetricChart("accuracy", id="acc-chart")
+                with Vertical(id="spread"):
+                    yield MetricChart("spread", id="spread-chart")
+                    yield Static(id="spread-table", markup=False)
+                with Horizontal(id="signal"):
+                    yield MetricChart("activation std", id="act-chart")
+                    yield MetricChart("gradient norm", id="grad-chart")
+            yield Leaderboard(id="leaderboard", no_color=bool(os.environ.get("NO_COLOR")))
+            yield Static(id="summary", markup=False)
+            yield Static(id="status", markup=False)
+        yield Static(f"Terminal too small: make it at least {MIN_WIDTH}x{MIN_HEIGHT}.", id="too-small")
+        yield Footer(show_command_palette=False, compact=True)
+
+    def on_mount(self) -> None:
+        self.set_interval(REDRAW_INTERVAL, self._tick)
+        self._fit(self.app.size.width, self.app.size.height)
+        self.redraw()
+
+    def on_resize(self, event) -> None:
+        self._fit(event.size.width, event.size.height)
+
+    def _fit(self, width: int, height: int) -> None:
+        self.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "too-small")
+
+    # --- state ------------------------------------------------------------------------------------
+    def data_changed(self) -> None:
+        """New training events: redraw at the next tick."""
+        self._stale = True
+
+    def _tick(self) -> None:
+        if self._stale:
+            self.redraw()
+
+    def watch_view(self, view: View) -> None:
+        self.query_one("#views", ContentSwitcher).current = view
+        self.set_class(view == "spread", "spread-view")
+        self.redraw()
+
+    def watch_live(self, live: bool) -> None:
+        for chart in self.query(MetricChart):
+            chart.live = live
+        self.redraw()
+
+    def _redraw_on_change(self, *_: object) -> None:
+        self.redraw()
+
+    watch_validation = watch_log_loss = watch_muted = watch_signal_epoch = watch_status = _redraw_on_change
+
+    def watch_metric(self, metric: Metric) -> None:
+        self.notify(f"spread, rank and wins now by final {metric}", timeout=2)
+        self.redraw()
+
+    # --- actions ----------------------------------------------------------------------------------
+    def action_mute(self, index: int) -> None:
+        """Mute or unmute the curves of the index-th initializer."""
+        labels = self.session.labels()
+        if not 1 <= index <= len(labels):
+            self.app.bell()
+            return
+        self.muted = self.muted ^ {labels[index - 1]}
+
+    def action_switch(self, view: View) -> None:
+        """Switch between the curves and another view (pressing its key again goes back)."""
+        self.view = "curves" if self.view == view else view
+
+    def action_cycle_metric(self) -> None:
+        """Cycle the metric that the spread, the ranks and the wins are about."""
+        self.metric = METRIC_CYCLE[(METRIC_CYCLE.index(self.metric) + 1) % len(METRIC_CYCLE)]
+
+    def action_signal_epoch(self, step: int) -> None:
+        """Show the signal view at an earlier or later epoch (past the latest: follow training again)."""
+        latest, _ = signal_series(self.session, "activation_std", self.muted)
+        if latest < 0:
+            self.app.bell()
+            return
+        shown = latest if self.signal_epoch is None else min(self.signal_epoch, latest)
+        wanted = shown + step
+        self.signal_epoch = None if wanted >= latest else max(wanted, 0)
+
+    def watch_band(self, band: bool) -> None:
+        if band and len(self.session.completed()) < 2:
+            self.notify("the band shows earlier sweeps: press r to make some", timeout=3)
+        self.redraw()
+
+    # --- statistics, off the UI thread --------------------------------------------------------------
+    def session_stats(self) -> stats.SessionStats | None:
+        """Statistics of the complete sweeps for the selected metric, or None while they are computed."""
+        done = self.session.completed()
+        key = (self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels()))
+        if key in self._stats:
+            return self._stats[key]
+        if self._computing != key:
+            self._computing = key
+            snapshot = Session(self.session.config, self.session.data_label)
+            snapshot.sweeps = list(done)  # complete sweeps never change again: safe to read elsewhere
+            threading.Thread(target=self._compute, args=(key, snapshot, self.metric), daemon=True,
+                             name="stats").start()
+        same_metric = [v for k, v in self._stats.items() if k[0] == self.metric]
+        return same_metric[-1] if same_metric else None
+
+    def _compute(self, key: tuple, snapshot: Session, metric: Metric) -> None:
+        self.post_message(StatsReady(key, stats.compute(snapshot, metric)))
+
+    def on_stats_ready(self, message: StatsReady) -> None:
+        self._stats[message.key] = message.result
+        if self._computing == message.key:
+            self._computing = None
+        self.redraw()
+
+    @property
+    def stats_ready(self) -> bool:
+        """True when the statistics on screen are those of the current sweeps (tests wait for it)."""
+        done = self.session.completed()
+        return (self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels())) in self._stats
+
+    # --- drawing ----------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Redraw everything from the Session."""
+        self._stale = False
+        try:
+            self._redraw()
+        except NoMatches:
+            pass  # the screen is going away: its widgets are already gone
+
+    def _redraw(self) -> None:
+        st = self.session_stats()
+        if self.view == "signal":
+            self._draw_signal()
+        elif self.view == "spread":
+            self._draw_spread(st)
+        else:
+            self._draw_curves()
+        self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric)
+        self._set_text("#header", header_text(self.session, self.data, self.notes))
+        summary = st.summary if st is not None else "statistics: computing…"
+        self._set_text("#summary", f"{self.metric}: {summary}")
+        self._set_text("#status", self.status)
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes: every update costs the screen a layout pass."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(text)
+
+    def _draw_spread(self, st: stats.SessionStats | None) -> None:
+        chart = self.query_one("#spread-chart", MetricChart)
+        if st is None:
+            chart.show_spread([], "final values over every run", self.metric)
+            self._set_text("#spread-table", "")
+            return
+        runs = sum(s.n for s in st.inits)
+        chart.show_spread(spread_data(self.session, st, self.muted),
+                          f"final {self.metric} over {runs} runs in {st.sweeps} sweeps "
+                          "(points: runs; bars: 95% CI of the mean)", self.metric)
+        self._set_text("#spread-table", "\n".join(spread_lines(st)))
+
+    def _draw_signal(self) -> None:
+        current = self.session.current
+        depth = max((len(g.layer_names) for g in current.initializers.values()), default=0) if current else 0
+        for metric, chart_id, what in (("activation_std", "#act-chart", "activation std"),
+                                       ("grad_norm", "#grad-chart", "grad norm")):
+            chart = self.query_one(chart_id, MetricChart)
+            if not depth:
+                note = "no layer statistics yet" if current is None or not current.recorded_anything else \
+                    "one layer: nothing to compare across depth (try --preset deep-relu)"
+                chart.show([], f"{what} by layer", what, 1, xlabel="", empty=note)
+                continue
+            epoch, series = signal_series(self.session, metric, self.muted, self.signal_epoch)
+            title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
+            chart.show(series, title, what, depth, log=True, xlabel="layer", xmin=1)
+
+    def _draw_curves(self) -> None:
+        prefix = "val_" if self.validation else ""
+        which = "validation" if self.validation else "training"
+        epochs = self.session.config.epochs
+        loss_chart = self.query_one("#loss-chart", MetricChart)
+        acc_chart = self.query_one("#acc-chart", MetricChart)
+        limit = max(loss_chart.size.width, 20)
+        band = " + earlier sweeps" if self.band and len(self.session.completed()) > 1 else ""
+        empty = "training starts…" if self.live else "no data yet"
+        loss_chart.show(chart_series(self.session, prefix + "loss", self.muted, self.band, limit, self.curves),
+                        f"{which} loss" + (" (log)" if self.log_loss else "") + band, "loss", epochs,
+                        log=self.log_loss, empty=empty)
+        acc_chart.show(chart_series(self.session, prefix + "accuracy", self.muted, self.band, limit, self.curves),
+                       f"{which} accuracy", "accuracy", epochs, ylim=(0.0, 1.0), empty=empty)
