@@ -1,113 +1,50 @@
 """Statistics across reruns: spread, confidence intervals, ranks, wins and a plain-words verdict.
 
-Pure Python (no numpy, no scipy) so the dashboard can compute it before torch has loaded. Everything is
-about the *final* value of a metric: its value at the last epoch of every run that trained to the end, over
-every completed sweep of the Session. Runs that diverged or whose worker failed have no final value and are
-left out of n; a cancelled sweep never counts (Session.completed()).
+Everything is about the *final* value of a metric: its value at the last epoch of every run that trained to
+the end, over every completed sweep of the Session. Runs that diverged or whose worker failed have no final
+value and are left out of n; a cancelled sweep never counts (Session.completed()).
+
+scipy is slow to import (~0.5 s): it is imported inside the functions that need it, so importing this module
+stays cheap; call compute() off the UI thread.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 from initdash.events import METRICS
 from initdash.session import DONE, Session, SweepRecord
 from initdash.tables import mean_std
 
 CONFIDENCE = 0.95
+MIN_N = 3  # fewer runs than this: no interval, "n too small"
+TOO_FEW = "n too small"
 LOWER_IS_BETTER = frozenset({"loss", "val_loss"})
 # Two means this close (relative) are a tie: float noise must not decide a rank.
 _TIE_REL = 1e-12
 
 
-# --- Student's t -----------------------------------------------------------------------------------------
+# --- Intervals -------------------------------------------------------------------------------------------
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
-    tiny, eps = 1e-300, 1e-16
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values `metric` can take: [0, inf) for losses, [0, 1] for accuracies."""
+    _check_metric(metric)
+    return (0.0, math.inf) if metric in LOWER_IS_BETTER else (0.0, 1.0)
 
 
-def _betai(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with `df` degrees of freedom."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be > 0, got {df}")
-    tail = 0.5 * _betai(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-@lru_cache(maxsize=256)
-def t_quantile(p: float, df: float) -> float:
-    """The t such that P(T <= t) = p, for Student's t with `df` degrees of freedom (|error| < 1e-10)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be between 0 and 1, got {p}")
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be > 0, got {df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    if df == 1:  # Cauchy: exact
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:  # exact
-        q = 4.0 * p * (1.0 - p)
-        return (2.0 * p - 1.0) * math.sqrt(2.0 / q)
-    # Bisection on the CDF: slow-ish (~50 CDF calls) but robust everywhere; results are cached.
-    lo, hi = 0.0, 2.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, hi * 2.0
-    while hi - lo > 1e-12 * max(1.0, hi):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def confidence_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Two-sided Student-t confidence interval of the mean; (nan, nan) with fewer than two values."""
+def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf),
+                        confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided Student-t confidence interval of the mean, clipped to `bounds`; (nan, nan) below MIN_N values."""
     n = len(values)
-    if n < 2:
+    if n < MIN_N:
         return math.nan, math.nan
+    from scipy import stats as sps
+
     mean, std = mean_std(values)
-    half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
-    return mean - half, mean + half
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, n - 1)) * std / math.sqrt(n)
+    return max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
 # --- Results ---------------------------------------------------------------------------------------------
@@ -120,7 +57,7 @@ class InitStats:
     n: int  # runs with a final value (diverged and failed runs have none)
     mean: float  # nan when n == 0
     std: float  # sample std; 0 when n == 1, nan when n == 0
-    ci_low: float  # 95% CI of the mean; nan when n < 2
+    ci_low: float  # 95% CI of the mean, clipped to the metric's range; nan when n < MIN_N
     ci_high: float
     rank: int | None  # in the latest completed sweep (1 = best; ties share the best rank); None: no value
     change: str  # since the previous completed sweep: "↑2", "↓1", "=", "new", or "" (no previous sweep)
@@ -129,8 +66,8 @@ class InitStats:
 
     @property
     def has_ci(self) -> bool:
-        """True when there are enough runs (n >= 2) for a confidence interval."""
-        return self.n >= 2
+        """True when there are enough runs (n >= MIN_N) for a confidence interval."""
+        return self.n >= MIN_N
 
 
 @dataclass(frozen=True)
@@ -142,7 +79,7 @@ class PairStats:
     a_wins: int
     b_wins: int
     sweeps: int  # sweeps compared (ties are the rest)
-    clear: bool  # n >= 2 for both and the 95% CIs do not overlap
+    clear: bool  # n >= MIN_N for both and the 95% CIs do not overlap
 
 
 @dataclass(frozen=True)
@@ -225,7 +162,7 @@ def _overlap(a: InitStats, b: InitStats) -> bool:
 
 
 def clear_difference(a: InitStats, b: InitStats) -> bool:
-    """Only with n >= 2 on both sides and 95% CIs of the means that do not overlap."""
+    """Only with n >= MIN_N on both sides and 95% CIs of the means that do not overlap."""
     return a.has_ci and b.has_ci and not _overlap(a, b)
 
 
@@ -242,11 +179,12 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
     per_sweep_ranks = [ranks(m, metric) for m in per_sweep]
     latest = per_sweep_ranks[-1] if per_sweep_ranks else {}
     previous = per_sweep_ranks[-2] if len(per_sweep_ranks) >= 2 else {}
+    bounds = metric_range(metric)
     inits = []
     for label in labels:
         values = [v for s in sweeps for v in sweep_finals(s, label, metric)]
         mean, std = mean_std(values)
-        low, high = confidence_interval(values)
+        low, high = confidence_interval(values, bounds)
         rank = latest.get(label)
         inits.append(InitStats(
             label=label, n=len(values), mean=mean, std=std, ci_low=low, ci_high=high, rank=rank,
@@ -280,7 +218,7 @@ def _ordered(stats: SessionStats) -> list[InitStats]:
 
 def _verdict(a: InitStats, b: InitStats) -> str:
     if not (a.has_ci and b.has_ci):
-        few = a if a.n < 2 else b
+        few = min((a, b), key=lambda s: s.n)
         return f"too few runs to tell (n={few.n} for {few.label})"
     if clear_difference(a, b):
         return "clear difference (95% CIs do not overlap)"
@@ -335,7 +273,7 @@ def stats_table(session: Session, metric: str = "val_accuracy", digits: int = 4)
     rows = []
     for s in stats.inits:
         mean = "-" if s.n == 0 else f"{_num(s.mean, digits)} ± {_num(s.std, digits)}"
-        ci = f"[{_num(s.ci_low, digits)}, {_num(s.ci_high, digits)}]" if s.has_ci else "-"
+        ci = "-" if s.n == 0 else f"[{_num(s.ci_low, digits)}, {_num(s.ci_high, digits)}]" if s.has_ci else TOO_FEW
         rows.append([s.label, str(s.n), mean, ci, "-" if s.rank is None else str(s.rank), s.change or "-",
                      str(s.wins)])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

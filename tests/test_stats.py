@@ -1,12 +1,16 @@
 """Statistics across reruns against values computed by hand."""
 
 import math
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 from fakes import config, make_session, run_events, sweep_events
 
+from initdash import stats
 from initdash.events import RunFailed
-from initdash.stats import compute, confidence_interval, ranks, stats_table, t_quantile
+from initdash.stats import compute, confidence_interval, ranks, stats_table
 
 THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
     {"he_normal": [0.90, 0.92], "zeros": [0.50, 0.50], "uniform": [0.80, 0.84], "normal": [0.82, 0.86]},
@@ -16,22 +20,26 @@ THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
 
 
 @pytest.mark.parametrize(("df", "table", "precise"), [
-    (1, 12.706, 12.7062047362), (2, 4.303, 4.3026527297), (5, 2.571, 2.5705818356), (10, 2.228, 2.2281388520),
+    (2, 4.303, 4.3026527297), (5, 2.571, 2.5705818356), (10, 2.228, 2.2281388520),
     (29, 2.045, 2.0452296421), (30, 2.042, 2.0422724563), (100, 1.984, 1.9839715185), (1000, 1.962, 1.9623390808)])
-def test_t_quantile_matches_tables(df, table, precise):
-    t = t_quantile(0.975, df)
+def test_ci_half_width_uses_student_t_from_tables(df, table, precise):
+    values = [float(v) for v in np.random.default_rng(df).normal(10.0, 2.0, df + 1)]
+    low, high = confidence_interval(values)
+    _, std = stats.mean_std(values)
+    t = (high - low) / 2 / (std / math.sqrt(df + 1))
     assert round(t, 3) == table
     assert t == pytest.approx(precise, abs=1e-8)
-    assert t_quantile(0.025, df) == pytest.approx(-t)
 
 
-def test_t_quantile_other_levels_and_normal_limit():
-    assert t_quantile(0.995, 4) == pytest.approx(4.604094871, abs=1e-8)
-    assert t_quantile(0.9, 7) == pytest.approx(1.414923928, abs=1e-8)
-    assert t_quantile(0.5, 3) == 0.0
-    assert t_quantile(0.975, 1e7) == pytest.approx(1.959963985, abs=1e-6)
-    with pytest.raises(ValueError):
-        t_quantile(1.0, 3)
+def test_ci_other_levels():
+    values = [1.0, 2.0, 4.0, 8.0, 16.0]  # df 4
+    _, std = stats.mean_std(values)
+    low, high = confidence_interval(values, confidence=0.99)
+    assert (high - low) / 2 == pytest.approx(4.604094871 * std / math.sqrt(5), abs=1e-8)
+    values = values + [32.0, 64.0, 128.0]  # df 7, 80%: the 0.9 quantile
+    _, std = stats.mean_std(values)
+    low, high = confidence_interval(values, confidence=0.8)
+    assert (high - low) / 2 == pytest.approx(1.414923928 * std / math.sqrt(8), abs=1e-8)
 
 
 def test_confidence_interval_by_hand():
@@ -39,6 +47,31 @@ def test_confidence_interval_by_hand():
     low, high = confidence_interval([0.1, 0.2, 0.3])
     assert (low, high) == (pytest.approx(0.2 - 0.248414, abs=1e-6), pytest.approx(0.2 + 0.248414, abs=1e-6))
     assert all(math.isnan(x) for x in confidence_interval([0.5]))
+    assert all(math.isnan(x) for x in confidence_interval([0.5, 0.6]))  # below n = 3: no interval
+
+
+def test_ci_is_clipped_to_the_metric_range():
+    assert confidence_interval([0.1, 0.2, 0.3], (0.0, 0.35)) == (0.0, 0.35)
+    assert stats.metric_range("val_accuracy") == (0.0, 1.0) and stats.metric_range("loss") == (0.0, math.inf)
+    session = make_session([{"he_normal": [1.0, 0.90, 1.0], "zeros": [0.5, 0.5, 0.5]}])
+    acc = compute(session, "val_accuracy").get("he_normal")
+    assert acc.ci_high == 1.0 and 0.8 < acc.ci_low < acc.mean  # unclipped it would reach 1.11
+    loss = compute(session, "val_loss").get("he_normal")  # the fakes' val_loss is 1 - val_accuracy
+    assert loss.ci_low == 0.0 and loss.mean < loss.ci_high < 0.2
+
+
+def test_below_three_runs_the_ci_says_n_too_small():
+    # n = 2 for an accuracy used to show as [-1.42, 2.34]
+    text = stats_table(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.52]}]))
+    he = next(line for line in text.splitlines() if line.startswith("he_normal"))
+    assert "n too small" in he and "[" not in he
+    assert not compute(make_session([{"he_normal": [0.9, 0.91]}])).get("he_normal").has_ci
+
+
+def test_import_stays_cheap():
+    code = "import sys, initdash.stats; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_mean_std_ci_per_initializer():
