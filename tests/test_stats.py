@@ -20,6 +20,7 @@ from initdash.stats import (
     ranks,
     stats_table,
 )
+from initdash.ui.views import spread_lines
 
 THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
     {"he_normal": [0.90, 0.92], "zeros": [0.50, 0.50], "uniform": [0.80, 0.84], "normal": [0.82, 0.86]},
@@ -327,3 +328,13 @@ def test_stats_table_text():
     with pytest.raises(ValueError):
         stats_table(make_session(THREE), "f1")
 
+
+def test_spread_lines():
+    s = compute(make_session(THREE))
+    lines = spread_lines(s)
+    assert lines[0].split() == ["initializer", "n", "mean", "±", "std", "95%", "CI", "of", "mean", "P(beats", "best)",
+                                "rank", "wins"]
+    normal = next(line for line in lines if line.startswith("normal"))
+    assert "[0.808, 0.859]" in normal and "0% [0%, 0%]" in normal and normal.split()[-3:] == ["2", "↑1", "0"]
+    few = spread_lines(compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.52]}])))
+    assert "n too small" in few[3] and "0% (n too small)" in few[3] and "best" in few[2]
