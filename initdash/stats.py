@@ -1,113 +1,117 @@
-"""Statistics across reruns: spread, confidence intervals, ranks, wins and a plain-words verdict.
+"""Statistics across reruns: spread, confidence intervals, ranks, wins, the probability of improvement and a
+plain-words verdict.
 
-Pure Python (no numpy, no scipy) so the dashboard can compute it before torch has loaded. Everything is
-about the *final* value of a metric: its value at the last epoch of every run that trained to the end, over
-every completed sweep of the Session. Runs that diverged or whose worker failed have no final value and are
-left out of n; a cancelled sweep never counts (Session.completed()).
+Everything is about the *final* value of a metric: its value at the last epoch of every run that trained to
+the end, over every completed sweep of the Session. Runs that diverged or whose worker failed have no final
+value and are left out of n; a cancelled sweep never counts (Session.completed()).
+
+scipy is slow to import (~0.5 s) and numpy does the bootstrap: both are imported inside the functions that
+need them, so importing this module stays cheap; call compute() off the UI thread.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from initdash.events import METRICS
 from initdash.session import DONE, Session, SweepRecord
-from initdash.tables import mean_std
+from initdash.tables import fmt, mean_pm_std, mean_std, text_table
 
 CONFIDENCE = 0.95
+MIN_N = 3  # fewer runs than this on either side: no interval, "n too small"
+TOO_FEW = "n too small"
 LOWER_IS_BETTER = frozenset({"loss", "val_loss"})
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0  # fixed: the same runs give the same interval on every redraw and every machine
 # Two means this close (relative) are a tie: float noise must not decide a rank.
 _TIE_REL = 1e-12
 
 
-# --- Student's t -----------------------------------------------------------------------------------------
+# --- Intervals -------------------------------------------------------------------------------------------
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz; Numerical Recipes 6.4)."""
-    tiny, eps = 1e-300, 1e-16
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
+def metric_range(metric: str) -> tuple[float, float]:
+    """The values `metric` can take: [0, inf) for losses, [0, 1] for accuracies."""
+    _check_metric(metric)
+    return (0.0, math.inf) if metric in LOWER_IS_BETTER else (0.0, 1.0)
 
 
-def _betai(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """P(T <= t) for Student's t with `df` degrees of freedom."""
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be > 0, got {df}")
-    tail = 0.5 * _betai(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-@lru_cache(maxsize=256)
-def t_quantile(p: float, df: float) -> float:
-    """The t such that P(T <= t) = p, for Student's t with `df` degrees of freedom (|error| < 1e-10)."""
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be between 0 and 1, got {p}")
-    if df <= 0:
-        raise ValueError(f"degrees of freedom must be > 0, got {df}")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    if df == 1:  # Cauchy: exact
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:  # exact
-        q = 4.0 * p * (1.0 - p)
-        return (2.0 * p - 1.0) * math.sqrt(2.0 / q)
-    # Bisection on the CDF: slow-ish (~50 CDF calls) but robust everywhere; results are cached.
-    lo, hi = 0.0, 2.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, hi * 2.0
-    while hi - lo > 1e-12 * max(1.0, hi):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def confidence_interval(values: list[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Two-sided Student-t confidence interval of the mean; (nan, nan) with fewer than two values."""
+def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf),
+                        confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided Student-t confidence interval of the mean, clipped to `bounds`; (nan, nan) below MIN_N values."""
     n = len(values)
-    if n < 2:
+    if n < MIN_N:
         return math.nan, math.nan
+    from scipy import stats as sps
+
     mean, std = mean_std(values)
-    half = t_quantile(0.5 + confidence / 2.0, n - 1) * std / math.sqrt(n)
-    return mean - half, mean + half
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, n - 1)) * std / math.sqrt(n)
+    return max(mean - half, bounds[0]), min(mean + half, bounds[1])
+
+
+def probability_of_improvement(a: Sequence[float], b: Sequence[float], metric: str,
+                               confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """P(a random run of A ends better than a random run of B), ties counting half, with its bootstrap CI.
+
+    That is the Mann-Whitney U of A against B over n_a * n_b (rliable's "probability of improvement",
+    Agarwal et al. 2021). Returns (p, low, high): all nan when either side has no runs; low and high nan when
+    either side has fewer than MIN_N runs.
+    """
+    _check_metric(metric)
+    return _improvement(tuple(a), tuple(b), metric in LOWER_IS_BETTER, confidence)
+
+
+@lru_cache(maxsize=1024)  # the dashboard recomputes on every redraw; finished sweeps' values do not change
+def _improvement(a: tuple[float, ...], b: tuple[float, ...], lower: bool,
+                 confidence: float) -> tuple[float, float, float]:
+    if not a or not b:
+        return math.nan, math.nan, math.nan
+    import numpy as np
+
+    sign = -1.0 if lower else 1.0
+    x, y = sign * np.asarray(a, dtype=float), np.sort(sign * np.asarray(b, dtype=float))
+    # For each run of A: how many runs of B it beats (strictly below it) plus half of those it ties.
+    below, up_to = np.searchsorted(y, x, "left"), np.searchsorted(y, x, "right")
+    p = float((below + up_to).sum() / (2.0 * x.size * y.size))
+    if x.size < MIN_N or y.size < MIN_N:
+        return p, math.nan, math.nan
+    # Percentile bootstrap, stratified: A's runs and B's runs are resampled independently, as rliable does.
+    # Not scipy.stats.bootstrap: it hands the statistic resampled data, and U on 2000 resamples of 50 x 50
+    # runs costs ~15 ms a pair there (~150 ms for 5 initializers), over our 50 ms budget. Here a resample is
+    # a count per run, B's counts are summed in sorted order, and U is a weighted sum: O(resamples (n_a + n_b)).
+    # Percentile, not BCa: rliable's choice, and P(B beats A) = 1 - P(A beats B) with the interval mirrored
+    # exactly; BCa's bias correction is not symmetric when resamples tie with the estimate (U is discrete).
+    # Resamples go in blocks of at most 2**19 counts a side, so memory stays bounded however many runs there are.
+    block = max(1, min(BOOTSTRAP_RESAMPLES, 2**19 // max(x.size, y.size)))
+    ps = np.empty(BOOTSTRAP_RESAMPLES)
+    for start in range(0, BOOTSTRAP_RESAMPLES, block):
+        rows = min(block, BOOTSTRAP_RESAMPLES - start)
+        w_a, w_b = _resample_counts(0, x.size, start, rows), _resample_counts(1, y.size, start, rows)
+        beaten = np.zeros((rows, y.size + 1))
+        np.cumsum(w_b, axis=1, out=beaten[:, 1:])  # beaten[:, k]: resampled runs of B among its k lowest
+        score = beaten.take(below, axis=1) + beaten.take(up_to, axis=1)  # per run of A: 2 x runs of B it beats
+        ps[start:start + rows] = np.einsum("ri,ri->r", w_a, score)
+    ps /= 2.0 * x.size * y.size
+    tail = 50.0 * (1.0 - confidence)
+    low, high = np.percentile(ps, [tail, 100.0 - tail])
+    return p, float(low), float(high)
+
+
+@lru_cache(maxsize=8)  # every pair with the same n reuses them: half the cost of a pair (at most 4 MB each)
+def _resample_counts(side: int, n: int, start: int, rows: int):
+    """Resamples start..start+rows of n runs: how often each run is drawn when drawing n with replacement.
+
+    Side 0 (A) and side 1 (B) draw from their own seeded streams, so A and B are resampled independently.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng([BOOTSTRAP_SEED, side, n, start])
+    draws = rng.integers(0, n, (rows, n)) + n * np.arange(rows)[:, None]
+    counts = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
+    counts.flags.writeable = False  # shared by every caller
+    return counts
 
 
 # --- Results ---------------------------------------------------------------------------------------------
@@ -120,7 +124,7 @@ class InitStats:
     n: int  # runs with a final value (diverged and failed runs have none)
     mean: float  # nan when n == 0
     std: float  # sample std; 0 when n == 1, nan when n == 0
-    ci_low: float  # 95% CI of the mean; nan when n < 2
+    ci_low: float  # 95% CI of the mean, clipped to the metric's range; nan when n < MIN_N
     ci_high: float
     rank: int | None  # in the latest completed sweep (1 = best; ties share the best rank); None: no value
     change: str  # since the previous completed sweep: "↑2", "↓1", "=", "new", or "" (no previous sweep)
@@ -129,20 +133,39 @@ class InitStats:
 
     @property
     def has_ci(self) -> bool:
-        """True when there are enough runs (n >= 2) for a confidence interval."""
-        return self.n >= 2
+        """True when there are enough runs (n >= MIN_N) for a confidence interval."""
+        return self.n >= MIN_N
 
 
 @dataclass(frozen=True)
 class PairStats:
-    """Head to head over the completed sweeps in which both had a value (a listed before b)."""
+    """Two initializers head to head (a listed before b): sweeps won, and the probability of improvement."""
 
     a: str
     b: str
-    a_wins: int
+    a_wins: int  # completed sweeps (in which both had a value) where a's mean was better
     b_wins: int
     sweeps: int  # sweeps compared (ties are the rest)
-    clear: bool  # n >= 2 for both and the 95% CIs do not overlap
+    p: float  # P(a run of a ends better than a run of b), ties half; nan when either has no runs
+    low: float  # 95% bootstrap CI of p; nan when n_a or n_b < MIN_N
+    high: float
+    n_a: int  # runs of a with a final value
+    n_b: int
+
+    @property
+    def has_ci(self) -> bool:
+        """True when both sides have enough runs (MIN_N) for an interval."""
+        return self.n_a >= MIN_N and self.n_b >= MIN_N
+
+    @property
+    def clear(self) -> bool:
+        """A clear difference: the 95% interval of p leaves out 50%."""
+        return self.has_ci and (self.low > 0.5 or self.high < 0.5)
+
+    def swapped(self) -> PairStats:
+        """The same pair seen from b: P(b beats a) = 1 - P(a beats b), the interval mirrored."""
+        return PairStats(self.b, self.a, self.b_wins, self.a_wins, self.sweeps, 1.0 - self.p, 1.0 - self.high,
+                         1.0 - self.low, self.n_b, self.n_a)
 
 
 @dataclass(frozen=True)
@@ -166,8 +189,14 @@ class SessionStats:
             if (p.a, p.b) == (a, b):
                 return p
             if (p.a, p.b) == (b, a):
-                return PairStats(a, b, p.b_wins, p.a_wins, p.sweeps, p.clear)
+                return p.swapped()
         raise KeyError((a, b))
+
+    @property
+    def best(self) -> InitStats | None:
+        """The initializer with the best mean final metric (None while nobody has one)."""
+        ordered = _ordered(self)
+        return ordered[0] if ordered else None
 
 
 # --- Computation -----------------------------------------------------------------------------------------
@@ -220,15 +249,6 @@ def rank_change(now: int | None, before: int | None, has_previous: bool) -> str:
     return "="
 
 
-def _overlap(a: InitStats, b: InitStats) -> bool:
-    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high
-
-
-def clear_difference(a: InitStats, b: InitStats) -> bool:
-    """Only with n >= 2 on both sides and 95% CIs of the means that do not overlap."""
-    return a.has_ci and b.has_ci and not _overlap(a, b)
-
-
 def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
     """Statistics of the final `metric` over every completed sweep of the session."""
     _check_metric(metric)
@@ -242,24 +262,25 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
     per_sweep_ranks = [ranks(m, metric) for m in per_sweep]
     latest = per_sweep_ranks[-1] if per_sweep_ranks else {}
     previous = per_sweep_ranks[-2] if len(per_sweep_ranks) >= 2 else {}
+    bounds = metric_range(metric)
     inits = []
     for label in labels:
         values = [v for s in sweeps for v in sweep_finals(s, label, metric)]
         mean, std = mean_std(values)
-        low, high = confidence_interval(values)
+        low, high = confidence_interval(values, bounds)
         rank = latest.get(label)
         inits.append(InitStats(
             label=label, n=len(values), mean=mean, std=std, ci_low=low, ci_high=high, rank=rank,
             change=rank_change(rank, previous.get(label), len(per_sweep_ranks) >= 2),
             wins=sum(r.get(label) == 1 for r in per_sweep_ranks), values=tuple(values)))
-    by_label = {s.label: s for s in inits}
     pairs = []
-    for i, a in enumerate(labels):
-        for b in labels[i + 1:]:
-            both = [m for m in per_sweep if a in m and b in m]
-            pairs.append(PairStats(a, b, sum(better(metric, m[a], m[b]) for m in both),
-                                   sum(better(metric, m[b], m[a]) for m in both), len(both),
-                                   clear_difference(by_label[a], by_label[b])))
+    for i, a in enumerate(inits):
+        for b in inits[i + 1:]:
+            both = [m for m in per_sweep if a.label in m and b.label in m]
+            p, low, high = probability_of_improvement(a.values, b.values, metric)
+            pairs.append(PairStats(a.label, b.label, sum(better(metric, m[a.label], m[b.label]) for m in both),
+                                   sum(better(metric, m[b.label], m[a.label]) for m in both), len(both),
+                                   p, low, high, a.n, b.n))
     stats = SessionStats(metric, len(sweeps), ranked[-1][0] if ranked else None, tuple(inits),
                          tuple(pairs), "")
     return replace(stats, summary=summarize(stats))
@@ -278,17 +299,35 @@ def _ordered(stats: SessionStats) -> list[InitStats]:
     return sorted(have, key=lambda s: sign * s.mean)
 
 
-def _verdict(a: InitStats, b: InitStats) -> str:
-    if not (a.has_ci and b.has_ci):
-        few = a if a.n < 2 else b
-        return f"too few runs to tell (n={few.n} for {few.label})"
-    if clear_difference(a, b):
-        return "clear difference (95% CIs do not overlap)"
-    return "no clear difference (95% CIs overlap)"
+def percent_interval(low: float, high: float) -> str:
+    """`[12%, 37%]`, rounded outwards so that the printed interval holds the computed one."""
+    return f"[{math.floor(low * 100 + 1e-9):.0f}%, {math.ceil(high * 100 - 1e-9):.0f}%]"
+
+
+def improvement_text(pair: PairStats) -> str:
+    """P(a beats b) for a table cell: `23% [12%, 37%]`, `100% (n too small)`, or `-` when a side has no runs."""
+    if math.isnan(pair.p):
+        return "-"
+    return f"{pair.p:.0%} {percent_interval(pair.low, pair.high) if pair.has_ci else f'({TOO_FEW})'}"
+
+
+def ci_text(s: InitStats, digits: int = 4) -> str:
+    """The CI of the mean for a table cell: `[0.9009, 0.9325]`, `n too small`, or `-` with no runs."""
+    if s.n == 0:
+        return "-"
+    return f"[{fmt(s.ci_low, digits)}, {fmt(s.ci_high, digits)}]" if s.has_ci else TOO_FEW
+
+
+def against_best_text(stats: SessionStats, s: InitStats) -> str:
+    """The `P(beats best)` cell of one initializer: `best` for the best one itself."""
+    best = stats.best
+    if best is None or s.n == 0:
+        return "-"
+    return "best" if s.label == best.label else improvement_text(stats.pair(s.label, best.label))
 
 
 def summarize(stats: SessionStats) -> str:
-    """One plain-words line: best vs worst head to head, and the closest call among neighbours."""
+    """One plain-words line: the best mean against its closest challenger, by probability of improvement."""
     if stats.sweeps == 0:
         return "no completed sweep yet"
     ordered = _ordered(stats)
@@ -299,47 +338,28 @@ def summarize(stats: SessionStats) -> str:
     if len(ordered) == 1:
         s = ordered[0]
         return f"only {s.label} has results ({stats.metric} {s.mean:.4f}, n={s.n})"
-    best, worst = ordered[0], ordered[-1]
-    head = stats.pair(best.label, worst.label)
-    parts = [f"{best.label} beats {worst.label} in {head.a_wins} of {_plural(head.sweeps, 'sweep')}"]
-    if clear_difference(best, worst):
-        parts[0] += " (95% CIs do not overlap)"
-    elif best.has_ci and worst.has_ci:
-        parts[0] += ", but their 95% CIs overlap: no clear difference"
-    else:
-        parts[0] += f"; {_verdict(best, worst)}"
-    neighbours = [(a, b) for a, b in zip(ordered, ordered[1:]) if (a, b) != (best, worst)]
-    if neighbours:
-        unclear = [(a, b) for a, b in neighbours if not clear_difference(a, b)]
-        if unclear:
-            a, b = min(unclear, key=lambda p: abs(p[0].mean - p[1].mean))
-            parts.append(f"{a.label} vs {b.label}: {_verdict(a, b)}")
-        else:
-            parts.append("every neighbour in the ranking differs clearly (95% CIs do not overlap)")
-    return "; ".join(parts)
+    best = ordered[0]
+    # The closest challenger: the one most likely to beat the best in a run pair (best mean first among equals).
+    pair = max((stats.pair(s.label, best.label) for s in ordered[1:]), key=lambda p: p.p)
+    if pair.p < 0.5:
+        pair = pair.swapped()  # say it the way round that reads naturally: the winner of most run pairs first
+    head = f"{pair.a} beats {pair.b} in {pair.p:.0%} of run pairs"
+    if not pair.has_ci:
+        n, label = min((pair.n_a, pair.a), (pair.n_b, pair.b))
+        return f"{head}; {TOO_FEW} (n={n} {'each' if pair.n_a == pair.n_b else 'for ' + label})"
+    return f"{head} {percent_interval(pair.low, pair.high)}: {'clear' if pair.clear else 'not clear'}"
 
 
 # --- Text table ------------------------------------------------------------------------------------------
 
-def _num(x: float, digits: int) -> str:
-    return "-" if math.isnan(x) else f"{x:.{digits}f}"
-
-
 def stats_table(session: Session, metric: str = "val_accuracy", digits: int = 4) -> str:
-    """The leaderboard across reruns as text: initializer, n, mean ± std, 95% CI, rank, change, wins."""
+    """The leaderboard across reruns as text: initializer, n, mean ± std, 95% CI, P(beats best), rank, change,
+    wins; then the summary line."""
     stats = compute(session, metric)
     where = f"rank and change in sweep {stats.latest_sweep}" if stats.latest_sweep is not None else "no ranks yet"
     title = (f"{metric} at the end of training over {_plural(stats.sweeps, 'completed sweep')} "
              f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better; {where})")
-    header = ["initializer", "n", "mean ± std", "95% CI", "rank", "change", "wins"]
-    rows = []
-    for s in stats.inits:
-        mean = "-" if s.n == 0 else f"{_num(s.mean, digits)} ± {_num(s.std, digits)}"
-        ci = f"[{_num(s.ci_low, digits)}, {_num(s.ci_high, digits)}]" if s.has_ci else "-"
-        rows.append([s.label, str(s.n), mean, ci, "-" if s.rank is None else str(s.rank), s.change or "-",
-                     str(s.wins)])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i in (0, 5) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             .rstrip() for row in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join([title, *lines, "", stats.summary])
+    header = ["initializer", "n", "mean ± std", "95% CI", "P(beats best)", "rank", "change", "wins"]
+    rows = [[s.label, str(s.n), mean_pm_std(s.values, digits), ci_text(s, digits), against_best_text(stats, s),
+             "-" if s.rank is None else str(s.rank), s.change or "-", str(s.wins)] for s in stats.inits]
+    return "\n".join([title, text_table(header, rows, left=(0, 6)), "", stats.summary])

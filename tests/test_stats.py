@@ -1,12 +1,26 @@
-"""Statistics across reruns against values computed by hand."""
+"""Statistics across reruns against values computed by hand (and scipy's where it has them)."""
 
 import math
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 from fakes import config, make_session, run_events, sweep_events
+from scipy import stats as sps
 
+from initdash import stats
 from initdash.events import RunFailed
-from initdash.stats import compute, confidence_interval, ranks, stats_table, t_quantile
+from initdash.stats import (
+    PairStats,
+    compute,
+    confidence_interval,
+    improvement_text,
+    probability_of_improvement,
+    ranks,
+    stats_table,
+)
+from initdash.ui.views import spread_lines
 
 THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
     {"he_normal": [0.90, 0.92], "zeros": [0.50, 0.50], "uniform": [0.80, 0.84], "normal": [0.82, 0.86]},
@@ -15,23 +29,36 @@ THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
 ]
 
 
+def fresh(a, b, metric="val_accuracy"):
+    """probability_of_improvement without its memo: what a fresh process would compute."""
+    stats._improvement.cache_clear()
+    stats._resample_counts.cache_clear()
+    return probability_of_improvement(a, b, metric)
+
+
+# --- confidence intervals of the mean --------------------------------------------------------------------
+
 @pytest.mark.parametrize(("df", "table", "precise"), [
-    (1, 12.706, 12.7062047362), (2, 4.303, 4.3026527297), (5, 2.571, 2.5705818356), (10, 2.228, 2.2281388520),
+    (2, 4.303, 4.3026527297), (5, 2.571, 2.5705818356), (10, 2.228, 2.2281388520),
     (29, 2.045, 2.0452296421), (30, 2.042, 2.0422724563), (100, 1.984, 1.9839715185), (1000, 1.962, 1.9623390808)])
-def test_t_quantile_matches_tables(df, table, precise):
-    t = t_quantile(0.975, df)
+def test_ci_half_width_uses_student_t_from_tables(df, table, precise):
+    values = [float(v) for v in np.random.default_rng(df).normal(10.0, 2.0, df + 1)]
+    low, high = confidence_interval(values)
+    _, std = stats.mean_std(values)
+    t = (high - low) / 2 / (std / math.sqrt(df + 1))
     assert round(t, 3) == table
     assert t == pytest.approx(precise, abs=1e-8)
-    assert t_quantile(0.025, df) == pytest.approx(-t)
 
 
-def test_t_quantile_other_levels_and_normal_limit():
-    assert t_quantile(0.995, 4) == pytest.approx(4.604094871, abs=1e-8)
-    assert t_quantile(0.9, 7) == pytest.approx(1.414923928, abs=1e-8)
-    assert t_quantile(0.5, 3) == 0.0
-    assert t_quantile(0.975, 1e7) == pytest.approx(1.959963985, abs=1e-6)
-    with pytest.raises(ValueError):
-        t_quantile(1.0, 3)
+def test_ci_other_levels():
+    values = [1.0, 2.0, 4.0, 8.0, 16.0]  # df 4
+    _, std = stats.mean_std(values)
+    low, high = confidence_interval(values, confidence=0.99)
+    assert (high - low) / 2 == pytest.approx(4.604094871 * std / math.sqrt(5), abs=1e-8)
+    values = values + [32.0, 64.0, 128.0]  # df 7, 80%: the 0.9 quantile
+    _, std = stats.mean_std(values)
+    low, high = confidence_interval(values, confidence=0.8)
+    assert (high - low) / 2 == pytest.approx(1.414923928 * std / math.sqrt(8), abs=1e-8)
 
 
 def test_confidence_interval_by_hand():
@@ -39,7 +66,128 @@ def test_confidence_interval_by_hand():
     low, high = confidence_interval([0.1, 0.2, 0.3])
     assert (low, high) == (pytest.approx(0.2 - 0.248414, abs=1e-6), pytest.approx(0.2 + 0.248414, abs=1e-6))
     assert all(math.isnan(x) for x in confidence_interval([0.5]))
+    assert all(math.isnan(x) for x in confidence_interval([0.5, 0.6]))  # below n = 3: no interval
 
+
+def test_ci_is_clipped_to_the_metric_range():
+    assert confidence_interval([0.1, 0.2, 0.3], (0.0, 0.35)) == (0.0, 0.35)
+    assert stats.metric_range("val_accuracy") == (0.0, 1.0) and stats.metric_range("loss") == (0.0, math.inf)
+    session = make_session([{"he_normal": [1.0, 0.90, 1.0], "zeros": [0.5, 0.5, 0.5]}])
+    acc = compute(session, "val_accuracy").get("he_normal")
+    assert acc.ci_high == 1.0 and 0.8 < acc.ci_low < acc.mean  # unclipped it would reach 1.11
+    loss = compute(session, "val_loss").get("he_normal")  # the fakes' val_loss is 1 - val_accuracy
+    assert loss.ci_low == 0.0 and loss.mean < loss.ci_high < 0.2
+
+
+def test_below_three_runs_the_ci_says_n_too_small():
+    # n = 2 for an accuracy used to show as [-1.42, 2.34]
+    text = stats_table(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.52]}]))
+    he = next(line for line in text.splitlines() if line.startswith("he_normal"))
+    assert "n too small" in he and "[" not in he
+    assert not compute(make_session([{"he_normal": [0.9, 0.91]}])).get("he_normal").has_ci
+
+
+# --- probability of improvement ----------------------------------------------------------------------------
+
+def test_probability_of_improvement_known_values():
+    assert fresh([0.9, 0.8, 0.95], [0.1, 0.2, 0.3, 0.4]) == (1.0, 1.0, 1.0)  # every A beats every B
+    assert fresh([0.1, 0.2, 0.3, 0.4], [0.9, 0.8, 0.95]) == (0.0, 0.0, 0.0)
+    p, low, high = fresh([0.1, 0.5, 0.9], [0.1, 0.5, 0.9])  # identical samples
+    assert p == 0.5 and low < 0.5 < high
+    assert fresh([0.5, 0.5, 0.5], [0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)  # all ties count half
+    # A 0.5 vs B 0.4, 0.5, 0.6: beats one, ties one, loses one: (1 + 0.5) / 3
+    assert fresh([0.5], [0.4, 0.5, 0.6])[0] == pytest.approx(0.5)
+    assert fresh([0.5, 0.7], [0.4, 0.5, 0.6])[0] == pytest.approx((1.5 + 3) / 6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_p_is_mann_whitney_u_over_n_a_n_b(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 8, 3 + seed * 4) / 10  # few distinct values: plenty of ties
+    b = rng.integers(2, 10, 12 - seed) / 10
+    u = sps.mannwhitneyu(a, b).statistic
+    assert fresh(list(a), list(b))[0] == pytest.approx(u / (a.size * b.size), abs=1e-12)
+    # for a loss lower is better: A beats B exactly when B would beat A for an accuracy
+    assert fresh(list(a), list(b), "loss")[0] == pytest.approx(1 - u / (a.size * b.size), abs=1e-12)
+
+
+def test_loss_metrics_lower_is_better():
+    assert fresh([0.1, 0.2, 0.3], [0.4, 0.5, 0.6], "val_loss")[0] == 1.0
+    assert fresh([0.1, 0.2, 0.3], [0.4, 0.5, 0.6], "val_accuracy")[0] == 0.0
+    with pytest.raises(ValueError):
+        probability_of_improvement([0.1], [0.2], "f1")
+
+
+def test_interval_holds_the_estimate_lies_in_0_1_and_is_deterministic():
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        a = list(rng.normal(0.8, 0.05, rng.integers(3, 30)).round(2))
+        b = list(rng.normal(0.81, 0.05, rng.integers(3, 30)).round(2))
+        p, low, high = fresh(a, b)
+        assert 0.0 <= low <= p <= high <= 1.0
+        assert fresh(a, b) == (p, low, high)  # a fresh process computes the very same interval
+        assert probability_of_improvement(a, b, "val_accuracy") == (p, low, high)  # and so does the memo
+
+
+def test_interval_agrees_with_scipy_bootstrap():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.80, 0.05, 20).round(2), rng.normal(0.82, 0.05, 25).round(2)
+
+    def p_of(x, y, axis=-1):
+        return sps.mannwhitneyu(x, y, axis=axis, method="asymptotic").statistic / (x.shape[axis] * y.shape[axis])
+
+    ci = sps.bootstrap((a, b), p_of, method="percentile", n_resamples=4000, rng=1).confidence_interval
+    _, low, high = fresh(list(a), list(b))
+    assert low == pytest.approx(ci.low, abs=0.03) and high == pytest.approx(ci.high, abs=0.03)
+
+
+def test_many_runs_resample_in_blocks_with_the_expected_width():
+    a, b = np.random.default_rng(5).normal(0.0, 1.0, (2, 600))  # 3 blocks of resamples
+    p, low, high = fresh(list(a), list(b))
+    se = math.sqrt((600 + 600 + 1) / (12 * 600 * 600))  # of U / (n_a n_b) for two samples of one distribution
+    assert low < p < high and (high - low) / 2 == pytest.approx(1.96 * se, rel=0.15)
+
+
+def test_n_too_small_has_no_interval():
+    p, low, high = fresh([0.9, 0.8], [0.1, 0.2, 0.3])
+    assert p == 1.0 and math.isnan(low) and math.isnan(high)
+    assert all(math.isnan(x) for x in fresh([], [0.1, 0.2, 0.3]))
+    small = PairStats("a", "b", 1, 0, 1, p, low, high, 2, 3)
+    assert not small.has_ci and not small.clear
+    assert improvement_text(small) == "100% (n too small)"
+
+
+def test_clear_only_when_the_interval_leaves_out_half():
+    def pair(low, high):
+        return PairStats("a", "b", 0, 0, 0, (low + high) / 2, low, high, 5, 5)
+
+    assert pair(0.51, 0.9).clear and pair(0.1, 0.49).clear
+    assert not pair(0.5, 0.9).clear and not pair(0.1, 0.5).clear and not pair(0.3, 0.7).clear
+    assert improvement_text(pair(0.123, 0.371)) == "25% [12%, 38%]"  # rounded outwards
+
+
+def test_pairs_in_session_stats():
+    s = compute(make_session(THREE))
+    uniform_normal = s.pair("uniform", "normal")
+    # uniform .80 .84 .86 .80 .84 .82 against normal .82 .86 .80 .82 .84 .86: 15 of 36 pairs, ties half
+    assert uniform_normal.p == pytest.approx(15 / 36) and (uniform_normal.n_a, uniform_normal.n_b) == (6, 6)
+    assert uniform_normal.low < 0.5 < uniform_normal.high and not uniform_normal.clear
+    flipped = s.pair("normal", "uniform")
+    assert flipped.p == pytest.approx(21 / 36)
+    mirrored = (pytest.approx(1 - uniform_normal.high), pytest.approx(1 - uniform_normal.low))
+    assert (flipped.low, flipped.high) == mirrored
+    he_zeros = s.pair("he_normal", "zeros")
+    assert (he_zeros.p, he_zeros.low, he_zeros.high, he_zeros.clear) == (1.0, 1.0, 1.0, True)
+    assert s.best.label == "he_normal"
+
+
+def test_import_stays_cheap():
+    code = "import sys, initdash.stats; print('scipy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+# --- ranks, wins and head to head ------------------------------------------------------------------------
 
 def test_mean_std_ci_per_initializer():
     s = compute(make_session(THREE))
@@ -78,6 +226,7 @@ def test_loss_ranks_lower_first_and_ties_share_the_best_rank():
     s = compute(make_session(sweeps), "val_loss")
     assert [i.mean for i in s.inits] == [pytest.approx(0.3), pytest.approx(0.3), pytest.approx(0.4)]
     assert [(i.rank, i.wins) for i in s.inits] == [(1, 2), (1, 2), (3, 0)]
+    assert s.pair("zeros", "uniform").p == 1.0 and s.pair("zeros", "ones").p == 0.5
 
 
 def test_first_sweep_has_no_change_and_a_new_initializer_is_new():
@@ -104,6 +253,7 @@ def test_diverged_failed_and_cancelled_runs_are_not_counted():
         session.apply(event)
     s = compute(session)
     assert (s.get("zeros").n, s.get("ones").n, s.sweeps) == (1, 4, 2)
+    assert (s.pair("zeros", "ones").n_a, s.pair("zeros", "ones").n_b) == (1, 4)
     assert s.get("zeros").rank is None and s.get("ones").rank == 1
     session.begin_sweep(3)  # a sweep still running (or cancelled) never counts
     for event in run_events(3, "zeros", [0.99, 0.99])[:-1]:
@@ -111,43 +261,80 @@ def test_diverged_failed_and_cancelled_runs_are_not_counted():
     assert compute(session).get("zeros").n == 1
 
 
+# --- words -----------------------------------------------------------------------------------------------
+
 def test_summary_clear_and_unclear():
     s = compute(make_session(THREE))
-    assert s.summary == ("he_normal beats zeros in 3 of 3 sweeps (95% CIs do not overlap); "
-                         "normal vs uniform: no clear difference (95% CIs overlap)")
+    assert s.summary == "he_normal beats normal in 100% of run pairs [100%, 100%]: clear"
+    assert compute(make_session(THREE), "val_loss").summary == s.summary  # lower is better for a loss
     close = compute(make_session([{"he_normal": [0.80], "zeros": [0.78]}, {"he_normal": [0.79], "zeros": [0.81]},
                                   {"he_normal": [0.82], "zeros": [0.80]}]))
-    assert close.summary == "he_normal beats zeros in 2 of 3 sweeps, but their 95% CIs overlap: no clear difference"
-    assert not close.pair("he_normal", "zeros").clear
+    # he .80 .79 .82 against zeros .78 .81 .80: 1.5 + 1 + 3 of 9 pairs
+    pair = close.pair("he_normal", "zeros")
+    assert pair.p == pytest.approx(5.5 / 9) and not pair.clear
+    assert close.summary == f"he_normal beats zeros in 61% of run pairs {stats.percent_interval(pair.low, pair.high)}" \
+        ": not clear"
+    assert len("val_accuracy: " + close.summary) <= 80
+
+
+def test_summary_names_the_winner_of_most_run_pairs_first():
+    # he_normal has the best mean thanks to one lucky run, but zeros wins 12 of 16 run pairs
+    s = compute(make_session([{"he_normal": [0.60, 0.61, 0.62, 0.99], "zeros": [0.63, 0.64, 0.65, 0.66]}]))
+    assert s.best.label == "he_normal"
+    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs [")
+
+
+def test_summary_picks_the_closest_challenger_of_the_best():
+    s = compute(make_session([{"he_normal": [0.90, 0.91, 0.92], "uniform": [0.70, 0.71, 0.72],
+                               "normal": [0.905, 0.89, 0.93], "zeros": [0.5, 0.51, 0.52]}]))
+    assert s.summary.startswith("he_normal beats normal in 56% of run pairs [") and s.summary.endswith("not clear")
 
 
 def test_summary_says_when_there_is_too_little_data():
     assert compute(make_session([{"he_normal": [0.9], "zeros": [0.5]}])).summary == \
         "only 1 sweep so far: rerun to compare"
     few = compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, None]}]))
-    assert few.summary == "he_normal beats zeros in 1 of 1 sweep; too few runs to tell (n=1 for zeros)"
-    assert not few.pair("he_normal", "zeros").clear  # the means are far apart, but n = 1 proves nothing
+    assert few.summary == "he_normal beats zeros in 100% of run pairs; n too small (n=1 for zeros)"
+    assert not few.pair("he_normal", "zeros").clear  # far apart, but n = 1 proves nothing
+    two = compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.6]}] * 1))
+    assert two.summary == "he_normal beats zeros in 100% of run pairs; n too small (n=2 each)"
     empty = make_session([{"zeros": [0.5]}])
     empty.begin_sweep(2)
     empty.sweeps = empty.sweeps[1:]
     assert compute(empty).summary == "no completed sweep yet"
 
 
-def test_every_neighbour_clear():
+def test_every_initializer_clearly_apart():
     s = compute(make_session([{"he_normal": [0.90, 0.91], "uniform": [0.70, 0.71], "zeros": [0.50, 0.51]}] * 2))
-    assert s.summary == ("he_normal beats zeros in 2 of 2 sweeps (95% CIs do not overlap); "
-                         "every neighbour in the ranking differs clearly (95% CIs do not overlap)")
+    assert s.summary == "he_normal beats uniform in 100% of run pairs [100%, 100%]: clear"
+    assert all(p.clear for p in s.pairs)
 
+
+# --- tables ----------------------------------------------------------------------------------------------
 
 def test_stats_table_text():
     text = stats_table(make_session(THREE))
     lines = text.splitlines()
     assert lines[0] == ("val_accuracy at the end of training over 3 completed sweeps "
                         "(higher is better; rank and change in sweep 3)")
-    assert lines[1].split() == ["initializer", "n", "mean", "±", "std", "95%", "CI", "rank", "change", "wins"]
+    assert lines[1].split() == ["initializer", "n", "mean", "±", "std", "95%", "CI", "P(beats", "best)", "rank",
+                                "change", "wins"]
     he = lines[3]
     assert he.startswith("he_normal") and "0.9167 ± 0.0151" in he and "[0.9009, 0.9325]" in he
-    assert he.split()[-3:] == ["1", "=", "3"]
-    assert lines[-1].startswith("he_normal beats zeros in 3 of 3 sweeps")
+    assert he.split()[-4:] == ["best", "1", "=", "3"]
+    uniform = next(line for line in lines if line.startswith("uniform"))
+    assert "0% [0%, 0%]" in uniform  # no run of uniform beats any run of he_normal
+    assert lines[-1] == compute(make_session(THREE)).summary
     with pytest.raises(ValueError):
         stats_table(make_session(THREE), "f1")
+
+
+def test_spread_lines():
+    s = compute(make_session(THREE))
+    lines = spread_lines(s)
+    assert lines[0].split() == ["initializer", "n", "mean", "±", "std", "95%", "CI", "of", "mean", "P(beats", "best)",
+                                "rank", "wins"]
+    normal = next(line for line in lines if line.startswith("normal"))
+    assert "[0.808, 0.859]" in normal and "0% [0%, 0%]" in normal and normal.split()[-3:] == ["2", "↑1", "0"]
+    few = spread_lines(compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.52]}])))
+    assert "n too small" in few[3] and "0% (n too small)" in few[3] and "best" in few[2]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from initdash import stats
 from initdash.data import Described
 from initdash.session import InitializerRuns, Session
-from initdash.tables import fmt, mean, mean_pm_std
+from initdash.tables import fmt, mean, mean_pm_std, text_table
 
 # One colour per initializer (plotext's names, and the same colours as Rich styles for the leaderboard's key
 # column, which is the charts' legend); with NO_COLOR the marker tells them apart instead.
@@ -214,15 +214,12 @@ def spread_data(session: Session, st: stats.SessionStats, hidden: frozenset[str]
 
 
 def spread_lines(st: stats.SessionStats) -> list[str]:
-    """The spread view's table: n, mean ± std, 95% CI per initializer."""
-    width = max([len(s.label) for s in st.inits] + [11])
-    lines = [f"{'initializer':<{width}} {'n':>4} {'mean ± std':>15} {'95% CI of mean':>15} {'rank':>6} {'wins':>4}"]
-    for s in st.inits:
-        mean = "-" if s.n == 0 else f"{s.mean:.4f}±{s.std:.4f}"
-        ci = f"{s.ci_low:.3f}..{s.ci_high:.3f}" if s.has_ci else "-"
-        rank = "-" if s.rank is None else f"{s.rank} {s.change}".strip()
-        lines.append(f"{s.label:<{width}} {s.n:>4} {mean:>15} {ci:>15} {rank:>6} {s.wins:>4}")
-    return lines
+    """The spread view's table: n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer."""
+    header = ["initializer", "n", "mean ± std", "95% CI of mean", "P(beats best)", "rank", "wins"]
+    rows = [[s.label, str(s.n), mean_pm_std(s.values, 4, sep="±"), stats.ci_text(s, 3),
+             stats.against_best_text(st, s), "-" if s.rank is None else f"{s.rank} {s.change}".strip(), str(s.wins)]
+            for s in st.inits]
+    return text_table(header, rows).splitlines()
 
 
 def header_text(session: Session, data: Described, notes: tuple[str, ...] = ()) -> str:
