@@ -52,8 +52,8 @@ def test_json_schema_and_values(capsys, tmp_path):
     assert [r["initializer"] for r in runs] == list(DEFAULT_INITIALIZERS)
     seeds = set()
     for r in runs:
-        assert set(r) == {"rerun", "initializer", "repeat", "seed", "status", "history"}
-        assert r["rerun"] == 1 and r["repeat"] == 0 and r["status"] == "ok"
+        assert set(r) == {"sweep", "initializer", "repeat", "seed", "status", "history"}
+        assert r["sweep"] == 1 and r["repeat"] == 0 and r["status"] == "ok"
         assert isinstance(r["seed"], int) and 0 <= r["seed"] < 2**63
         seeds.add(r["seed"])
         assert [h["epoch"] for h in r["history"]] == [0, 1, 2]

@@ -43,7 +43,7 @@ def test_config_file_sits_between_preset_and_flags(tmp_path, capsys):
     toml.write_text('preset = "deep-relu"\nhidden = [3, 3]\nbatch-size = 32\ninit = ["he_normal", "zeros"]\n'
                     'lr = 0.2\n')
     cfg = run_json(tmp_path, capsys, "--config", str(toml), "--lr", "0.3")
-    assert cfg["model"]["activation"] == "relu" and cfg["data"] == "moons"  # preset
+    assert cfg["model"]["activation"] == "relu" and cfg["data"] == "digits"  # preset
     assert cfg["model"]["hidden"] == [3, 3] and cfg["batch_size"] == 32
     assert cfg["initializers"] == ["he_normal", "zeros"]
     assert cfg["lr"] == 0.3  # the flag wins over the file

@@ -112,7 +112,7 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     """Check before anything trains or is written that the model fits the data and the memory; returns notes
     worth saying once (e.g. that the model trains one copy at a time). A user's model is built once for it
     (which imports torch); a built-in is checked by arithmetic."""
-    from initdash.models import builtin
+    from initdash.models.sizes import parameter_count
 
     spec, shape, n_out = config.model, dataset.in_shape, dataset.n_outputs
     notes: list[str] = []
@@ -120,7 +120,7 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
         if spec.name in ("cnn", "resnet") and len(shape) > 4:
             raise UserError(f"--model {spec.name} needs examples of 1 to 3 spatial dimensions; "
                             f"{dataset.name} has shape {shape}")
-        params, widest = builtin.parameter_count(spec.name, shape, n_out, spec.hidden, spec.channels, spec.depth)
+        params, widest = parameter_count(spec.name, shape, n_out, spec.hidden, spec.channels, spec.depth)
         layers = 1 + len(spec.hidden) if spec.fast else len(spec.channels) + 2 * spec.depth + 2
     else:
         params, widest, layers, notes = _check_user_model(config, dataset)
