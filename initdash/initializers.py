@@ -300,12 +300,12 @@ def lsuv(model: torch.nn.Module, x_train: torch.Tensor, generator: torch.Generat
     output on a training batch until that output's variance is 1 within `tol` (at most `max_iter` passes)."""
     import torch
 
-    from initdash.models import forward_layers
+    from initdash.models import evaluating, forward_layers
 
     n = x_train.shape[0]
     batch = x_train[torch.randperm(n, generator=generator)[:min(int(params["batch"]), n)]].cpu().float()
     seen: list[torch.Tensor] = []
-    with torch.no_grad():
+    with torch.no_grad(), evaluating(model):  # measuring must not update running statistics
         for _, layer in forward_layers(model, batch):
             handle = layer.register_forward_hook(lambda mod, i, out: seen.append(out))
             try:

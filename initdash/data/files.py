@@ -117,6 +117,8 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """An .npz file with arrays `x` (N, ...) of numbers and `y` (N,) of integer or text labels."""
     import zipfile
 
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not an .npz file (numpy.savez writes them)")
     try:
         with opening(str(path)), np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)

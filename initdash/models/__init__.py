@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,13 +63,24 @@ def forward_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, n
     handles = [m.register_forward_hook(lambda mod, i, o, name=name: seen.append(name) if name not in seen else None)
                for name, m in layers]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(model):
             model(example)
     finally:
         for h in handles:
             h.remove()
     by_name = dict(layers)
     return [(n, by_name[n]) for n in seen] + [(n, m) for n, m in layers if n not in seen]
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Evaluation mode for a look inside the model: no running statistics updated, no dropout drawn."""
+    was = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was)
 
 
 def observed_modules(model: nn.Module, names: list[str]) -> list[nn.Module]:
