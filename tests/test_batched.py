@@ -16,6 +16,7 @@ from initdash import engine  # noqa: E402
 from initdash.data import load  # noqa: E402
 from initdash.events import DIVERGED, METRICS, OK, RunFinished  # noqa: E402
 from initdash.initializers import parse_list, parse_spec  # noqa: E402
+from initdash.models.spec import ACTIVATIONS  # noqa: E402
 from initdash.recorder import Recorder  # noqa: E402
 from initdash.session import Session  # noqa: E402
 from initdash.sweep import Sweep  # noqa: E402
@@ -59,6 +60,27 @@ def test_batched_equals_reference(data, optimizer, hidden, activation, init):
     assert [o.status for o in outcomes] == [OK] * len(SEEDS)
     for seed, got in zip(SEEDS, outcomes):
         assert_same(got, engine.train_reference(data, config, spec, seed))
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_hand_written_activation_gradient_equals_autograd(data, optimizer, activation):
+    """The fast path's backward leans on private torch.ops.aten functions: each one checked against autograd."""
+    config = experiment(hidden=(8, 8), activation=activation, optimizer=optimizer, batch_size=BATCH, epochs=2,
+                        lr=0.05 if optimizer == "sgd" else None)
+    spec = parse_spec("glorot_uniform")
+    for seed, got in zip(SEEDS[:2], engine.train_batched(data, config, spec, SEEDS[:2])):
+        assert_same(got, engine.train_reference(data, config, spec, seed))
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize("hidden", [(), (8,)], ids=["linear", "mlp"])
+def test_k_classes_softmax_gradient_equals_autograd(optimizer, hidden):
+    wine = load("wine")  # 3 classes: softmax and sparse categorical cross-entropy, written out by hand
+    config = experiment(hidden=hidden, activation="tanh", optimizer=optimizer, batch_size=16, epochs=3)
+    spec = parse_spec("he_normal")
+    for seed, got in zip(SEEDS, engine.train_batched(wine, config, spec, SEEDS)):
+        assert_same(got, engine.train_reference(wine, config, spec, seed))
 
 
 def test_zeros_init_starts_at_ln2(data):

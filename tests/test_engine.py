@@ -290,3 +290,17 @@ def test_batch_size_larger_than_the_data(lesson_data):
     ref = engine.train_reference(lesson_data, cfg(batch_size=5000, epochs=1), parse_spec("zeros"), 0)
     assert out.status == OK
     assert_history_close(out.history, ref.history)
+
+
+def test_the_lessons_numbers_did_not_move():
+    """Sweep 1 of `initdash --seed 1` as initdash 0.1.0 computed it: every initializer's final numbers, exactly."""
+    from initdash.sweep import run_seeds
+
+    before = {"zeros": (0.5399481275287512, 0.8616504854368932), "uniform": (0.538568500998487, 0.8495145631067961),
+              "normal": (0.5519443545429135, 0.8567961165048543),
+              "he_normal": (0.3596727644772404, 0.8470873786407767),
+              "lecun_uniform": (0.45625862674997403, 0.8349514563106796)}
+    data, config = load(), experiment(seed=1)
+    for label, (loss, val_accuracy) in before.items():
+        (out,) = engine.train_batched(data, config, parse_spec(label), run_seeds(1, 1, label, 1))
+        assert (out.history[-1]["loss"], out.history[-1]["val_accuracy"]) == (loss, val_accuracy), label
