@@ -1,14 +1,10 @@
-"""Shared test setup: tests import helpers from this folder (recorded.py, fakes.py)."""
-
-import sys
-from pathlib import Path
+"""Fixtures for every test. Plain helpers live in helpers.py, fakes.py and recorded.py (on pytest's pythonpath)."""
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
 def _history_in_tmp(tmp_path, monkeypatch):
-    """No test may write to the real history database in the user data dir."""
+    """No test may write to the real history database, log or state dirs of the user running them."""
     monkeypatch.setenv("INITDASH_DB", str(tmp_path / "default-history.db"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from fakes import experiment
+from helpers import finished, wait_for
 
 from initdash import engine
 from initdash.cli import main
@@ -85,11 +86,9 @@ async def test_signal_view_key_shows_depth_profiles(tmp_path):
                               initializers=parse_list("normal,glorot_uniform"))
     app = InitdashApp(config, load("moons"), export_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
-        while not (app.session.current and app.session.current.finished):
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: finished(app))
         await pilot.press("g")
         assert app.main.view == "signal" and app.query_one("#views").current == "signal"
-        await pilot.pause(0.2)
         assert app.query_one("#act-chart").shown_title == "activation std by layer · epoch 2"
         await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
         assert app.main.signal_epoch == 0

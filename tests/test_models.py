@@ -154,7 +154,8 @@ def test_lsuv_reaches_unit_variance_on_a_conv_net_in_forward_order(digits):
     x = torch.as_tensor(digits.x_train)
     initialize(model, parse_spec("lsuv:tol=0.02,batch=1257"), torch.Generator().manual_seed(2), x)
     seen = []
-    hooks = [m.register_forward_hook(lambda mod, i, out: seen.append(out.var().item())) for _, m in weight_layers(model)]
+    hooks = [m.register_forward_hook(lambda mod, i, out: seen.append(out.var().item()))
+             for _, m in weight_layers(model)]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -229,7 +230,8 @@ BAD_MODELS = {
                   "raised ValueError: no model for 10"),
     "nolayer.py": ("import torch\ndef build():\n    return torch.nn.Sequential(torch.nn.Flatten())\n",
                    "no Linear or Conv layer"),
-    "shape.py": ("import torch\ndef build():\n    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5))\n",
+    "shape.py": ("import torch\ndef build():\n"
+                 "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5))\n",
                  "output has shape (2, 5) for a batch of 2, but digits has 10 classes: it must be (batch, 10)"),
     "fails.py": ("import torch\ndef build():\n    return torch.nn.Linear(3, 10)\n", "fails on digits examples"),
     "imports.py": ("import no_such_module_here\n", "raised ModuleNotFoundError"),

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from fakes import experiment
+from helpers import finished, wait_for
 
 from initdash import engine
 from initdash.data import load
@@ -22,24 +23,12 @@ def make_app(tmp_path, epochs: int = 2, inits: str = INITS, **kw) -> InitdashApp
     return InitdashApp(config, load(), export_dir=tmp_path)
 
 
-async def wait_for(pilot, condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for the dashboard")
-        await pilot.pause(0.05)
-
-
-def finished(app: InitdashApp) -> bool:
-    return app.session.current is not None and app.session.current.finished
-
-
 async def test_sweep_completes_and_leaderboard_lists_every_initializer(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
-        await pilot.pause(0.3)
         table = app.query_one("#leaderboard")
+        await wait_for(pilot, lambda: table.row_count == 5 and table.get_cell("zeros", "status") == "done")
         labels = [table.get_cell(row.key, "label") for row in table.ordered_rows]
         assert labels == INITS.split(",")
         statuses = {table.get_cell(row.key, "status") for row in table.ordered_rows}
@@ -71,9 +60,8 @@ async def test_rerun_spam_leaves_one_consistent_sweep_and_no_thread_pileup(tmp_p
         # training dashboard never quite does).
         for _ in range(30):
             app.simulate_key("r")
-            await pilot.pause(0.02)
+            await pilot.pause(0.02)  # a fast typist, not a wait for anything
         await wait_for(pilot, lambda: finished(app))
-        await pilot.pause(0.5)
         current = app.session.current
         assert current.sweep_id == 31
         # Sweeps a rerun replaced are kept as cancelled (with what they recorded), never counted.
@@ -83,10 +71,7 @@ async def test_rerun_spam_leaves_one_consistent_sweep_and_no_thread_pileup(tmp_p
         assert [s.sweep_id for s in app.session.completed()] == [31]
         assert all(r.state == "done" for r in current.initializers.values())
         assert all(len(h) == 21 for r in current.initializers.values() for h in r.histories)
-        deadline = time.monotonic() + 10
-        while threading.active_count() > before + 1 and time.monotonic() < deadline:
-            await pilot.pause(0.1)
-        assert threading.active_count() <= before + 1
+        await wait_for(pilot, lambda: threading.active_count() <= before + 1, timeout=10)
 
 
 async def test_digit_key_hides_and_shows_an_initializer(tmp_path):
@@ -98,8 +83,7 @@ async def test_digit_key_hides_and_shows_an_initializer(tmp_path):
         labels = {s.label for s in chart_series(app.session, "loss", frozenset(app.main.muted))}
         assert "zeros" not in labels and "uniform" in labels
         table = app.query_one("#leaderboard")
-        await pilot.pause(0.2)
-        assert table.get_cell("zeros", "label") == "(zeros)"
+        await wait_for(pilot, lambda: table.get_cell("zeros", "label") == "(zeros)")
         await pilot.press("1")
         assert app.main.muted == set()
         await pilot.press("9")  # no 9th initializer: nothing changes
@@ -114,7 +98,7 @@ async def test_view_keys_switch_validation_and_log_scale(tmp_path):
         assert app.main.validation
         await pilot.press("l")
         assert app.main.log_loss
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert app.query_one("#acc-chart").shown_title == "validation accuracy"
         assert app.query_one("#loss-chart").shown_title == "validation loss (log)"
         await pilot.press("v", "l")
@@ -127,7 +111,7 @@ async def test_export_and_screenshot_write_files(tmp_path):
         await wait_for(pilot, lambda: finished(app))
         await pilot.press("e")
         await pilot.press("s")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: len(list(tmp_path.iterdir())) == 3)
     names = sorted(p.suffix for p in tmp_path.iterdir())
     assert names == [".csv", ".json", ".svg"]
     text = next(tmp_path.glob("*.csv")).read_text()
@@ -170,8 +154,8 @@ async def test_failing_worker_shows_failed_and_the_others_finish(tmp_path, monke
     app = make_app(tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: finished(app))
-        await pilot.pause(0.3)
         table = app.query_one("#leaderboard")
+        await wait_for(pilot, lambda: table.get_cell("he_normal", "status") == "done")
         assert table.get_cell("normal", "status").startswith("failed: RuntimeError: b")
         assert app.session.current.initializers["normal"].error == "RuntimeError: boom in the normal worker"
         assert table.get_cell("he_normal", "status") == "done"
@@ -183,7 +167,7 @@ async def test_failing_worker_shows_failed_and_the_others_finish(tmp_path, monke
 async def test_small_terminals_do_not_crash(tmp_path, size):
     app = make_app(tmp_path, epochs=1)
     async with app.run_test(size=size) as pilot:
-        await pilot.pause(0.3)
+        await pilot.pause()
         too_small = app.screen.has_class("too-small")
         assert too_small == (size[0] < 64 or size[1] < 20)
         await pilot.press("q")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fakes import experiment
+from helpers import finished, wait_for
 from recorded import recorded_session, tiny_dataset
-from test_ui_app import finished, wait_for
 
 from initdash import stats
 from initdash.data import load
@@ -55,8 +55,8 @@ async def test_m_cycles_the_metric_of_spread_rank_and_wins():
             seen.append(app.main.metric)
         assert seen == ["val_accuracy", "loss", "accuracy", "val_loss", "val_accuracy"]
         await pilot.press("m")
-        await pilot.pause(0.1)
         assert app.query_one("#leaderboard").metric == "loss"
+        await wait_for(pilot, lambda: app.main.stats_ready)
         assert str(app.query_one("#summary").render()).startswith("loss:")
 
 
@@ -113,7 +113,7 @@ async def test_dashboard_writes_history_and_reopens_it(tmp_path):
     store.continue_session(session_id)
     app = InitdashApp(reopened.config, dataset, session=reopened, store=store, start_training=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert app.session.current.sweep_id == 2 and app.sweep is None  # shows what it has, trains nothing
         assert "2 sweeps so far" in str(app.query_one("#status").render())
         await pilot.press("r")

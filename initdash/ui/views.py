@@ -168,8 +168,9 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
     computed: those columns wait).
     """
     current = session.current
-    if current is None:
-        return []
+    if current is None:  # nothing trained yet: the initializers, waiting
+        return [Row(k, label, "queued", "-", "-", "-", "-", "-", "-", label in muted)
+                for k, label in enumerate(session.labels(), start=1)]
     live = {label: mean(g.last(metric)) for label, g in current.initializers.items() if g.last(metric)}
     now = stats.ranks(live, metric)
     completed = [s for s in session.completed() if s is not current]
