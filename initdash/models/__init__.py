@@ -142,9 +142,10 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * widest * layers)
     have = available_memory()
     if have is not None and need > MEMORY_SHARE * have:
-        who = f"{len(config.initializers)} initializers x {config.repeats}" if config.executor == "local" \
-            else f"{config.repeats} per Ray task"
-        raise UserError(f"{spec.label} on {dataset.name}: {who} models of {params:,} parameters need about "
+        inits, runs = len(config.initializers), config.repeats
+        who = (f"{inits} initializer{'s' * (inits != 1)} x {runs} run{'s' * (runs != 1)}"
+               if config.executor == "local" else f"{runs} run{'s' * (runs != 1)} per Ray task")
+        raise UserError(f"{spec.label} on {dataset.name}: {who} of {params:,} parameters each need about "
                         f"{_size(need)}, more than the {_size(have)} of memory available here: use a smaller "
                         "model or fewer --repeats")
     return notes
