@@ -1,4 +1,4 @@
-"""Print model-epochs per second of the per-model and the batched engine, and the headless sweep's wall times.
+"""Print model-epochs per second of the per-model and the batched engines, and the headless sweep's wall times.
 
     python benchmarks/bench_engine.py            # the figures for the README (~2-3 min on 2 cores)
     python benchmarks/bench_engine.py --quick    # a smoke run (~20 s)
@@ -33,6 +33,9 @@ from initdash import engine  # noqa: E402
 from initdash.config import ExperimentConfig  # noqa: E402
 from initdash.data import load  # noqa: E402
 from initdash.headless import run_sweeps  # noqa: E402
+from initdash.models.spec import ModelSpec  # noqa: E402
+from initdash.recorder import Recorder  # noqa: E402
+from initdash.session import Session  # noqa: E402
 from initdash.sweep import run_seeds  # noqa: E402
 
 
@@ -41,13 +44,14 @@ class Case:
     """One workload, and how many timed runs each engine gets (the median is printed)."""
 
     name: str
-    hidden: tuple[int, ...]
+    model: ModelSpec
     epochs: int
     repeats: int  # per initializer
     per_model_repeats: int  # the per-model engine trains the first ones of every initializer
     per_model_runs: int
     batched_runs: int
     all_runs: int
+    data: str = "banknote-like"
 
 
 def cpu_model() -> str:
@@ -73,8 +77,8 @@ def median_time(fn, runs: int) -> float:
 
 def bench_case(case: Case, device: str) -> dict[str, float]:
     """Model-epochs/s of the per-model engine, the batched engine (per initializer) and all models at once."""
-    data = load()
-    config = ExperimentConfig(hidden=case.hidden, epochs=case.epochs, repeats=case.repeats, seed=1, device=device)
+    data = load(case.data)
+    config = ExperimentConfig(model=case.model, epochs=case.epochs, repeats=case.repeats, seed=1, device=device)
     seeds = {s.label: run_seeds(config.seed, 1, s.label, case.repeats) for s in config.initializers}
     n_init = len(config.initializers)
 
@@ -101,8 +105,8 @@ def bench_case(case: Case, device: str) -> dict[str, float]:
     }
 
 
-def headless_walls(runs: int, device: str, reruns: int = 1) -> tuple[float, float]:
-    """Median wall times of `initdash --headless --seed 1 --reruns K` with --repeats 1 and 40, fresh processes.
+def headless_walls(runs: int, device: str, sweeps: int = 1) -> tuple[float, float]:
+    """Median wall times of `initdash --headless --seed 1 --sweeps K` with --repeats 1 and 40, fresh processes.
 
     The runs alternate, so drift on a shared machine hits both alike; the history goes to a temporary
     database (INITDASH_DB), so the sessions are saved as usual but never into the user's history.
@@ -114,7 +118,7 @@ def headless_walls(runs: int, device: str, reruns: int = 1) -> tuple[float, floa
         for _ in range(runs):
             for repeats in times:
                 cmd = [sys.executable, "-m", "initdash", "--headless", "--repeats", str(repeats), "--seed", "1",
-                       "--reruns", str(reruns), "--device", device]
+                       "--sweeps", str(sweeps), "--device", device]
                 start = time.perf_counter()
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 times[repeats].append(time.perf_counter() - start)
@@ -129,7 +133,7 @@ def sweep_walls(runs: int, device: str) -> tuple[float, float]:
         for repeats in times:
             config = ExperimentConfig(repeats=repeats, seed=1, device=device)
             start = time.perf_counter()
-            run_sweeps(config, data, 1, progress=None)
+            run_sweeps(config, data, 1, Recorder(Session(config, data.describe())))
             if i:  # the first round warms up
                 times[repeats].append(time.perf_counter() - start)
     return statistics.median(times[1]), statistics.median(times[40])
@@ -154,12 +158,15 @@ def main() -> int:
     device = str(engine.resolve_device(args.device))
     engine.limit_threads()
 
+    lesson, mlp, cnn = ModelSpec("linear"), ModelSpec("mlp", hidden=(64, 64, 64)), ModelSpec("cnn", channels=(16, 32))
     if args.quick:
-        cases = [Case("lesson 5x4x5", (), 5, 4, 1, 1, 1, 1), Case("MLP 64,64,64 5x4x2", (64, 64, 64), 2, 4, 1, 1, 1, 1)]
+        cases = [Case("lesson 5x4x5", lesson, 5, 4, 1, 1, 1, 1), Case("MLP 64,64,64 5x4x2", mlp, 2, 4, 1, 1, 1, 1),
+                 Case("digits cnn 16,32 5x4x1", cnn, 1, 4, 2, 1, 1, 1, "digits")]
         sub_runs, sweep_runs = 1, 1
     else:
-        cases = [Case("lesson 5x20x5", (), 5, 20, 20, 3, 7, 7),
-                 Case("MLP 64,64,64 relu 5x20x20", (64, 64, 64), 20, 20, 2, 2, 3, 2)]
+        cases = [Case("lesson 5x20x5", lesson, 5, 20, 20, 3, 7, 7),
+                 Case("MLP 64,64,64 relu 5x20x20", mlp, 20, 20, 2, 2, 3, 2),
+                 Case("digits cnn 16,32 5x10x5", cnn, 5, 10, 10, 1, 3, 1, "digits")]
         sub_runs, sweep_runs = 3, 7
 
     gpu = f", {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
@@ -168,8 +175,8 @@ def main() -> int:
     if hasattr(os, "getloadavg"):  # other work on the machine shows up in every figure below
         print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print("\nmodel-epochs/s, median of runs. per-model: engine.train_reference, one model after another;")
-    print("batched: train_batched, one initializer's repeats at once (what a sweep worker does);")
-    print("all: train_many, every model of the sweep in one batch.")
+    print("batched: train_batched, one initializer's repeats at once (what a sweep worker does): the hand-written")
+    print("engine for the lesson and the MLP, torch.func's vmap for the CNN; all: every model of the sweep at once.")
     header = (f"{'case':<28}{'per-model':>10}{'batched':>10}{'ratio':>8}{'all':>10}{'ratio':>8}"
               "   runs per-model/batched/all")
     print(header)
@@ -189,10 +196,10 @@ def main() -> int:
           f"{throughput(extra, forty - one)}   (target >= 2000)")
     # The process's start (~1.5 s, mostly importing torch) varies by more than the training it is compared
     # with; ten sweeps per process make the difference ten times larger than that noise.
-    reruns = 2 if args.quick else 10
-    one, forty = headless_walls(sub_runs, args.device, reruns)
-    print(f"the same with --reruns {reruns}: {one:.2f} s and {forty:.2f} s; marginal {reruns * extra} model-epochs / "
-          f"{forty - one:.3f} s = {throughput(reruns * extra, forty - one)}")
+    sweeps = 2 if args.quick else 10
+    one, forty = headless_walls(sub_runs, args.device, sweeps)
+    print(f"the same with --sweeps {sweeps}: {one:.2f} s and {forty:.2f} s; marginal {sweeps * extra} model-epochs / "
+          f"{forty - one:.3f} s = {throughput(sweeps * extra, forty - one)}")
     one, forty = sweep_walls(sweep_runs, device)
     print(f"the same sweeps in-process (headless.run_sweeps, no process start, no store): {one * 1000:.0f} ms and "
           f"{forty * 1000:.0f} ms; marginal {throughput(extra, forty - one)}   (median of {sweep_runs})")
