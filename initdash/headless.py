@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from initdash import __version__, exit_codes
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import RunFailed, RunFinished
+from initdash.events import CANCELLED, RunFailed, RunFinished
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -99,7 +99,10 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
             sweep.cancel()
             sweep.join(timeout=2)
             while not events.empty():  # what the workers sent before they stopped is kept
-                recorder.apply(events.get_nowait())
+                event = events.get_nowait()
+                if isinstance(event, RunFinished) and any(o.status == CANCELLED for o in event.outcomes):
+                    continue  # stopped by the cancel above: end_sweep records its runs as interrupted
+                recorder.apply(event)
             recorder.end_sweep("interrupted")
             raise
     stop.check()

@@ -186,9 +186,16 @@ def _empty_in_memory() -> sqlite3.Connection:
 
 def _inspect(conn: sqlite3.Connection, path: Path) -> str:
     """'empty', 'current' or 'old'; UserError for a file that is not ours or is newer than this initdash."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]  # "file is not a database" shows up here
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    outside = not conn.in_transaction
+    if outside:  # one snapshot: another process may create the schema between two reads
+        conn.execute("BEGIN")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]  # "file is not a database" shows up here
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        if outside and conn.in_transaction:
+            conn.execute("COMMIT")
     if app_id != APPLICATION_ID:
         if app_id == 0 and version == 0 and tables == 0:
             return "empty"
