@@ -328,3 +328,36 @@ def test_history_and_export_in_a_read_only_directory(tmp_path, capsys, writer_op
         ro.chmod(0o755)
         if writer_open:
             writer.close()
+
+
+# --- the dashboard --------------------------------------------------------------------------------------
+
+async def test_dashboard_q_keeps_the_sweep_as_interrupted(tmp_path):
+    from test_store import exact
+    from test_ui_app import wait_for
+
+    from initdash.data import load
+    from initdash.ui.app import InitdashApp
+
+    db = tmp_path / "h.db"
+    config = experiment(seed=3, epochs=200, initializers=parse_list("zeros,he_normal"))
+    dataset = load()
+    writer = HistoryWriter.open(db)
+    writer.start_session(config, dataset.describe())
+    app = InitdashApp(config, dataset, store=writer, export_dir=tmp_path)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.session.current is not None and
+                           min(g.epoch for g in app.session.current.initializers.values()) >= 2)
+            await pilot.press("q")
+        recorded = app.session.sweeps[0]
+    finally:
+        writer.close()
+    with open_reader(db) as reader:
+        [info] = reader.sessions()
+        [sweep] = reader.load_session(1).sweeps
+    assert (info.sweeps, info.interrupted) == (0, 1)
+    assert sweep.state == recorded.state == "interrupted"
+    assert exact(sweep) == exact(recorded)  # the dashboard's Session and the history agree, number for number
+    assert all(g.status_text(200).startswith("interrupted at epoch") for g in sweep.initializers.values())
+    assert all(len(h) >= 3 for g in sweep.initializers.values() for h in g.histories)
