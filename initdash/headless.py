@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from initdash import __version__, exit_codes
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import RunFailed, RunFinished
+from initdash.events import CANCELLED, RunFailed, RunFinished
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -22,6 +22,8 @@ from initdash.tables import fmt, mean
 
 if TYPE_CHECKING:
     from initdash.store import HistoryWriter
+
+POLL_S = 0.05  # how often the main thread looks at a noted signal while no event comes
 
 
 class Progress:
@@ -41,15 +43,39 @@ class Progress:
             self.lost = True
 
 
+class Stop:
+    """A signal that asked to stop, noted by its handler and acted on between two events (never inside one)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def note(self, signum: int, frame: object = None) -> None:
+        """The signal handler: remember the first signal."""
+        if self.signum is None:
+            self.signum = signum
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt (SIGINT) or Interrupted (SIGTERM, SIGHUP) if a signal came."""
+        from initdash.errors import Interrupted
+
+        if self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+
 def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder: Recorder,
-               progress: Progress | None = None, executor: Executor | None = None) -> None:
+               progress: Progress | None = None, executor: Executor | None = None, stop: Stop | None = None) -> None:
     """Run `sweeps` sweeps one after another (as that many presses of the rerun key would), recording each.
 
-    An interruption (Ctrl-C, a signal's exception) cancels the sweep in training, records it as interrupted
-    and propagates: what finished stays in the recorder's Session (and store).
+    An interruption (Ctrl-C, a signal noted in `stop`) cancels the sweep in training, records it as interrupted
+    and propagates: what finished stays in the recorder's Session (and store). A noted signal is acted on
+    between events, so an event is always recorded whole, in the Session and the store alike.
     """
     progress = progress or Progress(None)
+    stop = stop or Stop()
     for _ in range(sweeps):
+        stop.check()
         events: queue.Queue = queue.Queue()
         sweep_id = recorder.begin_sweep(config)
         sweep = Sweep(config, dataset, sweep_id, events.put, executor)
@@ -57,7 +83,11 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
         pending = {unit.label for unit in sweep.units}
         try:
             while pending:
-                event = events.get()
+                stop.check()
+                try:
+                    event = events.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
                 recorder.apply(event)
                 if isinstance(event, (RunFinished, RunFailed)) and event.sweep_id == sweep_id:
                     pending.discard(event.initializer)
@@ -69,9 +99,13 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
             sweep.cancel()
             sweep.join(timeout=2)
             while not events.empty():  # what the workers sent before they stopped is kept
-                recorder.apply(events.get_nowait())
+                event = events.get_nowait()
+                if isinstance(event, RunFinished) and any(o.status == CANCELLED for o in event.outcomes):
+                    continue  # stopped by the cancel above: end_sweep records its runs as interrupted
+                recorder.apply(event)
             recorder.end_sweep("interrupted")
             raise
+    stop.check()
 
 
 def _progress_line(recorder: Recorder, sweep_id: int, event: RunFinished | RunFailed) -> str:
@@ -94,8 +128,7 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
     exit code is 0 only if all of them got them. Ctrl-C and SIGTERM stop training and still deliver what
     finished (exit 130 / 143).
     """
-    from initdash import report, stats
-    from initdash.errors import Interrupted, UserError
+    from initdash.errors import Interrupted
 
     err = Progress(sys.stderr)
     err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}, {config.optimizer} "
@@ -112,40 +145,51 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
     recorder = Recorder(session, store,
                         on_store_error=lambda msg: err.line(f"initdash: history: {msg}; sweeps are no longer saved"))
     stopped: Interrupted | KeyboardInterrupt | None = None
-    with _signals_raise():
+    # A signal is acted on between events only; once training stopped, a second one is noted and ignored:
+    # what finished is being delivered.
+    with _signals_noted() as stop:
         try:
-            run_sweeps(config, dataset, sweeps, recorder, err, executor)
+            run_sweeps(config, dataset, sweeps, recorder, err, executor, stop)
         except (KeyboardInterrupt, Interrupted) as exc:
             stopped = exc
-    # From here on, a second Ctrl-C or SIGTERM waits: what finished is being delivered.
-    with _signals_held():
-        delivered = recorder.store_error is None
-        written: list[Path] = []
-        if out is not None:  # files first: a reader of stdout that leaves early must not cost the --out file
-            try:
-                written = report.write(session, out)
-                err.line(f"wrote {' and '.join(map(str, written))}")
-            except UserError as exc:
-                err.line(f"initdash: error: {exc}")
-                delivered = False
-        if stopped is not None:
-            name = "SIGINT" if isinstance(stopped, KeyboardInterrupt) else stopped.name
-            err.line(f"initdash: interrupted by {name}: {_saved_words(session, recorder, store, written)}")
-            return exit_codes.INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else stopped.exit_code
+        return _deliver(session, recorder, store, out, stopped, err)
+
+
+def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, out: Path | None,
+             stopped: BaseException | None, err: Progress) -> int:
+    """Results to every destination (--out, then the table on stdout; the history has them already); the exit
+    code: 0 only if every destination got them, 130 / 143 after a signal."""
+    from initdash import report, stats
+    from initdash.errors import UserError
+
+    delivered = recorder.store_error is None
+    written: list[Path] = []
+    if out is not None:  # files first: a reader of stdout that leaves early must not cost the --out file
         try:
-            text = report.results_table(session)
-            if _most_runs(session) > 1:
-                text += "\n\n" + stats.stats_table(session)
-            print(text, flush=True)
-        except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
+            written = report.write(session, out)
+            if stopped is None:  # interrupted: the one line below says it
+                err.line(f"wrote {' and '.join(map(str, written))}")
+        except UserError as exc:
+            err.line(f"initdash: error: {exc}")
             delivered = False
-        if store is not None and recorder.store_error is None:
-            err.line(f"saved as session {store.session_id} in {store.path} "
-                     f"(initdash export {store.session_id} --out FILE.json)")
-        trained = [v for s in session.completed() for g in s.initializers.values() for v in g.final("loss")]
-        if not trained:
-            err.line("initdash: no run trained to the end: every run failed or diverged")
-            return exit_codes.FAILED
+    if stopped is not None:
+        name = "SIGINT" if isinstance(stopped, KeyboardInterrupt) else stopped.name
+        err.line(f"initdash: interrupted by {name}: {_saved_words(session, recorder, store, written)}")
+        return exit_codes.INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else stopped.exit_code
+    try:
+        text = report.results_table(session)
+        if _most_runs(session) > 1:
+            text += "\n\n" + stats.stats_table(session)
+        print(text, flush=True)
+    except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
+        delivered = False
+    if store is not None and recorder.store_error is None:
+        err.line(f"saved as session {store.session_id} in {store.path} "
+                 f"(initdash export {store.session_id} --out FILE.json)")
+    trained = [v for s in session.completed() for g in s.initializers.values() for v in g.final("loss")]
+    if not trained:
+        err.line("initdash: no run trained to the end: every run failed or diverged")
+        return exit_codes.FAILED
     return exit_codes.OK if delivered else exit_codes.FAILED
 
 
@@ -177,37 +221,23 @@ def _most_runs(session: Session) -> int:
     return max(counts.values(), default=0)
 
 
-@contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise Interrupted (Ctrl-C already raises KeyboardInterrupt), in the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        from initdash.errors import Interrupted
-
-        raise Interrupted(signum)
-
-    sigs = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    old = {s: signal.signal(s, handler) for s in sigs}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ignore Ctrl-C and SIGTERM while results are written (a second press must not lose them)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _catchable() -> list[signal.Signals]:
+    """The stopping signals this process may handle: not one its parent set to be ignored (nohup's SIGHUP, a
+    background job's SIGINT)."""
     sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in sigs}
+    return [s for s in sigs if signal.getsignal(s) is not signal.SIG_IGN]
+
+
+@contextmanager
+def _signals_noted() -> Iterator[Stop]:
+    """Ctrl-C, SIGTERM and SIGHUP are noted in a Stop that run_sweeps acts on between events (main thread)."""
+    stop = Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    old = {s: signal.signal(s, stop.note) for s in _catchable()}
     try:
-        yield
+        yield stop
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -83,20 +84,18 @@ def import_main(argv: list[str]) -> int:
     p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
     add_db_option(p)
     args = p.parse_args(argv)
-    session = report.read(args.file)
+    session = report.read(args.file)  # before the database is opened: a bad file creates nothing
     with HistoryWriter.open(args.db) as store:
         store.start_session(session.config, session.data_label)
         for sweep in session.sweeps:
-            sweep_id = store.begin_sweep(session.config)
-            for event in events_of(sweep):
-                store.append(sweep_id, _renumbered(event, sweep_id))
-            store.end_sweep(sweep_id, sweep.state)
+            events = events_of(sweep)
+            if not events:
+                continue
+            # The export's sweep ids are kept (a fresh session: nothing is below them).
+            sweep_id = store.begin_sweep(session.config, at_least=sweep.sweep_id)
+            for event in events:
+                store.append(sweep_id, replace(event, sweep_id=sweep_id))
+            store.end_sweep(sweep_id, sweep.state if sweep.state != "running" else "interrupted")
         print(f"imported {args.file} as session {store.session_id} in {store.path} "
               f"({len(session.completed())} complete sweeps)", file=sys.stderr)
     return exit_codes.OK
-
-
-def _renumbered(event, sweep_id: int):
-    from dataclasses import replace
-
-    return replace(event, sweep_id=sweep_id)

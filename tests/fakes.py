@@ -6,6 +6,7 @@ from initdash.config import ExperimentConfig
 from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, RunFinished, RunOutcome, RunStarted
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
+from initdash.recorder import Recorder
 from initdash.session import Session
 
 NAN = float("nan")
@@ -66,17 +67,19 @@ def sweep_events(sweep_id: int, finals: dict[str, list[float | None]], epochs: i
 
 def make_session(sweeps: list[dict[str, list[float | None]]], cfg: ExperimentConfig | None = None,
                  store=None) -> Session:
-    """A Session fed sweep by sweep (and the store too, if given, as the headless mode does)."""
+    """A Session fed sweep by sweep through a Recorder (and into the store too, if given, as the headless mode
+    does: a store error fails the test)."""
     cfg = cfg or config(",".join(sweeps[0]), repeats=len(next(iter(sweeps[0].values()))))
     session = Session(cfg, "fake data (synthetic, 6/4 train/val, 4 features)")
     if store is not None and store.session_id is None:
         store.start_session(cfg, session.data_label)
+    recorder = Recorder(session, store, on_store_error=_store_failed)
     for finals in sweeps:
-        sid = session.next_sweep_id
-        session.begin_sweep(sid)
-        if store is not None:
-            store.begin_sweep(sid)
+        sid = recorder.begin_sweep(cfg)
         for event in sweep_events(sid, finals, cfg.epochs):
-            if session.apply(event) and store is not None:
-                store.record(event)
+            recorder.apply(event)
     return session
+
+
+def _store_failed(message: str) -> None:
+    raise AssertionError(f"history store failed: {message}")

@@ -7,6 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
+from initdash import report
 from initdash.cli import main
 
 RUN = ["--headless", "--epochs", "1", "--init", "zeros,he_normal", "--seed", "5"]
@@ -58,19 +59,40 @@ def test_history_table_and_json(capsys, saved):
     assert rc == 0
     header, rule, row = out.splitlines()
     assert header.split() == ["id", "date", "data", "model", "initializers", "sweeps", "runs"]
-    assert row.split()[0] == "1" and "zeros,he_normal" in row and "Dense(1, sigmoid)" in row
+    assert row.split()[0] == "1" and "zeros,he_normal" in row and " linear " in row
     assert row.split()[-2:] == ["2", "8"]
     rc, out, _ = run(capsys, "history", "--json", "--db", str(d / "h.db"))
     [info] = json.loads(out)
     assert (info["id"], info["sweeps"], info["runs"], info["initializers"]) == (1, 2, 8, ["zeros", "he_normal"])
 
 
-def test_history_without_a_database_creates_none(capsys, tmp_path):
-    rc, out, _ = run(capsys, "history", "--db", str(tmp_path / "none.db"))
+def test_history_creates_nothing(capsys, tmp_path):
+    rc, _, err = run(capsys, "history", "--db", str(tmp_path / "none.db"))
+    one_line_error(rc, err, f"no history database at {tmp_path / 'none.db'}")
+    rc, out, _ = run(capsys, "history")  # the default path ($INITDASH_DB in tests) not made yet: nothing stored
     assert rc == 0 and out.startswith("no sessions stored yet")
-    rc, out, _ = run(capsys, "history", "--json")  # the default path ($INITDASH_DB in tests)
+    rc, out, _ = run(capsys, "history", "--json")
     assert rc == 0 and json.loads(out) == []
-    assert not (tmp_path / "none.db").exists() and not (tmp_path / "default-history.db").exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    before = empty.stat()
+    rc, out, _ = run(capsys, "history", "--db", str(empty))
+    assert rc == 0 and out.startswith(f"no sessions stored yet in {empty}")
+    rc, _, err = run(capsys, "export", "1", "--db", str(empty), "--out", str(tmp_path / "x.json"))
+    one_line_error(rc, err, "no session 1 in")
+    assert empty.read_bytes() == b"" and empty.stat().st_mtime_ns == before.st_mtime_ns
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+def test_readers_change_nothing(capsys, saved, tmp_path):
+    d, _, _ = saved
+    db = tmp_path / "h.db"
+    shutil.copy(d / "h.db", db)
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    assert run(capsys, "history", "--db", str(db))[0] == 0
+    assert run(capsys, "history", "--json", "--db", str(db))[0] == 0
+    assert run(capsys, "export", "1", "--db", str(db), "--out", str(tmp_path / "x.csv"))[0] == 0
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
 
 
 def test_export_equals_the_runs_own_export(capsys, saved, tmp_path):
@@ -81,7 +103,7 @@ def test_export_equals_the_runs_own_export(capsys, saved, tmp_path):
     rc, _, _ = run(capsys, "export", "1", "--db", str(d / "h.db"), "--out", str(tmp_path / "again.csv"))
     assert rc == 0
     csv_lines = (tmp_path / "again.csv").read_text().splitlines()
-    assert csv_lines[0] == "rerun,initializer,repeat,seed,epoch,loss,accuracy,val_loss,val_accuracy"
+    assert csv_lines[0] == ",".join(report.CSV_COLUMNS)
     assert len(csv_lines) == 1 + 2 * 2 * 2 * 2  # sweeps x initializers x repeats x epochs (0 and 1)
 
 
@@ -92,10 +114,10 @@ def test_open_continues_sweep_numbering(capsys, saved, tmp_path):
     rc, out, err = run(capsys, "--headless", "--open", "1", "--reruns", "1", "--db", str(db),
                        "--out", str(tmp_path / "more.json"))
     assert rc == 0, err
-    assert "continuing session 1: 2 sweeps so far" in err
+    assert "continuing session 1: 2 complete sweeps so far" in err
     assert "over 3 completed sweeps" in out and "rank and change in sweep 3" in out
     before, after = json.loads((d / "run.json").read_text()), json.loads((tmp_path / "more.json").read_text())
-    assert sorted({r["rerun"] for r in after["runs"]}) == [1, 2, 3]
+    assert sorted({r["sweep"] for r in after["runs"]}) == [1, 2, 3]
     assert after["config"] == before["config"]
     assert after["runs"][:len(before["runs"])] == before["runs"]
     rc, out, _ = run(capsys, "history", "--json", "--db", str(db))
@@ -141,7 +163,14 @@ def test_errors_are_one_line(capsys, saved, tmp_path):
     rc, _, err = run(capsys, "export", "1", "--db", db)
     one_line_error(rc, err, "required: --out")
     rc, _, err = run(capsys, "export", "one", "--out", "x.json", "--db", db)
-    one_line_error(rc, err, "invalid int value: 'one'")
+    one_line_error(rc, err, "expected a session id (a whole number), got 'one'")
+    for bad in ("0", str(2**63)):
+        rc, _, err = run(capsys, "export", bad, "--out", "x.json", "--db", db)
+        one_line_error(rc, err, f"session ids run from 1 to {2**63 - 1}, got {bad}")
+    rc, _, err = run(capsys, "export", str(2**63 - 1), "--out", str(tmp_path / "x.json"), "--db", db)
+    one_line_error(rc, err, f"no session {2**63 - 1} in")
+    rc, _, err = run(capsys, "--headless", "--open", str(2**63 - 1), "--db", db)
+    one_line_error(rc, err, f"no session {2**63 - 1} in")
     rc, _, err = run(capsys, "export", "1", "--out", str(tmp_path / "x.json"), "--db", str(tmp_path / "none.db"))
     one_line_error(rc, err, "no history database at")
     (tmp_path / "junk.db").write_text("junk " * 300)
@@ -164,3 +193,69 @@ def test_bad_data_creates_no_database(capsys, tmp_path):
     rc, out, err = run(capsys, *RUN, "--init", "he_norml", "--db", str(db))
     one_line_error(rc, err, "did you mean he_normal")
     assert not db.exists()
+
+
+# --- import -------------------------------------------------------------------------------------------------
+
+def test_import_of_this_versions_exports(capsys, saved, tmp_path):
+    d, _, _ = saved
+    db = tmp_path / "h.db"
+    rc, _, _ = run(capsys, "export", "1", "--db", str(d / "h.db"), "--out", str(tmp_path / "run.csv"))
+    assert rc == 0
+    for source in (d / "run.json", tmp_path / "run.csv"):
+        rc, _, err = run(capsys, "import", str(source), "--db", str(db))
+        assert rc == 0 and f"imported {source} as session" in err and "(2 complete sweeps)" in err
+    rc, out, _ = run(capsys, "history", "--json", "--db", str(db))
+    assert [(i["id"], i["sweeps"], i["runs"], i["initializers"]) for i in json.loads(out)] == \
+        [(1, 2, 8, ["zeros", "he_normal"]), (2, 2, 8, ["zeros", "he_normal"])]
+    assert run(capsys, "export", "1", "--db", str(db), "--out", str(tmp_path / "back.json"))[0] == 0
+    assert (tmp_path / "back.json").read_text() == (d / "run.json").read_text()
+    assert run(capsys, "export", "2", "--db", str(db), "--out", str(tmp_path / "back.csv"))[0] == 0
+    assert (tmp_path / "back.csv").read_text() == (tmp_path / "run.csv").read_text()
+
+
+OLD_CONFIG = {"data": "banknote", "target": None, "split_seed": 42, "hidden": [4], "activation": "tanh",
+              "optimizer": "sgd", "lr": 0.01, "batch_size": 16, "epochs": 1, "initializers": ["zeros", "ones"],
+              "repeats": 1, "seed": 3, "device": "cpu", "data_label": "banknote (UCI, 960/412)"}
+
+
+def old_history(epoch: int, loss: float) -> dict:
+    return {"epoch": epoch, "loss": loss, "accuracy": 0.5 + epoch / 10, "val_loss": loss + 0.01,
+            "val_accuracy": 0.25 * (epoch + 1)}
+
+
+def test_import_of_old_exports(capsys, tmp_path):
+    db = tmp_path / "h.db"
+    runs = [{"rerun": sweep, "initializer": label, "repeat": 0, "seed": 100 * sweep + i, "status": status,
+             "history": [old_history(e, 0.7 - e / 10 - i / 100) for e in range(2 if status == "ok" else 1)]}
+            for sweep in (1, 2) for i, (label, status) in enumerate((("zeros", "ok"), ("ones", "diverged")))]
+    (tmp_path / "old.json").write_text(json.dumps({"initdash": "0.0.9", "config": OLD_CONFIG, "runs": runs}))
+    rows = ["rerun,initializer,repeat,seed,epoch,loss,accuracy,val_loss,val_accuracy"]
+    rows += [f"{sweep},{label},{rep},{7 + rep},{e},{0.6 - e / 8!r},0.5,0.61,0.75" for sweep in (1, 2, 3)
+             for label in ("he_normal", "zeros") for rep in (0, 1) for e in (0, 1, 2)]
+    (tmp_path / "old.csv").write_text("\n".join(rows) + "\n")
+    for name in ("old.json", "old.csv"):
+        rc, _, err = run(capsys, "import", str(tmp_path / name), "--db", str(db))
+        assert rc == 0, err
+    rc, out, _ = run(capsys, "history", "--json", "--db", str(db))
+    infos = json.loads(out)
+    assert [(i["sweeps"], i["runs"], i["model"], i["initializers"]) for i in infos] == \
+        [(2, 4, "mlp 4 tanh", ["zeros", "ones"]), (3, 12, "linear", ["he_normal", "zeros"])]
+    assert infos[0]["data"] == "banknote (UCI, 960/412)"
+    assert run(capsys, "export", "1", "--db", str(db), "--out", str(tmp_path / "back.json"))[0] == 0
+    back = json.loads((tmp_path / "back.json").read_text())
+    assert [(r["sweep"], r["initializer"], r["seed"], r["status"], r["history"]) for r in back["runs"]] == \
+        [(r["rerun"], r["initializer"], r["seed"], r["status"], r["history"]) for r in runs]
+    assert back["config"]["model"] == {"name": "mlp", "hidden": [4], "activation": "tanh"}
+    assert run(capsys, "export", "2", "--db", str(db), "--out", str(tmp_path / "back.csv"))[0] == 0
+    lines = (tmp_path / "back.csv").read_text().splitlines()
+    assert lines[0] == ",".join(report.CSV_COLUMNS) and len(lines) == 1 + 3 * 2 * 2 * 3
+    assert lines[1] == "1,he_normal,0,7,ok,0,0.6,0.5,0.61,0.75"
+
+
+def test_import_errors_create_nothing(capsys, tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    for name in ("bad.json", "missing.csv", "x.txt"):
+        rc, _, err = run(capsys, "import", str(tmp_path / name), "--db", str(tmp_path / "h.db"))
+        one_line_error(rc, err, name)
+    assert not (tmp_path / "h.db").exists()

@@ -9,7 +9,7 @@ from recorded import recorded_session, tiny_dataset
 from initdash import stats
 from initdash.data import load
 from initdash.initializers import parse_list
-from initdash.store import Store
+from initdash.store import HistoryWriter
 from initdash.ui.app import InitdashApp
 from initdash.ui.views import chart_series, leaderboard_rows, spread_data
 
@@ -96,7 +96,7 @@ async def test_dashboard_writes_history_and_reopens_it(tmp_path):
     db = tmp_path / "h.db"
     config = experiment(seed=9, epochs=1, initializers=parse_list("zeros,normal"))
     dataset = load()
-    store = Store.open(db)
+    store = HistoryWriter.open(db)
     store.start_session(config, dataset.describe())
     app = InitdashApp(config, dataset, store=store, export_dir=tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -107,7 +107,7 @@ async def test_dashboard_writes_history_and_reopens_it(tmp_path):
     session_id = store.session_id
     store.close()
 
-    store = Store.open(db)
+    store = HistoryWriter.open(db)
     reopened = store.load_session(session_id)
     assert [r.final("val_loss") for s in reopened.sweeps for r in s.initializers.values()] == original
     store.continue_session(session_id)
@@ -119,6 +119,6 @@ async def test_dashboard_writes_history_and_reopens_it(tmp_path):
         await pilot.press("r")
         await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 3)
     store.close()
-    store = Store.open(db)
+    store = HistoryWriter.open(db)
     assert len(store.load_session(session_id).completed()) == 3
     store.close()

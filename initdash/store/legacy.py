@@ -1,0 +1,61 @@
+"""Schemas 1 and 2 (before the event log): their tables read back as sweeps, for the migration to schema 3.
+
+They kept one row per worker (`workers`, its sweep id in a column named `rerun`), per run (`runs`), per
+run and epoch (`epochs`) and, from schema 2, per run, epoch and layer (`layers`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from initdash.events import LAYER_METRICS, METRICS
+from initdash.session import InitializerRuns, SweepRecord, SweepState
+
+
+def read_sessions(conn: sqlite3.Connection, version: int) \
+        -> list[tuple[int, str, str, list[tuple[SweepRecord, SweepState]]]]:
+    """Per stored session: (id, created, config JSON, [(sweep, how it ended)]) with every sweep that recorded
+    anything; one the old store never finished (its process stopped) ends as interrupted."""
+    out = []
+    for session_id, created, config_text in conn.execute("SELECT id, created, config FROM sessions ORDER BY id"):
+        out.append((session_id, created, config_text, _sweeps(conn, session_id, version)))
+    return out
+
+
+def _sweeps(conn: sqlite3.Connection, session_id: int, version: int) -> list[tuple[SweepRecord, SweepState]]:
+    workers = conn.execute("SELECT rerun, initializer, state, epoch, error FROM workers WHERE session = ? "
+                           "ORDER BY rerun, position", (session_id,)).fetchall()
+    runs = conn.execute("SELECT id, rerun, initializer, seed, status FROM runs WHERE session = ? "
+                        "ORDER BY rerun, initializer, repeat", (session_id,)).fetchall()
+    epochs = conn.execute("SELECT e.run, e.epoch, e.loss, e.accuracy, e.val_loss, e.val_accuracy FROM epochs e "
+                          "JOIN runs r ON r.id = e.run WHERE r.session = ? ORDER BY e.run, e.epoch",
+                          (session_id,)).fetchall()
+    per_layer: dict[tuple[int, int], dict[str, list]] = {}
+    if version >= 2:
+        for run_id, epoch, *values in conn.execute(
+                "SELECT l.run, l.epoch, l.activation_std, l.grad_norm FROM layers l JOIN runs r ON r.id = l.run "
+                "WHERE r.session = ? ORDER BY l.run, l.epoch, l.layer", (session_id,)):
+            entry = per_layer.setdefault((run_id, epoch), {k: [] for k in LAYER_METRICS})
+            for k, v in zip(LAYER_METRICS, values):
+                entry[k].append(v)
+    history: dict[int, list[dict]] = {}
+    for run_id, epoch, *values in epochs:
+        history.setdefault(run_id, []).append({"epoch": epoch, **dict(zip(METRICS, values)),
+                                               **per_layer.get((run_id, epoch), {})})
+    by_worker: dict[tuple[int, str], list[tuple]] = {}
+    for row in runs:
+        by_worker.setdefault((row[1], row[2]), []).append(row)
+    sweeps: dict[int, SweepRecord] = {}
+    for rerun, label, state, epoch, error in workers:
+        rows = by_worker.get((rerun, label), [])
+        group = InitializerRuns(label, seeds=tuple(r[3] for r in rows), state=state, epoch=epoch,
+                                statuses=[r[4] for r in rows], histories=[history.get(r[0], []) for r in rows],
+                                error=error)
+        sweeps.setdefault(rerun, SweepRecord(rerun, {})).initializers[label] = group
+    out: list[tuple[SweepRecord, SweepState]] = []
+    for _, record in sorted(sweeps.items()):
+        if not record.recorded_anything:
+            continue
+        state: SweepState = ("complete" if record.complete else "cancelled") if record.finished else "interrupted"
+        out.append((record, state))
+    return out

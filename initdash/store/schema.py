@@ -1,0 +1,300 @@
+"""The history file: its schema and versions, migrating older ones, and opening it to write or to read.
+
+Schema 3 is an event log: `sessions` (one experiment each), `sweeps` (one per press of r: its config, how it
+ended, which process records it) and `events` (what the Session accepted, in order). The Session is rebuilt
+by replaying the events through Session.apply (reader.py): no second state machine lives in SQL.
+
+Any number of processes may create, write and read one file at once: WAL, a busy timeout, creation and
+migration inside BEGIN IMMEDIATE with a re-check, and every write one atomic statement (writer.py). Readers
+open the file read-only and never change it; an older schema they read by migrating a copy in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from initdash.errors import UserError
+
+ENV_DB = "INITDASH_DB"  # overrides the default path (tests set it so they never touch the real history)
+APPLICATION_ID = 0x69446173  # "iDas" in the SQLite header: tells our files from other SQLite databases
+SCHEMA_VERSION = 3  # PRAGMA user_version. 1: runs and epochs; 2: + per-layer statistics; 3: an event log
+OLD_VERSIONS = (1, 2)  # what migrate() upgrades
+BUSY_TIMEOUT_S = 60.0  # how long a statement waits for another process's write before it gives up
+
+SESSIONS = """
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created TEXT NOT NULL,               -- ISO 8601, UTC
+    config TEXT NOT NULL,                -- JSON: ExperimentConfig.to_dict() when the session began
+    data_label TEXT NOT NULL,
+    root_seed INTEGER NOT NULL,
+    version TEXT NOT NULL                -- initdash version that created it
+)"""
+EVENT_LOG = ("""
+CREATE TABLE sweeps (
+    session INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    sweep INTEGER NOT NULL,              -- the sweep id, unique in its session
+    config TEXT NOT NULL,                -- JSON: the config it trained with (--open may change repeats)
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'cancelled', 'interrupted')),
+    started TEXT NOT NULL,               -- ISO 8601, UTC
+    owner_pid INTEGER,                   -- the process that records it: a running sweep whose process
+    owner_host TEXT,                     -- is gone (same host, pid not alive) reads as interrupted
+    owner_started TEXT,                  -- that process's start time, to tell a reused pid from it
+    PRIMARY KEY (session, sweep)
+)""", """
+CREATE TABLE events (                    -- what the Session accepted, in order (a rowid table: bodies are large)
+    session INTEGER NOT NULL,
+    sweep INTEGER NOT NULL,
+    seq INTEGER NOT NULL,                -- 1, 2, ... within the sweep
+    kind TEXT NOT NULL,                  -- RunStarted, EpochDone, RunFinished, RunFailed
+    initializer TEXT NOT NULL,
+    body TEXT NOT NULL,                  -- JSON of the other fields (codec.py)
+    PRIMARY KEY (session, sweep, seq),
+    FOREIGN KEY (session, sweep) REFERENCES sweeps(session, sweep) ON DELETE CASCADE
+)""", "CREATE INDEX events_by_kind ON events(kind, session, sweep)")
+
+
+def default_path() -> Path:
+    """$INITDASH_DB, else history.db in the platform's user data dir."""
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env)
+    from initdash.locations import data_dir
+
+    return data_dir() / "history.db"
+
+
+def database_error(path: Path, exc: BaseException) -> UserError:
+    """One line that says what went wrong with the file, for any sqlite3 error."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "not a database" in text or "encrypted" in text:
+        return UserError(f"{path} is not an initdash history database (file is not a database)")
+    if "disk is full" in text or "disk I/O" in text:
+        return UserError(f"history database {path}: disk full or failing ({text})")
+    if "locked" in text or "busy" in text:
+        return UserError(f"history database {path} is busy: another process held it for over "
+                         f"{BUSY_TIMEOUT_S:.0f} s ({text})")
+    if "readonly" in text or "read-only" in text:
+        return UserError(f"history database {path} is read-only here ({text})")
+    if "unable to open" in text:
+        return UserError(f"cannot open history database {path} ({text})")
+    return UserError(f"history database {path}: {text}")
+
+
+# --- opening ----------------------------------------------------------------------------------------------
+
+def open_rw(path: Path, create: bool = True, make_dirs: bool = False) -> sqlite3.Connection:
+    """A read-write connection to a current history (created if `create`, migrated if older)."""
+    if path.is_dir():
+        raise UserError(f"history database {path} is a directory")
+    if not path.exists():
+        if not create:
+            raise UserError(f"no history database at {path}")
+        parent = path.parent if str(path.parent) else Path(".")
+        if make_dirs:
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot create {parent}: {exc.strerror or exc} (use --db PATH or --no-save)") from None
+        elif not parent.is_dir():
+            raise UserError(f"--db {path}: directory {parent} does not exist")
+    try:
+        conn = _connect(str(path))
+    except sqlite3.Error as exc:
+        raise database_error(path, exc) from None
+    try:
+        _prepare(conn, path)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise database_error(path, exc) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def open_ro(path: Path) -> sqlite3.Connection:
+    """A connection that reads a current history without changing the file (an older schema: a migrated
+    copy in memory; an empty file: an empty history in memory)."""
+    if path.is_dir():
+        raise UserError(f"history database {path} is a directory")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UserError(f"no history database at {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read history database {path}: {exc.strerror or exc}") from None
+    if size == 0:
+        return _empty_in_memory()
+    try:
+        conn = _connect_ro(path)
+    except sqlite3.Error as exc:
+        raise database_error(path, exc) from None
+    try:
+        kind = _inspect(conn, path)
+        if kind == "empty":
+            conn.close()
+            return _empty_in_memory()
+        if kind == "old":
+            copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            conn.backup(copy)
+            conn.close()
+            conn = copy
+            _upgrade(conn, path)  # the copy, never the file
+        return conn
+    except sqlite3.Error as exc:
+        conn.close()
+        raise database_error(path, exc) from None
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
+    # isolation_level=None: every write is one atomic statement, or an explicit BEGIN IMMEDIATE.
+    return sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False, uri=uri)
+
+
+def _connect_ro(path: Path) -> sqlite3.Connection:
+    """mode=ro; in a directory we cannot write, with no -wal/-shm beside the file, immutable=1 (SQLite could not
+    create them, and no writer can be using the file without them)."""
+    uri = path.absolute().as_uri()
+    parent = path.parent if str(path.parent) else Path(".")
+    sidecars = any(Path(f"{path}{s}").exists() for s in ("-wal", "-shm"))
+    immutable = f"{uri}?immutable=1"
+    if not sidecars and not os.access(parent, os.W_OK):
+        return _connect(immutable, uri=True)
+    conn = _connect(f"{uri}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        conn.close()
+        if sidecars:
+            raise
+        return _connect(immutable, uri=True)
+    return conn
+
+
+def _empty_in_memory() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    _create(conn)
+    return conn
+
+
+def _inspect(conn: sqlite3.Connection, path: Path) -> str:
+    """'empty', 'current' or 'old'; UserError for a file that is not ours or is newer than this initdash."""
+    outside = not conn.in_transaction
+    if outside:  # one snapshot: another process may create the schema between two reads
+        conn.execute("BEGIN")
+    try:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]  # "file is not a database" shows up here
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    finally:
+        if outside and conn.in_transaction:
+            conn.execute("COMMIT")
+    if app_id != APPLICATION_ID:
+        if app_id == 0 and version == 0 and tables == 0:
+            return "empty"
+        raise UserError(f"{path} is not an initdash history database (use another --db PATH)")
+    if version > SCHEMA_VERSION:
+        from initdash import __version__
+
+        raise UserError(f"{path} was written by a newer initdash (history schema {version}; this initdash "
+                        f"{__version__} reads up to {SCHEMA_VERSION}): upgrade initdash or use another --db PATH")
+    if version == SCHEMA_VERSION:
+        return "current"
+    if version in OLD_VERSIONS:
+        return "old"
+    raise UserError(f"{path} has history schema {version}, which this initdash cannot read")
+
+
+def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    """Make the file a current history: check it is ours, WAL, then create or migrate it under the write lock
+    (re-checked there: another process may have done it meanwhile)."""
+    kind = _inspect(conn, path)  # refuse a foreign or newer file before changing anything, even its journal
+    if kind == "empty" or conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        _retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+    if kind != "current":
+        _upgrade(conn, path)
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash of the process loses nothing committed
+    conn.execute("PRAGMA foreign_keys=ON")
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in an empty database, or migrate an older one, in one write transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        kind = _inspect(conn, path)
+        if kind == "empty":
+            _create(conn)
+        elif kind == "old":
+            migrate(conn, conn.execute("PRAGMA user_version").fetchone()[0])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    for ddl in (SESSIONS, *EVENT_LOG):
+        conn.execute(ddl)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _retry(step, deadline_s: float = BUSY_TIMEOUT_S):
+    """Run `step` again while another process holds a lock it needs (switching to WAL does not always wait)."""
+    deadline = time.monotonic() + deadline_s
+    delay = 0.005
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+# --- migration --------------------------------------------------------------------------------------------
+
+def migrate(conn: sqlite3.Connection, version: int) -> None:
+    """Schema 1 or 2 -> 3, inside the caller's transaction: every old sweep becomes the events that rebuild it.
+
+    A sweep the old store never finished (a crash, Ctrl-C) becomes interrupted, with what it recorded.
+    """
+    from initdash.session import events_of
+    from initdash.store import codec, legacy
+
+    for ddl in EVENT_LOG:
+        conn.execute(ddl)
+    for session_id, created, config_text, sweeps in legacy.read_sessions(conn, version):
+        config_text = _normalized(config_text)
+        conn.execute("UPDATE sessions SET config = ? WHERE id = ?", (config_text, session_id))
+        for record, state in sweeps:
+            conn.execute("INSERT INTO sweeps (session, sweep, config, state, started) VALUES (?, ?, ?, ?, ?)",
+                         (session_id, record.sweep_id, config_text, state, created))
+            conn.executemany("INSERT INTO events (session, sweep, seq, kind, initializer, body) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             [(session_id, record.sweep_id, seq, *codec.encode(event))
+                              for seq, event in enumerate(events_of(record), start=1)])
+    for table in ("layers", "epochs", "runs", "workers"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _normalized(config_text: str) -> str:
+    """An old config (an MLP's `hidden` at the top level) in this version's form; as it was if unreadable."""
+    import json
+
+    from initdash.config import ExperimentConfig
+
+    try:
+        return json.dumps(ExperimentConfig.from_dict(json.loads(config_text)).to_dict())
+    except (ValueError, TypeError, KeyError, AttributeError, UserError):
+        return config_text
