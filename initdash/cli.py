@@ -357,7 +357,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     from initdash.report import check_out_path
     from initdash.store import HistoryWriter, default_path, open_reader
 
-    session = None
+    session, elsewhere = None, []
     if args.open is None:
         config = config_from_args(args)
         check_device(config.device)
@@ -371,6 +371,9 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     else:
         with open_reader(args.db, writing=True) as reader:
             session = reader.load_session(args.open)
+        # A sweep another process is training now is theirs: not shown here, never ended by our reruns.
+        elsewhere = [s.sweep_id for s in session.sweeps if s.state == "running"]
+        session.sweeps = [s for s in session.sweeps if s.state != "running"]
         config = session.config
         changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address")
                    if k in explicit_options(argv)}
@@ -382,6 +385,10 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         _check_same_experiment(args.open, config, dataset)
         config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest))
     notes = models.check(config, dataset)
+    if elsewhere:
+        ids = ", ".join(map(str, elsewhere))
+        notes.append(f"sweep{'s' * (len(elsewhere) > 1)} {ids} of session {args.open} still training in another "
+                     "process: not shown here")
     if args.out is not None:
         inputs = {"data file": Path(config.data) if dataset.digest else None,
                   "model file": models.source_path(config.model), "config file": args.config,
