@@ -1,3 +1,3 @@
 """initdash: watch how weight initialization changes training, live, in the terminal."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
