@@ -39,7 +39,7 @@ def executor():
     from initdash.executors.ray import RayExecutor
 
     saved = {k: os.environ.get(k) for k in RAY_ENV}
-    ex = RayExecutor.connect(None)
+    ex = RayExecutor.connect("local")  # whatever RAY_ADDRESS or a `ray start` cluster here say
     try:
         assert ex.started_local
         yield ex

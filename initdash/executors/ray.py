@@ -35,7 +35,8 @@ from initdash.events import Event, RunFailed, RunFinished
 from initdash.sweep import Sweep, Unit, train_unit
 
 INSTALL_HINT = 'pip install "initdash[ray]"'
-CONNECT_TIMEOUT = 15.0  # seconds from connect() to a one-line error, whatever the address does
+CONNECT_TIMEOUT = 12.0  # seconds a cluster has to answer: with initdash's own start-up, the command says so in 15 s
+START_TIMEOUT = 60.0  # seconds a local instance may take to start (on a busy machine)
 CLOSE_TIMEOUT = 0.8  # seconds close() waits for Ray's shutdown; the rest finishes in the background
 POLL = 0.25  # seconds the pump waits for events before it looks at its tasks again
 CALL_TIMEOUT = 60.0  # seconds a call to the channel may take before the pump gives up on it
@@ -43,6 +44,7 @@ CANCEL_GRACE = 5.0  # seconds a cancelled task may take to see its flag before i
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray advertises 127.0.0.1, not the outward address
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_TOKEN_PATH = Path.home() / ".ray" / "auth_token"  # where Ray itself looks for a token
+_NOT_INSTALLED = "the Ray cluster's workers cannot import initdash: install the same version on every node"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +64,12 @@ class _Channel:
         self._events: dict[str, list[Any]] = {}
         self._ready: dict[str, Any] = {}  # key -> asyncio.Event: events are waiting
         self._cancelled: dict[str, Any] = {}  # key -> asyncio.Event: the sweep was cancelled
+
+    async def version(self) -> str:
+        """initdash's version where the channel runs (the cluster's, which must be the driver's)."""
+        from initdash import __version__
+
+        return __version__
 
     async def open(self, key: str) -> None:
         """A sweep begins (before its tasks: a key the channel does not know means the sweep is over)."""
@@ -202,7 +210,8 @@ class RayExecutor:
     def connect(cls, address: str | None = None) -> RayExecutor:
         """Join the Ray cluster at `address`, or follow Ray's own rule: $RAY_ADDRESS, else the cluster `ray start`
         began on this machine, else a new local instance (on 127.0.0.1, stopped at close()). One-line
-        UserErrors: Ray missing, an address that does not answer (within CONNECT_TIMEOUT seconds), a refused token.
+        UserErrors: Ray missing, an address that does not answer (within CONNECT_TIMEOUT seconds), a refused token,
+        a cluster whose workers lack initdash (or run another version of it).
         """
         target = address or os.environ.get("RAY_ADDRESS") or None
         here = target in (None, "auto", "local") or _host_port(target)[0] in LOOPBACK
@@ -231,6 +240,7 @@ class RayExecutor:
         options: dict[str, Any] = {"log_to_driver": False, "configure_logging": True,
                                    "logging_level": logging.CRITICAL}
         if target == "local":
+            deadline = time.monotonic() + START_TIMEOUT
             options.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1",
                            _system_config={"enable_metrics_collection": False})
         else:
@@ -239,11 +249,34 @@ class RayExecutor:
         owner = _RayThread(ray, options)
         owner.start(target, deadline)
         _quiet(ray)
-        return cls(ray, owner, started_local=target == "local", address=_current_address(ray))
+        executor = cls(ray, owner, started_local=target == "local",
+                       address=_current_address(ray) if target == "local" else target)
+        if target != "local":  # a local instance's workers run in this very environment; a cluster's may not
+            try:
+                executor._check_cluster(deadline)
+            except BaseException:
+                owner.close(CLOSE_TIMEOUT)
+                raise
+        return executor
 
     def _open_channel(self) -> None:
         # num_cpus=0: the channel never takes a CPU that a unit could train on.
         self._channel = self._channel_class.options(num_cpus=0, max_restarts=0, name=None).remote()
+
+    def _check_cluster(self, deadline: float) -> None:
+        """The cluster's workers run initdash, and the same version (its events must mean the same there)."""
+        from initdash import __version__
+
+        ray = self._ray
+        try:
+            theirs = ray.get(self._channel.version.remote(), timeout=max(5.0, deadline - time.monotonic()))
+        except ray.exceptions.GetTimeoutError:
+            raise UserError(f"the Ray cluster at {self.address} started no worker in time") from None
+        except Exception as exc:
+            raise UserError(_failure_text(ray, exc)[0]) from None
+        if theirs != __version__:
+            raise UserError(f"the Ray cluster runs initdash {theirs}, this is {__version__}: install the same version "
+                            "on every node")
 
     # --- the Executor protocol -------------------------------------------------------------------------------
     def start(self, sweep: Sweep) -> None:
@@ -414,6 +447,8 @@ def _failure_text(ray: Any, error: BaseException) -> tuple[str, str]:
     trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     if isinstance(error, UserError):
         return str(error), trace
+    if "No module named 'initdash" in str(error):
+        return _NOT_INSTALLED, trace
     if isinstance(error, ex.OutOfMemoryError):
         return "worker died (out of memory)", trace
     if isinstance(error, (ex.WorkerCrashedError, ex.NodeDiedError, ex.LocalRayletDiedError)):
@@ -424,8 +459,6 @@ def _failure_text(ray: Any, error: BaseException) -> tuple[str, str]:
         return "cancelled by Ray", trace
     cause = getattr(error, "cause", None) or error
     text = f"{type(cause).__name__}: {cause}"
-    if "No module named 'initdash" in text:
-        return "the Ray workers cannot import initdash: install it on every node of the cluster", trace
     if isinstance(error, ex.RayError) and cause is error:
         text = f"Ray: {text}"
     return text.splitlines()[0], trace
@@ -557,6 +590,8 @@ class _RayThread:
         where = "a local Ray instance" if target == "local" else f"the Ray cluster at {target}"
         if not self.ready.is_set() and ("InvalidAuthToken" in said[0] or "Unauthenticated" in said[0]):
             raise UserError(f"{where} refused the connection: {_TOKEN_HELP}")
+        if not self.ready.is_set() and target == "local":
+            raise UserError(f"a local Ray instance did not start within {START_TIMEOUT:.0f} s")
         if not self.ready.is_set():
             raise UserError(f"{where} does not answer (no reply within {CONNECT_TIMEOUT:.0f} s; is it a Ray "
                             "head's GCS port, 6379 by default?)")
