@@ -53,7 +53,6 @@ class _Worker:
 
     initializer: str
     pid: int
-    node: str
 
 
 # --- on the cluster ---------------------------------------------------------------------------------------
@@ -140,7 +139,7 @@ def _train_task(channel: Any, key: str, config: Any, dataset: Any, unit: Unit) -
         if settle or len(unsettled) > 256:
             unsettled[:] = ray.wait(unsettled, num_returns=len(unsettled), timeout=0)[1]
 
-    send(_Worker(unit.label, os.getpid(), ray.get_runtime_context().get_node_id()))
+    send(_Worker(unit.label, os.getpid()))
     if ray.get(channel.wait_cancel.remote(key, 0)):
         return  # cancelled while it waited for a worker
     cancel, done = threading.Event(), threading.Event()
