@@ -1,0 +1,349 @@
+"""The Ray executor on a local Ray instance (127.0.0.1 only, started once for the module, stopped at its end):
+the same numbers as the local executor, live events, cancellation, a killed worker, one-line errors, and the
+dashboard end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from initdash.cli import main
+from initdash.config import ExperimentConfig
+from initdash.data import load
+from initdash.events import EpochDone, RunFailed, RunFinished
+from initdash.initializers import parse_list
+from initdash.models.spec import ModelSpec
+from initdash.models.user import attach_source
+from initdash.recorder import Recorder
+from initdash.session import Session
+from initdash.sweep import Sweep
+
+RAY_ENV = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def executor():
+    """One local Ray instance for every test here; at the end, every process it started is gone."""
+    pytest.importorskip("ray")
+    from initdash.executors.ray import RayExecutor
+
+    saved = {k: os.environ.get(k) for k in RAY_ENV}
+    ex = RayExecutor.connect("local")  # whatever RAY_ADDRESS or a `ray start` cluster here say
+    try:
+        assert ex.started_local
+        yield ex
+    finally:
+        started = _descendants(os.getpid())
+        t0 = time.monotonic()
+        ex.close()
+        took = time.monotonic() - t0
+        assert ex.wait_closed(30)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        deadline = time.monotonic() + 15
+        while (left := {p for p in started if _alive(p)}) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not left, f"Ray processes left behind: {[_name(p) for p in left]}"
+        assert took < 1.0, f"close() took {took:.2f} s"
+
+
+def config(inits: str = "zeros,he_normal,lecun_uniform", epochs: int = 2, **kw) -> ExperimentConfig:
+    return ExperimentConfig(initializers=parse_list(inits), epochs=epochs, seed=kw.pop("seed", 3),
+                            executor="ray", **kw)
+
+
+def run_sweep(executor, cfg: ExperimentConfig, sweep_id: int = 1):
+    """Start a sweep on the executor; its events (with arrival times) come through the returned queue."""
+    events: queue.Queue = queue.Queue()
+    sweep = Sweep(cfg, load(cfg.data), sweep_id, lambda e: events.put((time.monotonic(), e)), executor)
+    sweep.start()
+    return sweep, events
+
+
+def collect(events: queue.Queue, labels: set[str], timeout: float = 60) -> list:
+    """Every (time, event) until each initializer's last event."""
+    out, pending = [], set(labels)
+    deadline = time.monotonic() + timeout
+    while pending:
+        t, event = events.get(timeout=max(0.1, deadline - time.monotonic()))
+        out.append((t, event))
+        if isinstance(event, (RunFinished, RunFailed)):
+            pending.discard(event.initializer)
+    return out
+
+
+def test_local_instance_is_on_loopback_with_token_auth(executor):
+    import ray
+
+    assert os.environ["RAY_AUTH_MODE"] == "token" and os.environ.get("RAY_AUTH_TOKEN")
+    assert executor.address.startswith("127.0.0.1:")
+    assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+    if sys.platform.startswith("linux"):
+        listening = _listening(_descendants(os.getpid()) | {os.getpid()})
+        assert listening, "found none of Ray's sockets"
+        assert {host for host, _ in listening} <= {"127.0.0.1", "::1"}, listening
+
+
+def test_same_numbers_as_the_local_executor(executor, tmp_path, capfd):
+    common = ["--headless", "--no-save", "--seed", "5", "--epochs", "2", "--sweeps", "2", "--init",
+              "zeros,he_normal,lecun_uniform,normal"]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main([*common, "--executor", "ray", "--out", str(a)]) == 0
+    ray_err = capfd.readouterr().err
+    assert main([*common, "--executor", "local", "--out", str(b)]) == 0
+    runs = json.loads(a.read_text())["runs"]
+    assert runs == json.loads(b.read_text())["runs"]
+    assert len(runs) == 8 and all(r["status"] == "ok" for r in runs)
+    # Nothing of Ray's on the terminal: only initdash's own progress lines.
+    lines = ray_err.splitlines()
+    assert lines and all(line.startswith(("initdash ", "note: ", "sweep ", "wrote ")) for line in lines), ray_err
+
+
+def test_a_model_file_travels_as_source(executor, tmp_path):
+    path = tmp_path / "tinynet.py"
+    path.write_text(textwrap.dedent("""
+        import math
+        from torch import nn
+
+        def build(in_shape, n_outputs):
+            return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), 3), nn.Tanh(), nn.Linear(3, n_outputs))
+    """))
+    spec = attach_source(ModelSpec(name=f"{path}:build"))
+    path.unlink()  # the worker has the text only
+    sweep, events = run_sweep(executor, config("he_normal", epochs=1, model=spec, data="iris"))
+    (*_, (_, last)) = collect(events, {"he_normal"})
+    sweep.join(10)
+    assert isinstance(last, RunFinished), last
+    assert [o.status for o in last.outcomes] == ["ok"]
+
+
+def test_events_arrive_while_the_sweep_trains(executor):
+    cfg = config("zeros,he_normal,lecun_uniform,normal", epochs=30)
+    events: queue.Queue = queue.Queue()
+    training_at_first_epoch: list[int] = []
+
+    def emit(event) -> None:  # on the pump thread, as the event arrives
+        if isinstance(event, EpochDone) and not training_at_first_epoch:
+            training_at_first_epoch.append(len(executor._runs[id(sweep)].pending))
+        events.put((time.monotonic(), event))
+
+    sweep = Sweep(cfg, load(), 1, emit, executor)
+    sweep.start()
+    got = collect(events, {"zeros", "he_normal", "lecun_uniform", "normal"})
+    sweep.join(10)
+    assert training_at_first_epoch == [4]  # no task had ended when its first epoch reached the driver
+    epochs = [t for t, e in got if isinstance(e, EpochDone)]
+    assert len(epochs) == 4 * 31
+    assert epochs[-1] - epochs[0] > 0.1  # spread over the training, not delivered at the end
+    assert all(isinstance(e, RunFinished) for _, e in got if isinstance(e, (RunFinished, RunFailed)))
+
+
+def test_cancel_stops_every_task(executor):
+    import ray
+
+    inits = "zeros,uniform,normal,he_normal,lecun_uniform"
+    sweep, events = run_sweep(executor, config(inits, epochs=5000), sweep_id=7)
+    while not isinstance(events.get(timeout=60)[1], EpochDone):
+        pass
+    t0 = time.monotonic()
+    sweep.cancel()
+    sweep.join(15)
+    took = time.monotonic() - t0
+    assert not executor._runs.get(id(sweep)), "the sweep's pump still runs"
+    assert took < 5, f"cancel took {took:.1f} s"
+    rest = []
+    while not events.empty():
+        rest.append(events.get()[1])
+    finished = [e for e in rest if isinstance(e, RunFinished)]
+    assert finished and all("cancelled" in [o.status for o in e.outcomes] for e in finished)
+    assert not any(isinstance(e, RunFailed) for e in rest)
+    deadline = time.monotonic() + 5  # every CPU is free again: no task of the sweep still runs
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ray.available_resources().get("CPU", 0) == ray.cluster_resources()["CPU"]
+
+
+def test_a_killed_worker_fails_its_initializer_only(executor, capfd):
+    cfg = config("zeros,he_normal,lecun_uniform", epochs=60)
+    session = Session(cfg, "test")
+    recorder = Recorder(session, on_failure=lambda event: None)
+    sweep_id = recorder.begin_sweep(cfg)
+    sweep, events = run_sweep(executor, cfg, sweep_id)
+    victim, got = None, []
+    deadline = time.monotonic() + 60
+    while victim is None:  # the first initializer to finish an epoch loses its worker
+        t, event = events.get(timeout=max(0.1, deadline - time.monotonic()))
+        got.append((t, event))
+        pid = executor.workers(sweep).get(event.initializer)
+        if isinstance(event, EpochDone) and event.report.epoch >= 1 and pid:
+            victim = event.initializer
+            os.kill(pid, signal.SIGKILL)
+    got += collect(events, {"zeros", "he_normal", "lecun_uniform"} - {e.initializer for _, e in got
+                                                                   if isinstance(e, (RunFinished, RunFailed))})
+    sweep.join(10)
+    for _, event in got:
+        recorder.apply(event)
+    groups = session.current.initializers
+    assert groups[victim].status_text(cfg.epochs) == "failed: worker died"
+    assert all(g.status_text(cfg.epochs) == "done" for label, g in groups.items() if label != victim)
+    assert session.current.state == "complete"
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", err  # Ray said nothing on the terminal about it
+
+
+def test_unreachable_addresses_fail_in_one_line(executor, tmp_path):
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    closed_port = free.getsockname()[1]
+    free.close()
+    silent = socket.socket()  # accepts connections (the kernel does) and never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    silent_port = silent.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "INITDASH_DB": str(tmp_path / "h.db")}
+    env.pop("RAY_AUTH_TOKEN", None)
+    short = ("import os, sys, initdash.executors.ray as r\n"
+             "r.CONNECT_TIMEOUT = 3.0\n"
+             "try:\n    r.RayExecutor.connect(sys.argv[1])\n"
+             "except r.UserError as exc:\n    print(exc, flush=True)\n"
+             "os._exit(0)\n")
+    t0 = time.monotonic()
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "initdash", "--headless", "--no-save", "--executor", "ray",
+                          "--ray-address", f"127.0.0.1:{closed_port}"], env=env, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+        subprocess.Popen([sys.executable, "-c", short, f"127.0.0.1:{silent_port}"], env=env,
+                         text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+        # our own instance, with a token that is not its own
+        subprocess.Popen([sys.executable, "-c", short, executor.address], env={**env, "RAY_AUTH_TOKEN": "0" * 64},
+                         text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE),
+    ]
+    (refused_out, refused_err), (silent_out, silent_err), (token_out, token_err) = (p.communicate(timeout=40)
+                                                                                    for p in procs)
+    took = time.monotonic() - t0
+    silent.close()
+    assert procs[0].returncode == 2 and refused_out == ""
+    assert refused_err.splitlines() == [f"initdash: error: cannot reach the Ray cluster at 127.0.0.1:{closed_port}: "
+                                        "Connection refused"]
+    assert silent_err == "" and silent_out.splitlines() == [
+        f"the Ray cluster at 127.0.0.1:{silent_port} does not answer (no reply within 3 s; is it a Ray head's GCS "
+        "port, 6379 by default?)"]
+    assert token_err == "" and len(token_out.splitlines()) == 1 and "token is missing or wrong" in token_out
+    assert took < 15
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch, capsys):
+    for key in RAY_ENV:
+        monkeypatch.setenv(key, os.environ.get(key, ""))  # connect() sets them: give them back afterwards
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as if it were not installed
+    assert main(["--headless", "--no-save", "--executor", "ray", "--epochs", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == ['initdash: error: --executor ray needs Ray, which is not installed: '
+                                'pip install "initdash[ray]"']
+
+
+async def test_the_dashboard_shows_a_sweep_trained_on_ray(executor, tmp_path):
+    from initdash.ui.app import InitdashApp
+
+    cfg = config("zeros,he_normal,lecun_uniform", epochs=3)
+    app = InitdashApp(cfg, load(), export_dir=tmp_path, executor=executor)
+    async with app.run_test(size=(100, 30)) as pilot:
+        deadline = time.monotonic() + 60
+        while not (app.session.current is not None and app.session.current.finished):
+            assert time.monotonic() < deadline, "timed out waiting for the dashboard"
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        table = app.query_one("#leaderboard")
+        assert [table.get_cell(r.key, "label") for r in table.ordered_rows] == ["zeros", "he_normal",
+                                                                                "lecun_uniform"]
+        assert {table.get_cell(r.key, "status") for r in table.ordered_rows} == {"done"}
+        assert all(len(h) == 4 for g in app.session.current.initializers.values() for h in g.histories)
+
+
+# --- processes and sockets (Linux /proc) --------------------------------------------------------------------
+def _descendants(root: int) -> set[int]:
+    """Every living process below `root`."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return {p for p in found if _alive(p)}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:80]
+    except OSError:
+        return str(pid)
+
+
+def _listening(pids: set[int]) -> set[tuple[str, int]]:
+    """(host, port) of every TCP socket in LISTEN state that one of `pids` holds."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = set()
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] != "0A" or cols[9] not in inodes:
+                continue
+            hex_host, hex_port = cols[1].split(":")
+            found.add((_host(hex_host, v6), int(hex_port, 16)))
+    return found
+
+
+def _host(hex_host: str, v6: bool) -> str:
+    words = [bytes.fromhex(hex_host[i:i + 8])[::-1] for i in range(0, len(hex_host), 8)]
+    raw = b"".join(words)
+    if not v6:
+        return socket.inet_ntop(socket.AF_INET, raw)
+    if raw[:12] == b"\0" * 10 + b"\xff\xff":
+        return socket.inet_ntop(socket.AF_INET, raw[12:])
+    return socket.inet_ntop(socket.AF_INET6, raw)
