@@ -41,6 +41,7 @@ CLOSE_TIMEOUT = 0.8  # seconds close() waits for Ray's shutdown; the rest finish
 POLL = 0.25  # seconds the pump waits for events before it looks at its tasks again
 CALL_TIMEOUT = 60.0  # seconds a call to the channel may take before the pump gives up on it
 CANCEL_GRACE = 5.0  # seconds a cancelled task may take to see its flag before its worker is killed
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray advertises 127.0.0.1, not the outward address
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 DEFAULT_TOKEN_PATH = Path.home() / ".ray" / "auth_token"  # where Ray itself looks for a token
@@ -218,6 +219,10 @@ class RayExecutor:
         # Ray reads these when it is imported: they must be set before.
         if here:
             os.environ[LOCAL_ONLY_ENV] = "0"
+            # Ray starts its workers at nice 15: on a machine doing anything else they starve (measured on a
+            # busy 2-core machine: torch's import took 45-50 s in a worker instead of 2.7 s). The sweep is the
+            # user's foreground work. (Read by a local instance we start; a `ray start` cluster keeps its own.)
+            os.environ.setdefault(WORKER_NICENESS_ENV, "0")
             _token_for_this_machine()
         elif os.environ.get("RAY_AUTH_MODE") is None and _token_available():
             os.environ["RAY_AUTH_MODE"] = "token"  # Ray sends no token to an explicit address unless told to
