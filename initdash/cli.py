@@ -360,7 +360,8 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     session, elsewhere = None, []
     if args.open is None:
         config = config_from_args(args)
-        check_device(config.device)
+        if config.executor != "ray":  # with Ray the GPU is the cluster's: the executor places the tasks
+            check_device(config.device)
         config = config.with_changes(model=models.attach_source(config.model))
         info = builtin_info(config.data, config.target)
         if info is not None and config.model.builtin and not load_now:
@@ -375,12 +376,18 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         elsewhere = [s.sweep_id for s in session.sweeps if s.state == "running"]
         session.sweeps = [s for s in session.sweeps if s.state != "running"]
         config = session.config
+        from initdash.report import IMPORTED_CSV
+
+        if config.data.startswith(IMPORTED_CSV):
+            raise UserError(f"session {args.open} was imported from a CSV export, which records neither its data "
+                            "nor its settings: it can be listed and exported, not continued")
         changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address")
                    if k in explicit_options(argv)}
         if changes.get("executor") == "local":
             changes.setdefault("ray_address", None)
         config = config.with_changes(**changes)
-        check_device(config.device)
+        if config.executor != "ray":  # with Ray the GPU is the cluster's: the executor places the tasks
+            check_device(config.device)
         dataset = load(config.data, config.target, config.split_seed)
         _check_same_experiment(args.open, config, dataset)
         config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest))

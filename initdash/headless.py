@@ -18,7 +18,7 @@ from initdash.events import CANCELLED, RunFailed, RunFinished
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
-from initdash.tables import fmt, mean
+from initdash.tables import fmt, mean, plural
 
 if TYPE_CHECKING:
     from initdash.store import HistoryWriter
@@ -132,7 +132,8 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
 
     err = Progress(sys.stderr)
     err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}, {config.optimizer} "
-             f"lr {config.learning_rate:g}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"
+             f"lr {config.learning_rate:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
+             f"seed {config.seed}"
              + ("" if config.executor == "local" else f", executor {config.executor}"))
     for note in dataset.notes(config.data):
         err.line(note)

@@ -49,7 +49,9 @@ def history_table(infos: list) -> str:
     for i in infos:
         when = datetime.fromisoformat(i.created).astimezone().strftime("%Y-%m-%d %H:%M")
         sweeps = str(i.sweeps) + (f" +{i.interrupted} interrupted" if i.interrupted else "")
-        rows.append([str(i.id), when, i.data, i.model, ",".join(i.initializers), sweeps, str(i.runs)])
+        inits = ",".join(i.initializers[:3]) + (f",+{len(i.initializers) - 3}" if len(i.initializers) > 3 else "")
+        data = i.data.split(" (")[0]  # the name; --json has it all
+        rows.append([str(i.id), when, data, i.model, inits, sweeps, str(i.runs)])
     return text_table(["id", "date", "data", "model", "initializers", "sweeps", "runs"], rows, left=(1, 2, 3, 4))
 
 

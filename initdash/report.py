@@ -16,6 +16,7 @@ from initdash.events import DIVERGED, FAILED, LAYER_METRICS, METRICS
 from initdash.session import Session
 from initdash.tables import mean_pm_std, text_table
 
+IMPORTED_CSV = "imported-csv:"  # the data of a session imported from a CSV export, which records no settings
 CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "status", "epoch", *METRICS)
 LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer", "name", *LAYER_METRICS)
 
@@ -236,7 +237,7 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
     labels = list(dict.fromkeys(r["initializer"] for r in runs.values()))
     epochs = max(h["epoch"] for r in runs.values() for h in r["history"])
     repeats = max(r["repeat"] for r in runs.values()) + 1
-    config = ExperimentConfig(data=f"{path.name} (imported CSV: data and settings not recorded)",
+    config = ExperimentConfig(data=f"{IMPORTED_CSV}{path.name}",
                               initializers=tuple(parse_spec(label) for label in labels), epochs=max(epochs, 1),
                               repeats=repeats)
     return _session(config, f"{path.name} (imported)", list(runs.values()))

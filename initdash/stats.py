@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from initdash.events import METRICS
 from initdash.session import DONE, Session, SweepRecord
-from initdash.tables import fmt, mean_pm_std, mean_std, text_table
+from initdash.tables import fmt, mean_pm_std, mean_std, plural, text_table
 
 CONFIDENCE = 0.95
 MIN_N = 3  # fewer runs than this on either side: no interval, "n too small"
@@ -288,10 +288,6 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
 
 # --- Words -----------------------------------------------------------------------------------------------
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _ordered(stats: SessionStats) -> list[InitStats]:
     """Initializers with data, best mean first (config order among equals)."""
     have = [s for s in stats.inits if s.n > 0]
@@ -331,10 +327,10 @@ def summarize(stats: SessionStats) -> str:
     if stats.sweeps == 0:
         return "no completed sweep yet"
     ordered = _ordered(stats)
+    if not ordered:
+        return "no run trained to the end (every run failed or diverged)"
     if stats.sweeps == 1 and all(s.n < 2 for s in ordered):
         return "only 1 sweep so far: rerun to compare"
-    if not ordered:
-        return f"no run of {stats.metric} trained to the end"
     if len(ordered) == 1:
         s = ordered[0]
         return f"only {s.label} has results ({stats.metric} {s.mean:.4f}, n={s.n})"
@@ -357,7 +353,7 @@ def stats_table(session: Session, metric: str = "val_accuracy", digits: int = 4)
     wins; then the summary line."""
     stats = compute(session, metric)
     where = f"rank and change in sweep {stats.latest_sweep}" if stats.latest_sweep is not None else "no ranks yet"
-    title = (f"{metric} at the end of training over {_plural(stats.sweeps, 'completed sweep')} "
+    title = (f"{metric} at the end of training over {plural(stats.sweeps, 'completed sweep')} "
              f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better; {where})")
     header = ["initializer", "n", "mean ± std", "95% CI", "P(beats best)", "rank", "change", "wins"]
     rows = [[s.label, str(s.n), mean_pm_std(s.values, digits), ci_text(s, digits), against_best_text(stats, s),

@@ -6,6 +6,11 @@ import math
 from collections.abc import Iterable, Sequence
 
 
+def plural(n: int, word: str) -> str:
+    """`1 sweep`, `2 sweeps`."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def mean(values: Sequence[float]) -> float:
     """The mean (nan for no values)."""
     return math.fsum(values) / len(values) if values else math.nan

@@ -39,7 +39,7 @@ async def test_d_and_tab_switch_to_the_spread_view_and_back():
         assert app.main.view == "spread"
         assert app.query_one("#views").current == "spread"
         chart = app.query_one("#spread-chart")
-        assert chart.shown_title.startswith("final val_accuracy over 40 runs in 4 sweeps")
+        assert chart.shown_title.startswith("final val_accuracy: 40 runs in 4 sweeps")
         table = str(app.query_one("#spread-table").render())
         assert "95% CI" in table and "zeros" in table and "   8 " in table
         await pilot.press("tab")

@@ -196,7 +196,9 @@ def vmap_problem(model: nn.Module, example: torch.Tensor) -> str:
             for c in plain:
                 c(example)
     except Exception as exc:  # vmap's own errors are long: their first line, shortened
-        return f"vmap cannot batch it ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = first if len(first) <= 60 else first[:59] + "…"
+        return f"vmap cannot batch it ({type(exc).__name__}: {first})"
     for i, c in enumerate(plain):
         for name, buffer in c.named_buffers():
             if buffer.is_floating_point() and not torch.allclose(stack.buffers[name][i], buffer, atol=1e-6):

@@ -85,7 +85,9 @@ class ModelSpec:
         """How headers and the history name it: `linear`, `mlp 64-64 tanh`, `cnn 16,32`, `mynet.py:build`."""
         act = "" if self.activation == "relu" else f" {self.activation}"
         if self.name == "mlp":
-            return f"mlp {'-'.join(map(str, self.hidden))}{act}"
+            same = len(self.hidden) > 3 and len(set(self.hidden)) == 1
+            sizes = f"{len(self.hidden)}x{self.hidden[0]}" if same else "-".join(map(str, self.hidden))
+            return f"mlp {sizes}{act}"
         if self.name == "cnn":
             return f"cnn {','.join(map(str, self.channels))}{act}"
         if self.name == "resnet":

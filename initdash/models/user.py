@@ -134,6 +134,9 @@ def _execute(filename: str, source: str, name: str) -> types.ModuleType:
     sys.modules[name] = module  # dataclasses and pickling look a module up by name
     try:
         exec(code, module.__dict__)
+    except SystemExit as exc:  # a model file must not end initdash without a word
+        sys.modules.pop(name, None)
+        raise UserError(f"{short} called sys.exit({exc.code!r}) while loading") from None
     except Exception as exc:
         sys.modules.pop(name, None)
         first = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -178,6 +181,8 @@ def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     try:
         model = fn(**kwargs)
+    except SystemExit as exc:
+        raise UserError(f"{spec.label} called sys.exit({exc.code!r})") from None
     except Exception as exc:
         first = f"{type(exc).__name__}: {exc}".splitlines()[0]
         raise UserError(f"{spec.label} raised {first}" + _log(f"model {spec.name}:\n{traceback.format_exc()}")) \

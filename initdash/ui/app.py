@@ -25,7 +25,7 @@ from initdash import locations
 from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset, Described
 from initdash.errors import UserError
-from initdash.events import EpochDone, RunFailed
+from initdash.events import FAILED, EpochDone, RunFailed
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -47,13 +47,14 @@ class InitdashApp(App[int]):
     CSS_PATH = str(locations.stylesheet())
     BINDINGS = [
         Binding("r", "rerun", "Rerun", tooltip="train everything again with fresh seeds"),
-        Binding("e", "export", "Export", tooltip="write the session as JSON and CSV (path shown)"),
-        Binding("s", "screenshot", "SVG", tooltip="save a screenshot of the screen as SVG"),
-        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, and what initdash shows"),
         Binding("q", "quit", "Quit", tooltip="stop training and quit (what finished is kept)"),
-        Binding("plus", "repeats(1)", "Seeds", key_display="+/-",
-                tooltip="one more / one fewer seed per initializer from the next rerun"),
-        Binding("minus", "repeats(-1)", "Fewer seeds", show=False),
+        Binding("e", "export", "Export", show=False, tooltip="write the session as JSON and CSV (paths shown)"),
+        Binding("s", "screenshot", "Screenshot", show=False, tooltip="save what the screen shows as an SVG file"),
+        Binding("plus", "repeats(1)", "More seeds", key_display="+", show=False,
+                tooltip="one more seed per initializer from the next rerun"),
+        Binding("minus", "repeats(-1)", "Fewer seeds", key_display="-", show=False,
+                tooltip="one fewer seed per initializer from the next rerun"),
     ]
 
     next_repeats = reactive(1, init=False)  # seeds per initializer of the next sweep (+/-)
@@ -172,7 +173,13 @@ class InitdashApp(App[int]):
         current = self.session.current
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
-            self._show_activity(f"sweep {current.sweep_id} done in {took:.1f} s")
+            failed = [g.label for g in current.initializers.values() if g.state == FAILED]
+            if len(failed) == len(current.initializers):
+                text = f"sweep {current.sweep_id}: every initializer failed (see the log)"
+            else:
+                text = f"sweep {current.sweep_id} done in {took:.1f} s" + (
+                    f" · failed: {', '.join(failed)}" if failed else "")
+            self._show_activity(text)
             self.main.live = False  # and the final picture now, not at the next tick
 
     def _show_activity(self, text: str) -> None:
@@ -207,30 +214,38 @@ class InitdashApp(App[int]):
         """Write the whole session as JSON and CSV; show where."""
         from initdash import report
 
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        stem = self._fresh_stem(("json", "csv", "layers.csv"))
         paths = []
         try:
             for ext in ("json", "csv"):
-                paths += report.write(self.session, self.export_dir / f"initdash-{stamp}.{ext}")
+                paths += report.write(self.session, self.export_dir / f"{stem}.{ext}")
         except UserError as exc:
             self.notify(str(exc), severity="error", title="Export failed")
             return
-        self._show_activity(f"exported {paths[0]} and {', '.join(p.name for p in paths[1:])}")
+        self._show_activity(f"exported {', '.join(p.name for p in paths)} in {self.export_dir}")
         self.notify("\n".join(map(str, paths)), title="Exported")
 
     def action_screenshot(self) -> None:
         """Save what the screen shows as an SVG file."""
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         try:
-            path = self.save_screenshot(f"initdash-{stamp}.svg", path=str(self.export_dir))
+            path = self.save_screenshot(f"{self._fresh_stem(('svg',))}.svg", path=str(self.export_dir))
         except OSError as exc:
             self.notify(f"cannot save screenshot: {exc.strerror or exc}", severity="error")
             return
         self._show_activity(f"screenshot {path}")
         self.notify(path, title="Screenshot saved")
 
+    def _fresh_stem(self, suffixes: tuple[str, ...]) -> str:
+        """initdash-DATE-TIME, with -2, -3, ... when a file of that name exists (two presses in one second)."""
+        stem = f"initdash-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        for n in range(1, 1000):
+            name = stem if n == 1 else f"{stem}-{n}"
+            if not any((self.export_dir / f"{name}.{s}").exists() for s in suffixes):
+                return name
+        return f"{stem}-{time.monotonic_ns()}"
+
     def _bindings_for_help(self) -> list[Binding]:
-        return [b for b in (*MainScreen.BINDINGS, *self.BINDINGS) if b.show or b.tooltip]
+        return [b for b in (*self.BINDINGS[:1], *MainScreen.BINDINGS, *self.BINDINGS[1:]) if b.tooltip]
 
     def action_help(self) -> None:
         """Show the keys and what initdash does."""
@@ -245,8 +260,15 @@ class InitdashApp(App[int]):
         self.exit(0)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Every key's action by name (its description, then what it does), and Textual's own (theme, keys)."""
+        mine = {"Quit", "Screenshot"}  # Textual's own of these are ours below
+        yield from (c for c in super().get_system_commands(screen) if c.title not in mine)
         for b in self._bindings_for_help():
+            if b.action.startswith("mute(") or b.key == "tab":
+                continue
             target = self.main if b in MainScreen.BINDINGS else self
-            yield SystemCommand(b.tooltip or b.description, f"key {b.key_display or b.key}",
+            yield SystemCommand(b.description, f"{b.tooltip} (key {b.key_display or b.key})",
                                 lambda action=b.action, target=target: target.run_action(action))
+        for i, label in enumerate(self.session.labels()[:9], start=1):
+            yield SystemCommand(f"Mute {label}", f"mute/unmute its curves (key {i})",
+                                lambda i=i: self.main.run_action(f"mute({i})"))

@@ -13,6 +13,7 @@ initializer's colour and marker. A chart with nothing to show yet says so in the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -76,18 +77,41 @@ class CurvesSpec:
         """Put the curves on a plotext figure."""
         _frame(plt, self.title, self.xlabel, self.ylabel)
         plt.xlim(self.xmin, max(self.epochs, self.xmin + 1))
-        if self.epochs - self.xmin <= 12:
-            plt.xticks(list(range(self.xmin, self.epochs + 1)))
+        plt.xticks(int_ticks(self.xmin, self.epochs))
         if self.ylim is not None:
             plt.ylim(*self.ylim)
-        if self.log:
-            plt.yscale("log")
-        for s in self.series:
-            color = COLORS[s.index % len(COLORS)]
-            if s.faint:
-                plt.plot(s.x, s.y, color=color, marker="dot")
-            else:
-                plt.plot(s.x, s.y, color=color, marker=MARKERS[s.index % len(MARKERS)] if self.no_color else "hd")
+        ys = [[math.log10(v) for v in s.y] for s in self.series] if self.log else [list(s.y) for s in self.series]
+        if self.log and any(ys):  # plotext's own log axis labels ticks 0.0000006: label decades ourselves
+            lo, hi = min(min(y) for y in ys if y), max(max(y) for y in ys if y)
+            ticks = log_ticks(lo, hi)
+            plt.yticks(ticks, [log_label(t) for t in ticks])
+        for s, y in zip(self.series, ys):
+            color = "default" if self.no_color else COLORS[s.index % len(COLORS)]
+            marker = "dot" if s.faint else MARKERS[s.index % len(MARKERS)] if self.no_color else "hd"
+            plt.plot(s.x, y, color=color, marker=marker)
+
+
+def int_ticks(low: int, high: int, most: int = 12) -> list[int]:
+    """Whole-number ticks from low to high, at most `most` of them (epochs, layers: never 5.2)."""
+    step = max(1, math.ceil((high - low) / (most - 1)))
+    return list(range(low, high + 1, step))
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks for log10 values from lo to hi: whole decades, or 1-2-5 steps within them when the range is short."""
+    decades = list(range(math.floor(lo), math.ceil(hi) + 1))
+    if len(decades) > 3:
+        step = math.ceil(len(decades) / 6)
+        return [float(d) for d in decades[::step]]
+    fine = [d + math.log10(m) for d in decades for m in (1, 2, 5)]
+    inside = [t for t in fine if lo - 1e-9 <= t <= hi + 1e-9]
+    return inside if len(inside) >= 2 else fine
+
+
+def log_label(tick: float) -> str:
+    """10**tick for an axis: 0.01, 0.5, 20, 1e-6, 1e+06."""
+    value = 10 ** tick
+    return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e+") if not 1e-3 <= value < 1e4 else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +123,7 @@ class SpreadSpec:
     ylabel: str
     no_color: bool = False
     empty: str = "no finished run yet"
+    width: int = 200  # the chart's, for the labels
 
     @property
     def points(self) -> int:
@@ -110,15 +135,22 @@ class SpreadSpec:
         _frame(plt, self.title, "", self.ylabel)
         shown = [s for s in self.spreads if s.values]
         for pos, s in enumerate(shown, start=1):
-            color = COLORS[s.index % len(COLORS)]
+            color = "default" if self.no_color else COLORS[s.index % len(COLORS)]
             n = len(s.values)
-            # Spread the points sideways (deterministically) so equal values stay visible.
-            xs = [pos + 0.3 * ((j % 7) - 3) / 3 for j in range(n)]
+            # Spread the points sideways so equal values stay visible: centred on the label, the first point on
+            # it, then one right, one left, two right, ... (deterministic).
+            xs = [pos + 0.1 * (((j % 7) + 1) // 2) * (1 if j % 2 else -1) for j in range(n)]
             marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "•"
             plt.scatter(xs, list(s.values), color=color, marker=marker)
             if not math.isnan(s.ci_low):
-                plt.error([pos], [s.mean], yerr=[(s.ci_high - s.ci_low) / 2], color=color)
-        plt.xticks(list(range(1, len(shown) + 1)), [s.label for s in shown])
+                # The CI as a bar from its low to its high end (plotext's error() is symmetric about the mean,
+                # and a CI clipped to the metric's range is not), the mean as a cross on it.
+                plt.plot([pos, pos], [s.ci_low, s.ci_high], marker="│", color=color)
+                plt.scatter([pos], [s.mean], marker="┼", color=color)
+        labels = [s.label for s in shown]
+        if sum(len(label) + 2 for label in labels) > self.width - 8:  # plotext would drop the ones that do not fit
+            labels = [str(s.index + 1) for s in shown]  # the leaderboard's # column
+        plt.xticks(list(range(1, len(shown) + 1)), labels)
         plt.xlim(0.4, len(shown) + 0.6)
 
 
@@ -159,7 +191,7 @@ class MetricChart(PlotextPlot):
 
     def show_spread(self, spreads: list[Spread], title: str, ylabel: str) -> bool:
         """Show the spread of final values; returns False if nothing changed."""
-        return self.show_spec(SpreadSpec(tuple(spreads), title, ylabel, self.no_color))
+        return self.show_spec(SpreadSpec(tuple(spreads), title, ylabel, self.no_color, width=self.size.width))
 
     def show_spec(self, spec: Spec) -> bool:
         """Replace what the chart shows; returns False (and does nothing) if nothing changed."""
@@ -202,6 +234,8 @@ class MetricChart(PlotextPlot):
     def _build(self, key: tuple) -> list[Strip]:
         spec, width, height, theme = key
         plt = Plot()  # a fresh figure: nothing shared with another build
+        if len(spec.title) > width - 4:  # plotext drops a title longer than this: shorten it instead
+            spec = dataclasses.replace(spec, title=spec.title[:max(width - 5, 0)] + "…")
         spec.draw(plt)
         plt.plotsize(width, height)
         plt._set_size(width, height)  # as textual-plotext's own render does (its issue #5)

@@ -25,8 +25,9 @@ from initdash import stats
 from initdash.data import Described
 from initdash.events import Metric
 from initdash.session import Session
+from initdash.tables import plural
 from initdash.ui.chart import MetricChart
-from initdash.ui.leaderboard import Leaderboard
+from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.views import (
     CurveCache,
     chart_series,
@@ -54,19 +55,22 @@ class StatsReady(Message):
 class MainScreen(Screen[None]):
     """Curves / spread / signal of a Session, its leaderboard and a summary line."""
 
+    # The footer shows the keys one needs first (it fits 80 columns); help and the palette list every key.
     BINDINGS = [
         Binding("v", "toggle('validation')", "Val", tooltip="switch between training and validation curves"),
-        Binding("l", "toggle('log_loss')", "Log", tooltip="log-scale loss axis"),
-        Binding("1", "mute(1)", "Curves", key_display="1-9",
-                tooltip="mute/unmute the curves of initializer 1..9 (the # column shows their colour and marker)"),
-        *[Binding(str(i), f"mute({i})", f"Mute initializer {i}", show=False) for i in range(2, 10)],
         Binding("d", "switch('spread')", "Spread", tooltip="curves / spread of final values over every run"),
-        Binding("tab", "switch('spread')", "Spread", show=False, priority=True),
-        Binding("m", "cycle_metric", "Metric",
-                tooltip="cycle the metric of spread, rank and wins: val acc, loss, accuracy, val loss"),
-        Binding("b", "toggle('band')", "Band", tooltip="draw earlier sweeps' min / mean / max behind the curves"),
+        Binding("tab", "switch('spread')", "Spread", key_display="tab", show=False, priority=True,
+                tooltip="the same as d"),
         Binding("g", "switch('signal')", "Signal",
                 tooltip="signal view: activation std and gradient norm against layer depth, log scale"),
+        Binding("m", "cycle_metric", "Metric",
+                tooltip="cycle the metric of spread, rank and wins: val acc, loss, accuracy, val loss"),
+        Binding("l", "toggle('log_loss')", "Log scale", show=False, tooltip="log-scale loss axis"),
+        Binding("b", "toggle('band')", "Band", show=False,
+                tooltip="draw earlier sweeps' min / mean / max behind the curves"),
+        Binding("1", "mute(1)", "Mute", key_display="1-9", show=False,
+                tooltip="mute/unmute the curves of initializer 1..9 (the # column shows their colour and marker)"),
+        *[Binding(str(i), f"mute({i})", f"Mute initializer {i}", show=False) for i in range(2, 10)],
         Binding("left_square_bracket", "signal_epoch(-1)", "Earlier epoch", key_display="[", show=False,
                 tooltip="signal view: one epoch earlier"),
         Binding("right_square_bracket", "signal_epoch(1)", "Later epoch", key_display="]", show=False,
@@ -119,6 +123,7 @@ class MainScreen(Screen[None]):
 
     def on_resize(self, event) -> None:
         self._fit(event.size.width, event.size.height)
+        self.redraw()  # the header and the spread table fit themselves to the width
 
     def _fit(self, width: int, height: int) -> None:
         self.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "too-small")
@@ -231,10 +236,11 @@ class MainScreen(Screen[None]):
             self._draw_spread(st)
         else:
             self._draw_curves()
-        self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric)
-        self._set_text("#header", header_text(self.session, self.data, self.notes))
+        self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric,
+                                         self.size.width)
+        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20)))
         summary = st.summary if st is not None else "statistics: computing…"
-        self._set_text("#summary", f"{self.metric}: {summary}")
+        self._set_text("#summary", f"{SHORT[self.metric]}: {summary}")
         self._set_text("#status", self.status)
 
     def _set_text(self, selector: str, text: str) -> None:
@@ -251,20 +257,20 @@ class MainScreen(Screen[None]):
             return
         runs = sum(s.n for s in st.inits)
         chart.show_spread(spread_data(self.session, st, self.muted),
-                          f"final {self.metric} over {runs} runs in {st.sweeps} sweeps "
-                          "(points: runs; bars: 95% CI of the mean)", self.metric)
-        self._set_text("#spread-table", "\n".join(spread_lines(st)))
+                          f"final {self.metric}: {plural(runs, 'run')} in {plural(st.sweeps, 'sweep')} "
+                          "(bars: 95% CI of the mean)", self.metric)
+        self._set_text("#spread-table", "\n".join(spread_lines(st, max(self.size.width - 2, 20))))
 
     def _draw_signal(self) -> None:
         current = self.session.current
         depth = max((len(g.layer_names) for g in current.initializers.values()), default=0) if current else 0
-        for metric, chart_id, what in (("activation_std", "#act-chart", "activation std"),
-                                       ("grad_norm", "#grad-chart", "grad norm")):
+        waiting = current is None or not current.recorded_anything
+        for metric, chart_id, what, note in (
+                ("activation_std", "#act-chart", "activation std", "one layer: no depth to compare"),
+                ("grad_norm", "#grad-chart", "grad norm", "try --preset deep-relu")):
             chart = self.query_one(chart_id, MetricChart)
             if not depth:
-                note = "no layer statistics yet" if current is None or not current.recorded_anything else \
-                    "one layer: nothing to compare across depth (try --preset deep-relu)"
-                chart.show([], f"{what} by layer", what, 1, xlabel="", empty=note)
+                chart.show([], f"{what} by layer", what, 1, xlabel="", empty="no data yet" if waiting else note)
                 continue
             epoch, series = signal_series(self.session, metric, self.muted, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"

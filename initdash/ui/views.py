@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 from initdash import stats
 from initdash.data import Described
+from initdash.events import FAILED
 from initdash.session import InitializerRuns, Session
-from initdash.tables import fmt, mean, mean_pm_std, text_table
+from initdash.tables import fmt, mean, mean_pm_std, plural, text_table
 
-# One colour per initializer (plotext's names, and the same colours as Rich styles for the leaderboard's key
-# column, which is the charts' legend); with NO_COLOR the marker tells them apart instead.
-COLORS = ("red", "green", "blue", "orange", "magenta", "cyan", "yellow", "gray", "white")
-RICH_COLORS = ("red", "green", "blue", "dark_orange", "magenta", "cyan", "yellow", "grey50", "white")
+# One colour per initializer, as RGB: the terminal's 16 named colours go through the theme, which drew red and
+# magenta alike. Okabe & Ito's colour-blind-safe palette, then three more. The leaderboard's # column shows them
+# (the charts' legend). With NO_COLOR every curve is the default colour and its marker tells them apart.
+COLORS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
+          (204, 121, 167), (170, 170, 170), (255, 255, 255))
+RICH_COLORS = tuple("#{:02x}{:02x}{:02x}".format(*c) for c in COLORS)
 MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%", "=")
 
 
@@ -171,7 +174,8 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
     if current is None:  # nothing trained yet: the initializers, waiting
         return [Row(k, label, "queued", "-", "-", "-", "-", "-", "-", label in muted)
                 for k, label in enumerate(session.labels(), start=1)]
-    live = {label: mean(g.last(metric)) for label, g in current.initializers.items() if g.last(metric)}
+    live = {label: mean(g.last(metric)) for label, g in current.initializers.items()
+            if g.last(metric) and g.state != FAILED}  # a failed worker's numbers rank nothing
     now = stats.ranks(live, metric)
     completed = [s for s in session.completed() if s is not current]
     before = stats.ranks(stats.sweep_means(completed[-1], metric), metric) if completed else {}
@@ -185,7 +189,7 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
         s = next((x for x in st.inits if x.label == label), None) if st is not None else None
         spread = "…" if s is None else mean_pm_std(list(s.values), 3, sep="±")
         wins = "…" if s is None else str(s.wins)
-        rows.append(Row(key, label, group.status_text(session.config.epochs), _fmt(group.last("loss")),
+        rows.append(Row(key, label, group.short_status(session.config.epochs), _fmt(group.last("loss")),
                         _fmt(group.last("accuracy")), _fmt(group.last("val_accuracy")), rank or "-", spread, wins,
                         label in muted))
     return rows
@@ -214,23 +218,43 @@ def spread_data(session: Session, st: stats.SessionStats, hidden: frozenset[str]
     return out
 
 
-def spread_lines(st: stats.SessionStats) -> list[str]:
-    """The spread view's table: n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer."""
+def spread_lines(st: stats.SessionStats, width: int = 200) -> list[str]:
+    """The spread view's table: n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer;
+    columns are left out from the right (wins, rank, the CI) until it fits `width`."""
     header = ["initializer", "n", "mean ± std", "95% CI of mean", "P(beats best)", "rank", "wins"]
     rows = [[s.label, str(s.n), mean_pm_std(s.values, 4, sep="±"), stats.ci_text(s, 3),
              stats.against_best_text(st, s), "-" if s.rank is None else f"{s.rank} {s.change}".strip(), str(s.wins)]
             for s in st.inits]
-    return text_table(header, rows).splitlines()
+    keep = list(range(len(header)))
+    lines = text_table(header, rows).splitlines()
+    for drop in (6, 5, 3):
+        if max(map(len, lines)) <= width:
+            break
+        keep.remove(drop)
+        lines = text_table([header[k] for k in keep], [[r[k] for k in keep] for r in rows]).splitlines()
+    return lines
 
 
-def header_text(session: Session, data: Described, notes: tuple[str, ...] = ()) -> str:
-    """The one-line summary above the charts: model, data, training settings, seed, sweep."""
+def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200) -> str:
+    """The summary above the charts: model, data, training settings, seed, sweep; broken into lines of at most
+    `width` between its parts, never inside one."""
     c = session.config
-    sweep = session.current.sweep_id if session.current else 0
-    reps = f" · ×{c.repeats} seeds" if c.repeats > 1 else ""
-    what = data.name + (" (synthetic)" if data.synthetic else "") + \
-        (f" · {data.n_classes} classes" if data.n_classes > 2 else "")
-    where = f" · {c.executor}" if c.executor != "local" else ""
-    one_at_a_time = " · one model at a time" if any("one model at a time" in n for n in notes) else ""
-    return (f"{c.model.label} · {what} · {c.optimizer} lr {c.learning_rate:g} · batch {c.batch_size} · "
-            f"{c.epochs} epochs{reps} · seed {c.seed}{where}{one_at_a_time} · sweep {sweep}")
+    parts = [c.model.label, data.name + (" (synthetic)" if data.synthetic else "")]
+    if data.n_classes > 2:
+        parts.append(f"{data.n_classes} classes")
+    parts += [f"{c.optimizer} lr {c.learning_rate:g}", f"batch {c.batch_size}", plural(c.epochs, "epoch")]
+    if c.repeats > 1:
+        parts.append(f"×{c.repeats} seeds")
+    parts.append(f"seed {c.seed}")
+    if c.executor != "local":
+        parts.append(c.executor)
+    if any("one model at a time" in n for n in notes):
+        parts.append("one model at a time")
+    parts.append(f"sweep {session.current.sweep_id if session.current else 0}")
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 3 + len(part) <= width:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
