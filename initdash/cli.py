@@ -403,7 +403,9 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         check_out_path(args.out, inputs)
     experiment = Experiment(config, dataset, None, session, args.open, notes)
     try:
-        experiment.executor = _executor(config)
+        # The dashboard paints before Ray loads: it connects after its first frame (same one-line errors).
+        if load_now or config.executor != "ray":
+            experiment.executor = connect_executor(config)
         if not args.no_save:
             experiment.store = HistoryWriter.open(args.db)
             if args.open is None:
@@ -423,7 +425,7 @@ def _check_same_experiment(session_id: int, config: ExperimentConfig, dataset: D
                         "(content hash differs): start a new session instead")
 
 
-def _executor(config: ExperimentConfig):
+def connect_executor(config: ExperimentConfig):
     """The executor the config asks for, connected (Ray's errors are one line)."""
     if config.executor == "ray":
         from initdash.executors.ray import RayExecutor
@@ -452,7 +454,11 @@ def _dashboard(experiment: Experiment) -> int:
                           executor=experiment.executor, notes=experiment.notes)
         app.run()
     finally:
+        if experiment.executor is None:
+            experiment.executor = app.executor  # connected by the app: released here all the same
         experiment.close()
+    if app.fatal:  # the dashboard could not go on (e.g. the Ray cluster did not answer): one line, as ever
+        raise UserError(app.fatal)
     return app.return_code or exit_codes.OK
 
 

@@ -288,3 +288,31 @@ def test_list_models(capsys):
     out = capsys.readouterr().out
     assert [line.split()[0] for line in out.splitlines()[:4]] == ["linear", "mlp", "cnn", "resnet"]
     assert "runs as Python code" in out
+
+
+@pytest.mark.parametrize("shape", ["(batch, 1)", "(batch,)"])
+def test_a_users_model_on_two_classes_may_answer_either_shape(tmp_path, capsys, shape):
+    squeeze = ".squeeze(-1)" if shape == "(batch,)" else ""
+    path = write_model(tmp_path, textwrap.dedent(f"""
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, in_shape):
+                super().__init__()
+                self.fc = nn.Linear(in_shape[0], 1)
+
+            def forward(self, x):
+                return self.fc(x){squeeze}
+
+        def build(in_shape):
+            return Net(in_shape)
+    """))
+    code, doc, err = headless(tmp_path, capsys, "--model", f"{path}:build", "--init", "zeros,he_normal",
+                              "--repeats", "2")
+    assert code == 0, err
+    zeros = doc["runs"][0]["history"]
+    assert zeros[0]["loss"] == pytest.approx(math.log(2), abs=1e-9)  # binary cross-entropy, not a broadcast
+    config = experiment(model=ModelSpec(f"{path}:build"), epochs=1, seed=3)
+    engine.limit_threads()
+    ref = engine.train_reference(load(), config, parse_spec("he_normal"), doc["runs"][2]["seed"])
+    assert [h["loss"] for h in doc["runs"][2]["history"]] == pytest.approx([h["loss"] for h in ref.history], abs=1e-6)

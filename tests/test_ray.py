@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import queue
 import signal
 import socket
@@ -89,7 +90,10 @@ def collect(events: queue.Queue, labels: set[str], timeout: float = 60) -> list:
 def test_local_instance_is_on_loopback_with_token_auth(executor):
     import ray
 
-    assert os.environ["RAY_AUTH_MODE"] == "token" and os.environ.get("RAY_AUTH_TOKEN")
+    # Token authentication on: the user's token (a file or the environment), else one for this process only.
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    assert os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+        (pathlib.Path.home() / ".ray" / "auth_token").is_file()
     assert executor.address.startswith("127.0.0.1:")
     assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
     if sys.platform.startswith("linux"):

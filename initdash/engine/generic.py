@@ -54,7 +54,7 @@ class ModuleStack:
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """One optimizer step on this model's batch (xb (1, B, ...))."""
         self.model.train()
-        loss = self.head.loss(self.model(xb[0]), yb[0]).mean()
+        loss = self.head.loss(self.head.outputs(self.model(xb[0])), yb[0]).mean()
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -62,7 +62,7 @@ class ModuleStack:
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluation-mode logits, (1, N[, k])."""
         self.model.eval()
-        return self.model(x).unsqueeze(0)
+        return self.head.outputs(self.model(x)).unsqueeze(0)
 
     def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
         """Per layer: its observed output's std and its weight gradient's norm, on (x, y)."""
@@ -72,7 +72,7 @@ class ModuleStack:
         stds: dict[int, torch.Tensor] = {}
         handles = _observe(self.observed, stds)
         try:
-            loss = self.head.loss(self.model(x), y).mean()
+            loss = self.head.loss(self.head.outputs(self.model(x)), y).mean()
         finally:
             for h in handles:
                 h.remove()
@@ -129,7 +129,7 @@ class FuncStack:
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """One optimizer step of every copy on its own batch."""
         self.base.train()
-        loss = self.head.loss(self._train(self.params, self.buffers, xb), yb).mean(1).sum()
+        loss = self.head.loss(self.head.outputs(self._train(self.params, self.buffers, xb)), yb).mean(1).sum()
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
@@ -143,7 +143,8 @@ class FuncStack:
         from torch.func import functional_call
 
         self.base.eval()
-        return torch.stack([functional_call(self.base, self._model(i), (x,)) for i in range(self.r)])
+        return torch.stack([self.head.outputs(functional_call(self.base, self._model(i), (x,)))
+                            for i in range(self.r)])
 
     def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
         """Per copy, per layer: observed output std and weight-gradient norm of the loss on (x, y), one copy at
@@ -159,7 +160,7 @@ class FuncStack:
             sink: dict[int, torch.Tensor] = {}
             handles = _observe(self.observed, sink)
             try:
-                loss = self.head.loss(functional_call(self.base, (params, buffers), (x,)), y).mean()
+                loss = self.head.loss(self.head.outputs(functional_call(self.base, (params, buffers), (x,))), y).mean()
             finally:
                 for h in handles:
                     h.remove()

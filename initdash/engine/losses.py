@@ -33,6 +33,10 @@ class Head:
         self.n_outputs = n_outputs
         self.binary = n_outputs == 1
 
+    def outputs(self, out: torch.Tensor) -> torch.Tensor:
+        """A model's output as logits of this head: a binary model may answer (batch, 1) or (batch,)."""
+        return out.squeeze(-1) if self.binary and out.shape[-1:] == (1,) else out
+
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-example loss, as the models train on it."""
         return bce(logits, target) if self.binary else sparse_cce(logits, target)

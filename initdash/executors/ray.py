@@ -571,12 +571,20 @@ class _RayThread:
         self.thread = threading.Thread(target=self._run, name="ray", daemon=True)
 
     def _run(self) -> None:
+        # ray.init enables faulthandler on sys.stderr, which the dashboard has swapped for Textual's capture (no
+        # file descriptor): for the call, the real stderr (whose descriptor _stderr_captured sends to a file).
+        swapped = not _has_fileno(sys.stderr) and sys.__stderr__ is not None
+        saved = sys.stderr
+        if swapped:
+            sys.stderr = sys.__stderr__
         try:
             self.ray.init(**self.options)
         except BaseException as exc:  # SystemExit too: Ray's own handlers turn some failures into it
             self.error = exc
             return
         finally:
+            if swapped and sys.stderr is sys.__stderr__:
+                sys.stderr = saved
             self.ready.set()
         self.stop.wait()
         try:
@@ -622,6 +630,14 @@ def _current_address(ray: Any) -> str:
         return str(ray.get_runtime_context().gcs_address)
     except Exception:
         return "?"
+
+
+def _has_fileno(stream: Any) -> bool:
+    """True when `stream` is backed by a file descriptor (Textual's print capture is not)."""
+    try:
+        return stream.fileno() >= 0  # Textual's answers -1
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 @contextmanager

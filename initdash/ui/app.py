@@ -73,6 +73,7 @@ class InitdashApp(App[int]):
         self.start_training = start_training
         self.export_dir = export_dir or Path.cwd()
         self.notes = tuple(notes)
+        self.fatal = ""  # why the dashboard had to stop (said in one line by the command line)
         self.sweep: Sweep | None = None
         self._loading = False
         self._heap_frozen = False
@@ -107,7 +108,7 @@ class InitdashApp(App[int]):
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
         """Cancel whatever trains now and start a fresh sweep with new seeds (once the data is loaded)."""
-        if self.dataset is None:
+        if self.dataset is None or self.executor is None:
             self._load_data()
             return
         if self.sweep is not None:
@@ -122,25 +123,38 @@ class InitdashApp(App[int]):
         self.main.redraw()
 
     def _load_data(self) -> None:
-        """Load the built-in data set in a worker thread; the first sweep starts when it is there."""
+        """Load the built-in data set (and connect the executor) in a worker thread, after the first frame;
+        the first sweep starts when both are there."""
         if self._loading:
             return
         self._loading = True
-        self._show_activity("loading data…")
-        config = self.session.config
+        config, dataset, executor = self.session.config, self.dataset, self.executor
+        self._show_activity("loading data…" if executor is not None else f"connecting to {config.executor}…")
 
         def load() -> None:
+            from initdash.cli import connect_executor
             from initdash.data import load as load_data
 
             try:
-                self.post_message(DataLoaded(load_data(config.data, config.target, config.split_seed)))
+                ready = executor or connect_executor(config)
             except UserError as exc:
-                self.post_message(DataLoaded(None, str(exc)))
+                self.post_message(DataLoaded(None, str(exc), fatal=True))
+                return
+            try:
+                data = dataset or load_data(config.data, config.target, config.split_seed)
+                self.post_message(DataLoaded(data, executor=ready))
+            except UserError as exc:
+                self.post_message(DataLoaded(None, str(exc), executor=ready))
 
         threading.Thread(target=load, name="load-data", daemon=True).start()
 
     def on_data_loaded(self, message: DataLoaded) -> None:
         self._loading = False
+        self.executor = self.executor or message.executor
+        if message.fatal:
+            self.fatal = message.error
+            self.exit(return_code=2)
+            return
         if message.dataset is None:
             self._show_activity(f"cannot load the data: {message.error}")
             self.notify(message.error, severity="error", title="Data")

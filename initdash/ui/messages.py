@@ -19,7 +19,9 @@ class TrainingEvent(Message):
 
 @dataclass
 class DataLoaded(Message):
-    """The data set (loaded off the UI thread, after the first frame) is ready to train on."""
+    """The data set (loaded off the UI thread, after the first frame) and the executor are ready, or not."""
 
     dataset: Dataset | None
     error: str = ""
+    executor: object = None  # the executor connected off the UI thread, if it was not before
+    fatal: bool = False  # the executor could not connect: the dashboard cannot go on
