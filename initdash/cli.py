@@ -388,8 +388,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         config = config.with_changes(**changes)
         if config.executor != "ray":  # with Ray the GPU is the cluster's: the executor places the tasks
             check_device(config.device)
-        dataset = load(config.data, config.target, config.split_seed)
-        _check_same_experiment(args.open, config, dataset)
+        dataset = _same_data(args.open, config, session.data_label)
         config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest))
     notes = models.check(config, dataset)
     if elsewhere:
@@ -418,11 +417,24 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     return experiment
 
 
-def _check_same_experiment(session_id: int, config: ExperimentConfig, dataset: Dataset) -> None:
-    """A session is one experiment: its data file must be the one it trained on."""
-    if config.data_digest and dataset.digest != config.data_digest:
-        raise UserError(f"session {session_id}: its data file {config.data} changed since it was recorded "
-                        "(content hash differs): start a new session instead")
+def _same_data(session_id: int, config: ExperimentConfig, recorded: str) -> Dataset:
+    """A session is one experiment: its data file must be the very one it trained on (the same bytes)."""
+    from initdash.data import load
+
+    if not config.data_digest:  # built-in data: the same by construction
+        return load(config.data, config.target, config.split_seed)
+    where = f"session {session_id}: its data file {config.data}"
+    if not Path(config.data).is_file():
+        raise UserError(f"{where} is gone (moved or deleted since the session was recorded)")
+    try:
+        dataset = load(config.data, config.target, config.split_seed)
+    except UserError as exc:
+        raise UserError(f"{where} changed since the session was recorded and no longer loads ({exc})") from None
+    if dataset.digest != config.data_digest:
+        now = dataset.describe()
+        what = f"was {recorded}, now {now}" if now != recorded else "the same shape, other numbers"
+        raise UserError(f"{where} changed since the session was recorded ({what}): start a new session instead")
+    return dataset
 
 
 def connect_executor(config: ExperimentConfig):

@@ -1,4 +1,4 @@
-"""Statistics across reruns: spread, confidence intervals, ranks, wins, the probability of improvement and a
+"""Statistics across sweeps: spread, confidence intervals, ranks, wins, the probability of improvement and a
 plain-words verdict.
 
 Everything is about the *final* value of a metric: its value at the last epoch of every run that trained to
@@ -349,7 +349,7 @@ def summarize(stats: SessionStats) -> str:
 # --- Text table ------------------------------------------------------------------------------------------
 
 def stats_table(session: Session, metric: str = "val_accuracy", digits: int = 4) -> str:
-    """The leaderboard across reruns as text: initializer, n, mean ± std, 95% CI, P(beats best), rank, change,
+    """The leaderboard across sweeps as text: initializer, n, mean ± std, 95% CI, P(beats best), rank, change,
     wins; then the summary line."""
     stats = compute(session, metric)
     where = f"rank and change in sweep {stats.latest_sweep}" if stats.latest_sweep is not None else "no ranks yet"

@@ -181,3 +181,28 @@ def test_history_json_of_a_run_that_trained_is_valid(tmp_path, capsys):
     capsys.readouterr()
     assert main(["history", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["id"] == 1
+
+
+# --- a session is one experiment --------------------------------------------------------------------------
+
+def test_open_refuses_a_changed_or_missing_data_file_and_says_what_differs(tmp_path, capsys):
+    data, db = tmp_path / "notes.csv", tmp_path / "h.db"
+    data.write_text("a,b,c,d,y\n" + "".join(f"{i},{i % 3},{i % 5},{i % 7},{i % 2}\n" for i in range(40)))
+    assert main([*FAST, "--db", str(db), "--data", str(data)]) == 0
+    capsys.readouterr()
+    data.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(40)))  # 4 features became 2
+    one_line_error(capsys, main(["--headless", "--db", str(db), "--open", "1"]),
+                   "changed since the session was recorded", "4 features", "2 features")
+    data.unlink()
+    one_line_error(capsys, main(["--headless", "--db", str(db), "--open", "1"]), "notes.csv is gone")
+
+
+def test_open_refuses_a_changed_or_missing_model_file(tmp_path, capsys):
+    model, db = tmp_path / "net.py", tmp_path / "h.db"
+    model.write_text("import torch\ndef build(in_shape, n_outputs):\n    return torch.nn.Linear(in_shape[0], 1)\n")
+    assert main([*FAST, "--db", str(db), "--model", f"{model}:build"]) == 0
+    capsys.readouterr()
+    model.write_text(model.read_text() + "# a change\n")
+    one_line_error(capsys, main(["--headless", "--db", str(db), "--open", "1"]), "net.py changed since")
+    model.unlink()
+    one_line_error(capsys, main(["--headless", "--db", str(db), "--open", "1"]), "net.py: no such file")
