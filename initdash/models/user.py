@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from initdash.errors import UserError
+from initdash.errors import UserError, opening
 from initdash.models.spec import ModelSpec, digest
 
 _LOCK = threading.Lock()
@@ -69,14 +69,8 @@ def attach_source(spec: ModelSpec, expect: str | None = None) -> ModelSpec:
             raise UserError(f"{label}: has no Python source file, which a session records (use FILE.py:NAME)")
         raise UserError(f"{label}: cannot be found (is it installed, or on PYTHONPATH?)")
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{label}: no such file" + (" (it is gone since the session was recorded)" if expect
-                                                    else "")) from None
-    except IsADirectoryError:
-        raise UserError(f"{label}: is a directory") from None
-    except PermissionError:
-        raise UserError(f"{label}: permission denied") from None
+        with opening(label):
+            text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{label}: not Python source (cannot decode it as UTF-8 text)") from None
     if expect and digest(text) != expect:
