@@ -316,3 +316,11 @@ def test_a_users_model_on_two_classes_may_answer_either_shape(tmp_path, capsys, 
     engine.limit_threads()
     ref = engine.train_reference(load(), config, parse_spec("he_normal"), doc["runs"][2]["seed"])
     assert [h["loss"] for h in doc["runs"][2]["history"]] == pytest.approx([h["loss"] for h in ref.history], abs=1e-6)
+
+
+def test_a_model_with_lazy_layers_trains(tmp_path, capsys):
+    path = write_model(tmp_path, "from torch import nn\n\ndef build(n_outputs):\n    return nn.Sequential("
+                                 "nn.Flatten(), nn.LazyLinear(16), nn.ReLU(), nn.LazyLinear(n_outputs))\n")
+    code, doc, err = headless(tmp_path, capsys, "--data", "wine", "--model", f"{path}:build", "--init", "he_normal")
+    assert code == 0, err
+    assert doc["runs"][0]["history"][1]["loss"] < doc["runs"][0]["history"][0]["loss"]

@@ -172,3 +172,13 @@ async def test_small_terminals_do_not_crash(tmp_path, size):
         too_small = app.screen.has_class("too-small")
         assert too_small == (size[0] < 64 or size[1] < 20)
         await pilot.press("q")
+
+
+async def test_q_quits_from_the_help_screen_too(tmp_path):
+    app = make_app(tmp_path, epochs=1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        assert app.screen.__class__.__name__ == "HelpScreen"
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_code is not None)
+    assert app.return_code == 0

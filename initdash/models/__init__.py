@@ -43,7 +43,11 @@ def build(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int, seed: int 
         if spec.builtin:
             return builtin.build(spec.name, tuple(in_shape), n_outputs, spec.hidden, spec.activation, spec.channels,
                                  spec.depth)
-        return user.call(spec, in_shape, n_outputs)
+        model = user.call(spec, in_shape, n_outputs)
+        if any(isinstance(m, torch.nn.modules.lazy.LazyModuleMixin) for m in model.modules()):
+            with torch.no_grad(), evaluating(model):  # lazy layers (nn.LazyLinear) get their shapes now
+                model(torch.zeros(2, *in_shape))
+        return model
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -20,7 +20,7 @@ ABOUT = (
 class HelpScreen(ModalScreen[None]):
     """Keys and a short explanation; escape or ? closes it (q quits, as everywhere)."""
 
-    BINDINGS = [Binding("escape,question_mark", "dismiss", "Close help")]
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "Close help"), Binding("q", "app.quit", "Quit")]
 
     def __init__(self, bindings: list[Binding]) -> None:
         super().__init__()
