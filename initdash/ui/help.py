@@ -1,16 +1,16 @@
-"""The help screen: what initdash shows, and every key (generated from the app's bindings)."""
+"""The help screen: what initdash shows, and every key (generated from the app's and the main view's bindings)."""
 
 from __future__ import annotations
 
-import textwrap
-
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-WIDTH = 90  # the help box is at most 100 columns wide, with padding
 ABOUT = (
     "initdash trains the same network once per weight initializer and plots loss and accuracy per epoch. "
     "Press r to train everything again with fresh seeds: watch the ranking move. One run proves little."
@@ -27,13 +27,12 @@ class HelpScreen(ModalScreen[None]):
         self.app_bindings = bindings
 
     def compose(self) -> ComposeResult:
-        lines = [*textwrap.wrap(ABOUT, WIDTH), "", "Keys:"]
-        keys = [(b.key_display or b.key.replace("question_mark", "?"), b.tooltip or b.description)
-                for b in self.app_bindings]
-        for key, what in [*keys, ("ctrl+p", "command palette: every action by name")]:
-            wrapped = textwrap.wrap(what, WIDTH - 13) or [""]
-            lines.append(f"  {key:<10} {wrapped[0]}")
-            lines += [" " * 13 + more for more in wrapped[1:]]
-        lines += ["", "Press escape (or ?) to close."]
+        keys = Table.grid(padding=(0, 2))  # two columns: a description wraps under itself, not under its key
+        keys.add_column(no_wrap=True)
+        keys.add_column(ratio=1)
+        for b in self.app_bindings:
+            keys.add_row(b.key_display or b.key.replace("question_mark", "?"), b.tooltip or b.description)
+        keys.add_row("ctrl+p", "command palette: every action by name")
+        body = Group(Text(ABOUT), Text(""), Text("Keys:"), keys, Text(""), Text("Press escape (or ?) to close."))
         with VerticalScroll(id="help-body"):
-            yield Static("\n".join(lines), id="help-text", markup=False)
+            yield Static(body, id="help-text")
