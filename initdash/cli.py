@@ -354,14 +354,14 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     """
     from initdash import models
     from initdash.data import builtin_info, load
-    from initdash.report import check_out_path
+    from initdash.executors import connect
+    from initdash.report import IMPORTED_CSV, check_out_path
     from initdash.store import HistoryWriter, default_path, open_reader
 
     session, elsewhere = None, []
     if args.open is None:
         config = config_from_args(args)
-        if config.executor != "ray":  # with Ray the GPU is the cluster's: the executor places the tasks
-            check_device(config.device)
+        check_device(config)
         config = config.with_changes(model=models.attach_source(config.model))
         info = builtin_info(config.data, config.target)
         if info is not None and config.model.builtin and not load_now:
@@ -376,8 +376,6 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         elsewhere = [s.sweep_id for s in session.sweeps if s.state == "running"]
         session.sweeps = [s for s in session.sweeps if s.state != "running"]
         config = session.config
-        from initdash.report import IMPORTED_CSV
-
         if config.data.startswith(IMPORTED_CSV):
             raise UserError(f"session {args.open} was imported from a CSV export, which records neither its data "
                             "nor its settings: it can be listed and exported, not continued")
@@ -386,8 +384,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         if changes.get("executor") == "local":
             changes.setdefault("ray_address", None)
         config = config.with_changes(**changes)
-        if config.executor != "ray":  # with Ray the GPU is the cluster's: the executor places the tasks
-            check_device(config.device)
+        check_device(config)
         dataset = _same_data(args.open, config, session.data_label)
         config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest))
     notes = models.check(config, dataset)
@@ -404,7 +401,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     try:
         # The dashboard paints before Ray loads: it connects after its first frame (same one-line errors).
         if load_now or config.executor != "ray":
-            experiment.executor = connect_executor(config)
+            experiment.executor = connect(config)
         if not args.no_save:
             experiment.store = HistoryWriter.open(args.db)
             if args.open is None:
@@ -437,20 +434,10 @@ def _same_data(session_id: int, config: ExperimentConfig, recorded: str) -> Data
     return dataset
 
 
-def connect_executor(config: ExperimentConfig):
-    """The executor the config asks for, connected (Ray's errors are one line)."""
-    if config.executor == "ray":
-        from initdash.executors.ray import RayExecutor
-
-        return RayExecutor.connect(config.ray_address)
-    from initdash.executors.local import LocalExecutor
-
-    return LocalExecutor()
-
-
-def check_device(device: str) -> None:
-    """--device cuda needs a CUDA GPU (this imports torch, but only when cuda is asked for)."""
-    if device == "cuda":
+def check_device(config: ExperimentConfig) -> None:
+    """--device cuda needs a CUDA GPU here (this imports torch, but only when cuda is asked for); with Ray the
+    GPU is the cluster's, and the executor places the tasks on one."""
+    if config.device == "cuda" and config.executor != "ray":
         import torch
 
         if not torch.cuda.is_available():

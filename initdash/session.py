@@ -63,32 +63,22 @@ class InitializerRuns:
         """How one run stands: a failed worker fails all of its runs."""
         return FAILED if self.state == FAILED else self.statuses[repeat]
 
-    def short_status(self, epochs: int) -> str:
-        """The status in at most 13 characters (a leaderboard cell): the failure's message goes elsewhere."""
-        if self.state == RUNNING:
-            return f"epoch {max(self.epoch, 0)}/{epochs}"
-        if self.state == DONE:
-            diverged = self.statuses.count(DIVERGED)
-            if diverged == len(self.statuses):
-                return DIVERGED
-            return f"done, {diverged} div" if diverged else DONE
-        if self.state == INTERRUPTED:
-            return f"stopped {max(self.epoch, 0)}/{epochs}"
-        return self.state
+    def status_text(self, epochs: int, short: bool = False) -> str:
+        """queued / epoch k/E / done / done, n diverged / diverged / failed: message / interrupted at epoch k/E.
 
-    def status_text(self, epochs: int) -> str:
-        """What a leaderboard shows: queued / epoch k/E / done / diverged / failed: message / interrupted."""
+        `short`: at most 13 characters, for a leaderboard cell (a failure's message is shown elsewhere).
+        """
         if self.state == RUNNING:
             return f"epoch {max(self.epoch, 0)}/{epochs}"
         if self.state == FAILED:
-            return f"failed: {self.error}"
+            return FAILED if short else f"failed: {self.error}"
         if self.state == DONE:
             diverged = self.statuses.count(DIVERGED)
             if diverged == len(self.statuses):
                 return DIVERGED
-            return f"done, {diverged} diverged" if diverged else DONE
+            return f"done, {diverged} {'div' if short else 'diverged'}" if diverged else DONE
         if self.state == INTERRUPTED:
-            return f"interrupted at epoch {max(self.epoch, 0)}/{epochs}"
+            return f"{'stopped' if short else 'interrupted at epoch'} {max(self.epoch, 0)}/{epochs}"
         return self.state
 
 

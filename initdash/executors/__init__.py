@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from initdash.config import ExperimentConfig
+    from initdash.sweep import Executor
 
 ExecutorName = Literal["local", "ray"]
 EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
+
+
+def connect(config: ExperimentConfig) -> Executor:
+    """The executor the config asks for, connected (Ray's errors are one-line UserErrors)."""
+    if config.executor == "ray":
+        from initdash.executors.ray import RayExecutor
+
+        return RayExecutor.connect(config.ray_address)
+    from initdash.executors.local import LocalExecutor
+
+    return LocalExecutor()

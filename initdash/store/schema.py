@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from initdash.errors import UserError
@@ -105,14 +107,8 @@ def open_rw(path: Path, create: bool = True, make_dirs: bool = False) -> sqlite3
         conn = _connect(str(path))
     except sqlite3.Error as exc:
         raise database_error(path, exc) from None
-    try:
+    with _closed_on_error(conn, path):
         _prepare(conn, path)
-    except sqlite3.Error as exc:
-        conn.close()
-        raise database_error(path, exc) from None
-    except BaseException:
-        conn.close()
-        raise
     return conn
 
 
@@ -133,7 +129,7 @@ def open_ro(path: Path) -> sqlite3.Connection:
         conn = _connect_ro(path)
     except sqlite3.Error as exc:
         raise database_error(path, exc) from None
-    try:
+    with _closed_on_error(conn, path):
         kind = _inspect(conn, path)
         if kind == "empty":
             conn.close()
@@ -142,9 +138,17 @@ def open_ro(path: Path) -> sqlite3.Connection:
             copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             conn.backup(copy)
             conn.close()
-            conn = copy
-            _upgrade(conn, path)  # the copy, never the file
-        return conn
+            with _closed_on_error(copy, path):
+                _upgrade(copy, path)  # the copy, never the file
+            return copy
+    return conn
+
+
+@contextmanager
+def _closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Close the connection if the block fails; a database error becomes a one-line UserError."""
+    try:
+        yield
     except sqlite3.Error as exc:
         conn.close()
         raise database_error(path, exc) from None

@@ -29,6 +29,7 @@ from initdash.events import FAILED, EpochDone, RunFailed
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
+from initdash.tables import plural
 from initdash.ui.help import HelpScreen
 from initdash.ui.main_screen import MainScreen
 from initdash.ui.messages import DataLoaded, TrainingEvent
@@ -91,19 +92,13 @@ class InitdashApp(App[int]):
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL)
         done = len(self.session.completed())
-        self._show_activity(f"{done} sweep{'' if done == 1 else 's'} so far · r adds one" if done else "")
+        self._show_activity(f"{plural(done, 'sweep')} so far · r adds one" if done else "")
         if self.start_training:
             # Start after the first frame is painted: data and torch load in worker threads, taking seconds.
             self.call_after_refresh(self.start_sweep)
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)  # a process-wide setting: give it back
-
-    @property
-    def is_training(self) -> bool:
-        """True while the current sweep's workers run."""
-        current = self.session.current
-        return self.sweep is not None and current is not None and not current.finished
 
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
@@ -132,11 +127,11 @@ class InitdashApp(App[int]):
         self._show_activity("loading data…" if executor is not None else f"connecting to {config.executor}…")
 
         def load() -> None:
-            from initdash.cli import connect_executor
             from initdash.data import load as load_data
+            from initdash.executors import connect
 
             try:
-                ready = executor or connect_executor(config)
+                ready = executor or connect(config)
             except UserError as exc:
                 self.post_message(DataLoaded(None, str(exc), fatal=True))
                 return

@@ -189,7 +189,7 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
         s = next((x for x in st.inits if x.label == label), None) if st is not None else None
         spread = "…" if s is None else mean_pm_std(list(s.values), 3, sep="±")
         wins = "…" if s is None else str(s.wins)
-        rows.append(Row(key, label, group.short_status(session.config.epochs), _fmt(group.last("loss")),
+        rows.append(Row(key, label, group.status_text(session.config.epochs, short=True), _fmt(group.last("loss")),
                         _fmt(group.last("accuracy")), _fmt(group.last("val_accuracy")), rank or "-", spread, wins,
                         label in muted))
     return rows
