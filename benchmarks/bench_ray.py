@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing it
 
 from initdash.config import ExperimentConfig  # noqa: E402
 from initdash.data import load  # noqa: E402
-from initdash.events import RunFailed, RunFinished  # noqa: E402
+from initdash.events import UnitFailed, UnitFinished  # noqa: E402
 from initdash.models.spec import ModelSpec  # noqa: E402
 from initdash.sweep import Sweep  # noqa: E402
 
@@ -62,9 +62,9 @@ def sweep_seconds(config: ExperimentConfig, dataset, sweep_id: int, executor) ->
     pending = {u.label for u in sweep.units}
     while pending:
         event = events.get(timeout=600)
-        if isinstance(event, RunFailed):
+        if isinstance(event, UnitFailed):
             raise RuntimeError(f"{event.initializer} failed: {event.message}")
-        if isinstance(event, RunFinished):
+        if isinstance(event, UnitFinished):
             pending.discard(event.initializer)
     took = time.perf_counter() - t0
     sweep.join()

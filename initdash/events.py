@@ -1,8 +1,8 @@
 """What training workers tell the rest of the program: plain dataclasses, each with its sweep's id.
 
 No torch and no textual here: the engine produces these; the Recorder, the Session, the UI and the store
-consume them. Words: a *run* is one model (one initializer, one seed); a *worker* trains one initializer's
-runs of a sweep (its repeats) and sends these events about them.
+consume them. Words: a *run* is one model (one initializer, one seed); a *unit* is one initializer's runs
+in one sweep (its repeats), trained together by one worker of an executor, which sends these events.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
-class RunStarted:
+class UnitStarted:
     """A worker began training an initializer's runs (one per seed)."""
 
     sweep_id: int
@@ -64,7 +64,7 @@ class EpochDone:
 
 
 @dataclass(frozen=True)
-class RunFinished:
+class UnitFinished:
     """A worker is done: every run's outcome (ok, diverged or cancelled)."""
 
     sweep_id: int
@@ -73,15 +73,17 @@ class RunFinished:
 
 
 @dataclass(frozen=True)
-class RunFailed:
+class UnitFailed:
     """A worker raised: its message for the screen, its traceback for the log."""
 
     sweep_id: int
     initializer: str
     message: str
     traceback: str
-    seeds: tuple[int, ...] = ()  # the runs that failed with it (a worker may fail before RunStarted)
+    seeds: tuple[int, ...] = ()  # the runs that failed with it (a worker may fail before UnitStarted)
 
 
-Event = RunStarted | EpochDone | RunFinished | RunFailed
-EVENT_TYPES: dict[str, type] = {t.__name__: t for t in (RunStarted, EpochDone, RunFinished, RunFailed)}
+Event = UnitStarted | EpochDone | UnitFinished | UnitFailed
+EVENT_TYPES: dict[str, type] = {t.__name__: t for t in (UnitStarted, EpochDone, UnitFinished, UnitFailed)}
+# Names that histories written before 0.3 stored: still read, never written.
+EVENT_ALIASES: dict[str, str] = {"RunStarted": "UnitStarted", "RunFinished": "UnitFinished", "RunFailed": "UnitFailed"}

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from initdash import locations
-from initdash.events import RunFailed
+from initdash.events import UnitFailed
 
 
 def log_text(text: str) -> Path | None:
@@ -21,6 +21,6 @@ def log_text(text: str) -> Path | None:
     return path
 
 
-def log_failure(event: RunFailed) -> Path | None:
+def log_failure(event: UnitFailed) -> Path | None:
     """Append the traceback of a failed worker to the log file; its path, or None if it cannot be written."""
     return log_text(f"sweep {event.sweep_id} {event.initializer}: {event.message}\n{event.traceback}")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from initdash import __version__, exit_codes
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import CANCELLED, RunFailed, RunFinished
+from initdash.events import CANCELLED, UnitFailed, UnitFinished
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -89,7 +89,7 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
                 except queue.Empty:
                     continue
                 recorder.apply(event)
-                if isinstance(event, (RunFinished, RunFailed)) and event.sweep_id == sweep_id:
+                if isinstance(event, (UnitFinished, UnitFailed)) and event.sweep_id == sweep_id:
                     pending.discard(event.initializer)
                     progress.line(_progress_line(recorder, sweep_id, event))
             # A worker may still be unwinding after its last event; exiting under it can abort the process
@@ -100,7 +100,7 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
             sweep.join(timeout=2)
             while not events.empty():  # what the workers sent before they stopped is kept
                 event = events.get_nowait()
-                if isinstance(event, RunFinished) and any(o.status == CANCELLED for o in event.outcomes):
+                if isinstance(event, UnitFinished) and any(o.status == CANCELLED for o in event.outcomes):
                     continue  # stopped by the cancel above: end_sweep records its runs as interrupted
                 recorder.apply(event)
             recorder.end_sweep("interrupted")
@@ -108,9 +108,9 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
     stop.check()
 
 
-def _progress_line(recorder: Recorder, sweep_id: int, event: RunFinished | RunFailed) -> str:
+def _progress_line(recorder: Recorder, sweep_id: int, event: UnitFinished | UnitFailed) -> str:
     head = f"sweep {sweep_id}  {event.initializer}:"
-    if isinstance(event, RunFailed):
+    if isinstance(event, UnitFailed):
         where = recorder.failure_logs.get((sweep_id, event.initializer))
         return f"{head} failed ({event.message})" + (f"; traceback in {where}" if where else "")
     group = recorder.session.current.initializers[event.initializer]

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError
-from initdash.events import Event, RunFailed
+from initdash.events import Event, UnitFailed
 from initdash.failures import log_failure
 from initdash.session import Session, SweepState
 
@@ -39,7 +39,7 @@ class Recorder:
     """
 
     def __init__(self, session: Session, store: SweepWriter | None = None,
-                 on_failure: Callable[[RunFailed], Path | None] = log_failure,
+                 on_failure: Callable[[UnitFailed], Path | None] = log_failure,
                  on_store_error: Callable[[str], None] | None = None) -> None:
         self.session, self.store = session, store
         self.on_failure, self.on_store_error = on_failure, on_store_error
@@ -66,7 +66,7 @@ class Recorder:
         if not self.session.apply(event):
             return False
         self._save(lambda s: s.append(event.sweep_id, event))
-        if isinstance(event, RunFailed):
+        if isinstance(event, UnitFailed):
             self.failure_logs[(event.sweep_id, event.initializer)] = self.on_failure(event)
         current = self.session.current
         if current is not None and current.state == "complete":

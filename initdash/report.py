@@ -245,7 +245,7 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
 
 def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
     """Rebuild sweeps from exported runs: statuses as exported, worker and sweep states from them."""
-    from initdash.session import CANCELLED, DONE, INTERRUPTED, InitializerRuns, SweepRecord
+    from initdash.session import CANCELLED, DONE, INTERRUPTED, UnitRecord, SweepRecord
 
     session = Session(config, data_label)
     labels = session.labels()
@@ -260,7 +260,7 @@ def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
             state = (FAILED if all(s == FAILED for s in statuses) else CANCELLED if CANCELLED in statuses
                      else INTERRUPTED if INTERRUPTED in statuses else DONE)
             histories = [[dict(h) for h in r["history"]] for r in group]
-            record.initializers[label] = InitializerRuns(
+            record.initializers[label] = UnitRecord(
                 label, tuple(int(r["seed"]) for r in group), state,
                 max((int(h[-1]["epoch"]) for h in histories if h), default=-1), statuses, histories,
                 "failed (imported)" if state == FAILED else "", tuple(group[0].get("layer_names", ())))

@@ -21,28 +21,28 @@ from initdash.events import (
     OK,
     EpochDone,
     Event,
-    RunFailed,
-    RunFinished,
-    RunStarted,
+    UnitFailed,
+    UnitFinished,
+    UnitStarted,
 )
 
-WorkerState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
-QUEUED: WorkerState = "queued"
-RUNNING: WorkerState = "running"
-DONE: WorkerState = "done"
-ENDED: tuple[WorkerState, ...] = (DONE, FAILED, CANCELLED, INTERRUPTED)  # a worker that trains no more
+UnitState = Literal["queued", "running", "done", "failed", "cancelled", "interrupted"]
+QUEUED: UnitState = "queued"
+RUNNING: UnitState = "running"
+DONE: UnitState = "done"
+ENDED: tuple[UnitState, ...] = (DONE, FAILED, CANCELLED, INTERRUPTED)  # a worker that trains no more
 
 SweepState = Literal["running", "complete", "cancelled", "interrupted"]
 SWEEP_STATES: tuple[SweepState, ...] = ("running", "complete", "cancelled", "interrupted")
 
 
 @dataclass
-class InitializerRuns:
+class UnitRecord:
     """One initializer in one sweep: its runs' seeds, statuses and histories (one per repeat)."""
 
     label: str
     seeds: tuple[int, ...] = ()
-    state: WorkerState = QUEUED
+    state: UnitState = QUEUED
     epoch: int = -1  # last evaluated epoch
     statuses: list[str] = field(default_factory=list)  # per run: ok, diverged, cancelled, interrupted
     histories: list[list[dict]] = field(default_factory=list)  # per run, per epoch
@@ -87,7 +87,7 @@ class SweepRecord:
     """One sweep: every initializer's runs, in the config's order, and how the sweep ended."""
 
     sweep_id: int
-    initializers: dict[str, InitializerRuns]
+    initializers: dict[str, UnitRecord]
     state: SweepState = "running"
 
     @property
@@ -148,7 +148,7 @@ class Session:
                 cur.end("cancelled")
             else:
                 self.sweeps.pop()
-        record = SweepRecord(sweep_id, {s.label: InitializerRuns(s.label) for s in self.config.initializers})
+        record = SweepRecord(sweep_id, {s.label: UnitRecord(s.label) for s in self.config.initializers})
         self.sweeps.append(record)
         return record
 
@@ -159,7 +159,7 @@ class Session:
                 or event.initializer not in cur.initializers:
             return False
         runs = cur.initializers[event.initializer]
-        if isinstance(event, RunStarted):
+        if isinstance(event, UnitStarted):
             runs.seeds, runs.state, runs.layer_names = event.seeds, RUNNING, event.layer_names
             runs.statuses = [OK] * len(event.seeds)
             runs.histories = [[] for _ in event.seeds]
@@ -172,11 +172,11 @@ class Session:
                     row.update({k: list(v[i]) for k, v in rep.layers.items()})
                     runs.histories[i].append(row)
                 runs.statuses[i] = status
-        elif isinstance(event, RunFinished):
+        elif isinstance(event, UnitFinished):
             runs.statuses = [o.status for o in event.outcomes]
             runs.histories = [list(o.history) for o in event.outcomes]
             runs.state = CANCELLED if CANCELLED in runs.statuses else DONE
-        elif isinstance(event, RunFailed):
+        elif isinstance(event, UnitFailed):
             runs.state, runs.error = FAILED, event.message
             if not runs.seeds and event.seeds:
                 runs.seeds, runs.statuses = event.seeds, [FAILED] * len(event.seeds)
@@ -208,7 +208,7 @@ class Session:
 def events_of(sweep: SweepRecord) -> list[Event]:
     """Events that, applied to a fresh sweep of the same id, rebuild `sweep` (imports and old histories use it).
 
-    Per worker: RunStarted, one EpochDone per evaluated epoch, then RunFinished or RunFailed if it ended so.
+    Per worker: UnitStarted, one EpochDone per evaluated epoch, then UnitFinished or UnitFailed if it ended so.
     """
     out: list[Event] = []
     sid = sweep.sweep_id
@@ -216,9 +216,9 @@ def events_of(sweep: SweepRecord) -> list[Event]:
         if runs.state == QUEUED:
             continue
         if runs.state == FAILED and not any(runs.histories):
-            out.append(RunFailed(sid, label, runs.error, "", runs.seeds))
+            out.append(UnitFailed(sid, label, runs.error, "", runs.seeds))
             continue
-        out.append(RunStarted(sid, label, runs.seeds, runs.layer_names))
+        out.append(UnitStarted(sid, label, runs.seeds, runs.layer_names))
         last = max((int(h[-1]["epoch"]) for h in runs.histories if h), default=-1)
         for epoch in range(last + 1):
             rows = [next((r for r in h if int(r["epoch"]) == epoch), None) for h in runs.histories]
@@ -234,8 +234,8 @@ def events_of(sweep: SweepRecord) -> list[Event]:
         if runs.state in (DONE, CANCELLED):
             from initdash.events import RunOutcome
 
-            out.append(RunFinished(sid, label, tuple(RunOutcome(seed, status, tuple(h)) for seed, status, h
+            out.append(UnitFinished(sid, label, tuple(RunOutcome(seed, status, tuple(h)) for seed, status, h
                                                      in zip(runs.seeds, runs.statuses, runs.histories))))
         elif runs.state == FAILED:
-            out.append(RunFailed(sid, label, runs.error, "", runs.seeds))
+            out.append(UnitFailed(sid, label, runs.error, "", runs.seeds))
     return out

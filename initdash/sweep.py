@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import EpochDone, EpochReport, Event, RunFailed, RunFinished, RunStarted
+from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
 from initdash.initializers import InitSpec
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
     """The body of a worker on any executor: train one unit, and turn everything that happens into events.
 
     `between_epochs` runs after each epoch's event (the local executor passes the turn on there). Never raises:
-    a failure becomes a RunFailed event, so one initializer failing does not stop the others.
+    a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
     """
     sid, label = unit.sweep_id, unit.label
     try:
@@ -70,11 +70,11 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
                 between_epochs()
 
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
-                                     on_start=lambda names: emit(RunStarted(sid, label, unit.seeds, names)))
-        emit(RunFinished(sid, label, tuple(outcomes)))
+                                     on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
+        emit(UnitFinished(sid, label, tuple(outcomes)))
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-        emit(RunFailed(sid, label, message, traceback.format_exc(), unit.seeds))
+        emit(UnitFailed(sid, label, message, traceback.format_exc(), unit.seeds))
 
 
 class Executor(Protocol):

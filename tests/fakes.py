@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from initdash.config import ExperimentConfig
-from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, RunFinished, RunOutcome, RunStarted
+from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, UnitFinished, RunOutcome, UnitStarted
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
 from initdash.recorder import Recorder
@@ -38,7 +38,7 @@ def run_events(sweep_id: int, label: str, finals: list[float | None], epochs: in
     seeds = tuple(seed0 + 17 * sweep_id + i for i in range(len(finals)))
     histories: list[list[dict[str, float]]] = [[] for _ in finals]
     statuses = [OK] * len(finals)
-    out: list[Event] = [RunStarted(sweep_id, label, seeds)]
+    out: list[Event] = [UnitStarted(sweep_id, label, seeds)]
     for epoch in range(epochs + 1):
         values: dict[str, list[float]] = {m: [] for m in METRICS}
         for i, final in enumerate(finals):
@@ -51,7 +51,7 @@ def run_events(sweep_id: int, label: str, finals: list[float | None], epochs: in
                 histories[i].append({"epoch": epoch, **row})
         out.append(EpochDone(sweep_id, label, EpochReport(epoch, {m: tuple(v) for m, v in values.items()},
                                                           tuple(statuses))))
-    out.append(RunFinished(sweep_id, label, tuple(RunOutcome(s, st, tuple(h))
+    out.append(UnitFinished(sweep_id, label, tuple(RunOutcome(s, st, tuple(h))
                                                   for s, st, h in zip(seeds, statuses, histories))))
     return out
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import DIVERGED, OK, EpochDone, EpochReport, RunFinished, RunOutcome, RunStarted
+from initdash.events import DIVERGED, OK, EpochDone, EpochReport, UnitFinished, RunOutcome, UnitStarted
 from initdash.session import Session
 
 
@@ -39,7 +39,7 @@ def recorded_session(sweeps: int = 1, repeats: int = 1, epochs: int = 5, diverge
         session.begin_sweep(sid)
         for i, label in enumerate(session.labels()):
             seeds = tuple(1000 * sid + 10 * i + r for r in range(repeats))
-            session.apply(RunStarted(sid, label, seeds))
+            session.apply(UnitStarted(sid, label, seeds))
             outcomes = []
             for r, seed in enumerate(seeds):
                 history = curve(i, sid, r, epochs)
@@ -52,5 +52,5 @@ def recorded_session(sweeps: int = 1, repeats: int = 1, epochs: int = 5, diverge
                           for m in ("loss", "accuracy", "val_loss", "val_accuracy")}
                 statuses = tuple(OK if e < len(o.history) else DIVERGED for o in outcomes)
                 session.apply(EpochDone(sid, label, EpochReport(e, values, statuses)))
-            session.apply(RunFinished(sid, label, tuple(outcomes)))
+            session.apply(UnitFinished(sid, label, tuple(outcomes)))
     return session

@@ -14,7 +14,7 @@ from fakes import experiment  # noqa: E402
 
 from initdash import engine  # noqa: E402
 from initdash.data import load  # noqa: E402
-from initdash.events import DIVERGED, METRICS, OK, RunFinished  # noqa: E402
+from initdash.events import DIVERGED, METRICS, OK, UnitFinished  # noqa: E402
 from initdash.initializers import parse_list, parse_spec  # noqa: E402
 from initdash.models.spec import ACTIVATIONS  # noqa: E402
 from initdash.recorder import Recorder  # noqa: E402
@@ -125,7 +125,7 @@ def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
     while pending:
         event = events.get(timeout=60)
         recorder.apply(event)
-        if isinstance(event, RunFinished):
+        if isinstance(event, UnitFinished):
             pending.discard(event.initializer)
     for unit in sweep.units:
         alone = engine.train_batched(data, config, unit.spec, unit.seeds)

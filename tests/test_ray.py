@@ -21,7 +21,7 @@ import pytest
 from initdash.cli import main
 from initdash.config import ExperimentConfig
 from initdash.data import load
-from initdash.events import EpochDone, RunFailed, RunFinished
+from initdash.events import EpochDone, UnitFailed, UnitFinished
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
 from initdash.models.user import attach_source
@@ -82,7 +82,7 @@ def collect(events: queue.Queue, labels: set[str], timeout: float = 60) -> list:
     while pending:
         t, event = events.get(timeout=max(0.1, deadline - time.monotonic()))
         out.append((t, event))
-        if isinstance(event, (RunFinished, RunFailed)):
+        if isinstance(event, (UnitFinished, UnitFailed)):
             pending.discard(event.initializer)
     return out
 
@@ -131,7 +131,7 @@ def test_a_model_file_travels_as_source(executor, tmp_path):
     sweep, events = run_sweep(executor, config("he_normal", epochs=1, model=spec, data="iris"))
     (*_, (_, last)) = collect(events, {"he_normal"})
     sweep.join(10)
-    assert isinstance(last, RunFinished), last
+    assert isinstance(last, UnitFinished), last
     assert [o.status for o in last.outcomes] == ["ok"]
 
 
@@ -153,7 +153,7 @@ def test_events_arrive_while_the_sweep_trains(executor):
     epochs = [t for t, e in got if isinstance(e, EpochDone)]
     assert len(epochs) == 4 * 31
     assert epochs[-1] - epochs[0] > 0.1  # spread over the training, not delivered at the end
-    assert all(isinstance(e, RunFinished) for _, e in got if isinstance(e, (RunFinished, RunFailed)))
+    assert all(isinstance(e, UnitFinished) for _, e in got if isinstance(e, (UnitFinished, UnitFailed)))
 
 
 def test_cancel_stops_every_task(executor):
@@ -172,9 +172,9 @@ def test_cancel_stops_every_task(executor):
     rest = []
     while not events.empty():
         rest.append(events.get()[1])
-    finished = [e for e in rest if isinstance(e, RunFinished)]
+    finished = [e for e in rest if isinstance(e, UnitFinished)]
     assert finished and all("cancelled" in [o.status for o in e.outcomes] for e in finished)
-    assert not any(isinstance(e, RunFailed) for e in rest)
+    assert not any(isinstance(e, UnitFailed) for e in rest)
     deadline = time.monotonic() + 5  # every CPU is free again: no task of the sweep still runs
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources()["CPU"] and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -197,7 +197,7 @@ def test_a_killed_worker_fails_its_initializer_only(executor, capfd):
             victim = event.initializer
             os.kill(pid, signal.SIGKILL)
     got += collect(events, {"zeros", "he_normal", "lecun_uniform"} - {e.initializer for _, e in got
-                                                                   if isinstance(e, (RunFinished, RunFailed))})
+                                                                   if isinstance(e, (UnitFinished, UnitFailed))})
     sweep.join(10)
     for _, event in got:
         recorder.apply(event)

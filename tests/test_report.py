@@ -20,10 +20,10 @@ from initdash.events import (
     OK,
     EpochDone,
     EpochReport,
-    RunFailed,
-    RunFinished,
+    UnitFailed,
+    UnitFinished,
     RunOutcome,
-    RunStarted,
+    UnitStarted,
 )
 from initdash.initializers import parse_list
 from initdash.session import Session
@@ -36,13 +36,13 @@ def row(epoch: int, loss: float, acc: float) -> dict[str, float]:
 
 
 def finish(session: Session, sid: int, label: str, outcomes: list[RunOutcome]) -> None:
-    session.apply(RunStarted(sid, label, tuple(o.seed for o in outcomes)))
+    session.apply(UnitStarted(sid, label, tuple(o.seed for o in outcomes)))
     for e in range(max(len(o.history) for o in outcomes)):
         values = {m: tuple(o.history[e][m] if e < len(o.history) else math.nan for o in outcomes)
                   for m in ("loss", "accuracy", "val_loss", "val_accuracy")}
         statuses = tuple(OK if e < len(o.history) else DIVERGED for o in outcomes)
         session.apply(EpochDone(sid, label, EpochReport(e, values, statuses)))
-    session.apply(RunFinished(sid, label, tuple(outcomes)))
+    session.apply(UnitFinished(sid, label, tuple(outcomes)))
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ def session() -> Session:
                            RunOutcome(12, OK, (row(0, 0.75, 0.5), row(1, 0.5, 0.5), row(2, 0.75, 1.0)))])
     finish(s, 1, "he_normal", [RunOutcome(21, OK, (row(0, 1.0, 0.25), row(1, 0.5, 0.5), row(2, 0.5, 0.5))),
                                RunOutcome(22, DIVERGED, (row(0, 2.0, 0.25),))])
-    s.apply(RunStarted(1, "normal:std=0.5", (31, 32)))
-    s.apply(RunFailed(1, "normal:std=0.5", "RuntimeError: boom", "Traceback ..."))
+    s.apply(UnitStarted(1, "normal:std=0.5", (31, 32)))
+    s.apply(UnitFailed(1, "normal:std=0.5", "RuntimeError: boom", "Traceback ..."))
     return s
 
 

@@ -10,7 +10,7 @@ from fakes import config, make_session, run_events, sweep_events
 from scipy import stats as sps
 
 from initdash import stats
-from initdash.events import RunFailed
+from initdash.events import UnitFailed
 from initdash.stats import (
     PairStats,
     compute,
@@ -248,7 +248,7 @@ def test_diverged_failed_and_cancelled_runs_are_not_counted():
     session.begin_sweep(2)
     for event in run_events(2, "zeros", [0.9, 0.9])[:2]:  # started, one epoch, then the worker raised
         session.apply(event)
-    session.apply(RunFailed(2, "zeros", "RuntimeError: boom", ""))
+    session.apply(UnitFailed(2, "zeros", "RuntimeError: boom", ""))
     for event in run_events(2, "ones", [0.1, 0.1]):
         session.apply(event)
     s = compute(session)

@@ -24,10 +24,10 @@ from initdash.events import (
     OK,
     EpochDone,
     EpochReport,
-    RunFailed,
-    RunFinished,
+    UnitFailed,
+    UnitFinished,
     RunOutcome,
-    RunStarted,
+    UnitStarted,
 )
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
@@ -68,7 +68,7 @@ def layered_events(sweep_id: int, label: str, repeats: int = 2, epochs: int = 3,
     """A worker of an MLP: per-layer statistics (one of them overflowed: None), repeat `diverge` diverging."""
     seeds = tuple(900 + 31 * sweep_id + i for i in range(repeats))
     names = ("layers.0", "layers.2")
-    out: list = [RunStarted(sweep_id, label, seeds, names)]
+    out: list = [UnitStarted(sweep_id, label, seeds, names)]
     histories: list[list[dict]] = [[] for _ in seeds]
     statuses = [OK] * repeats
     for epoch in range(epochs + 1):
@@ -85,7 +85,7 @@ def layered_events(sweep_id: int, label: str, repeats: int = 2, epochs: int = 3,
         out.append(EpochDone(sweep_id, label, EpochReport(epoch, values, tuple(statuses), layers)))
         if stop_after is not None and epoch == stop_after:
             return out
-    out.append(RunFinished(sweep_id, label, tuple(RunOutcome(s, st, tuple(h))
+    out.append(UnitFinished(sweep_id, label, tuple(RunOutcome(s, st, tuple(h))
                                                   for s, st, h in zip(seeds, statuses, histories))))
     return out
 
@@ -110,8 +110,8 @@ def recorded(writer: HistoryWriter) -> Session:
     sid = rec.begin_sweep()
     for e in layered_events(sid, "he_normal") + layered_events(sid, "zeros", stop_after=1):
         rec.apply(e)
-    rec.apply(RunFailed(sid, "zeros", "RuntimeError: boom", "Traceback ...", (1, 2)))
-    rec.apply(RunFailed(sid, "normal:std=0.5", "ValueError: bad", "Traceback ...", (3, 4)))
+    rec.apply(UnitFailed(sid, "zeros", "RuntimeError: boom", "Traceback ...", (1, 2)))
+    rec.apply(UnitFailed(sid, "normal:std=0.5", "ValueError: bad", "Traceback ...", (3, 4)))
     # 3: replaced by a rerun half-way (cancelled), with a late event of it that must be dropped
     sid = rec.begin_sweep()
     late = layered_events(sid, "zeros")
@@ -139,8 +139,8 @@ def test_events_round_trip_exactly():
     odd = (NAN, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308, 0.1 + 0.2, 1 / 3)
     events = [*layered_events(7, "he_normal", diverge=0), *run_events(7, "zeros", [0.5, None]),
               EpochDone(7, "x", EpochReport(3, {"loss": odd}, (OK,) * len(odd), {"grad_norm": ((None, 1.0),)})),
-              RunFailed(7, "normal:std=0.5", "boom", "Traceback\n  line", (2**63 - 1, 0)),
-              RunStarted(7, "ünïcode ✓", ())]
+              UnitFailed(7, "normal:std=0.5", "boom", "Traceback\n  line", (2**63 - 1, 0)),
+              UnitStarted(7, "ünïcode ✓", ())]
     for event in events:
         kind, label, body = encode(event)
         back = decode(kind, 7, label, body)
@@ -192,7 +192,7 @@ def test_config_and_file_hashes_round_trip(tmp_path):
     with HistoryWriter.open(tmp_path / "h.db") as writer:
         writer.start_session(cfg, "d.csv (2 rows)")
         sid = writer.begin_sweep(cfg)
-        writer.append(sid, RunStarted(sid, "uniform", (1, 2)))
+        writer.append(sid, UnitStarted(sid, "uniform", (1, 2)))
         writer.end_sweep(sid, "interrupted")
     with open_reader(tmp_path / "h.db") as reader:
         back = reader.load_session(1).config
@@ -271,7 +271,7 @@ while True:
         if written == pause:
             sys.stdin.read()  # wait here for the kill
 """
-PER_SWEEP = 14  # 2 workers x (RunStarted, 5 epochs, RunFinished)
+PER_SWEEP = 14  # 2 workers x (UnitStarted, 5 epochs, UnitFinished)
 
 
 def killed_writer(db: Path, pause: int, kill_at: int) -> int:
@@ -476,7 +476,7 @@ def old_database(path: Path, version: int) -> Session:
         else:
             events += layered_events(sid, "normal:std=0.5", zero=0.0)
         for e in events:
-            session.apply(RunStarted(sid, e.initializer, e.seeds) if isinstance(e, RunStarted) else e)
+            session.apply(UnitStarted(sid, e.initializer, e.seeds) if isinstance(e, UnitStarted) else e)
     session.end_current("interrupted")
     if version == 1:  # no per-layer statistics then
         for s in session.sweeps:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from initdash.errors import UserError
-from initdash.events import Event, RunFailed, RunFinished
+from initdash.events import Event, UnitFailed, UnitFinished
 from initdash.sweep import Sweep, Unit, train_unit
 
 INSTALL_HINT = 'pip install "initdash[ray]"'
@@ -158,7 +158,7 @@ def _train_task(channel: Any, key: str, config: Any, dataset: Any, unit: Unit) -
     threading.Thread(target=watch, name=f"cancel-{unit.label}", daemon=True).start()
 
     def emit(event: Event) -> None:
-        send(event, settle=isinstance(event, (RunFinished, RunFailed)))
+        send(event, settle=isinstance(event, (UnitFinished, UnitFailed)))
 
     try:
         train_unit(config, _writable(dataset), unit, emit, cancel)
@@ -371,7 +371,7 @@ class RayExecutor:
 
     def _follow(self, sweep: Sweep, run: _Run) -> None:
         """Relay the sweep's events until every task has ended; a task that died without its last event gets a
-        RunFailed."""
+        UnitFailed."""
         ray = self._ray
         while run.pending:
             self._deliver(sweep, run, ray.get(run.channel.take.remote(run.key, POLL), timeout=CALL_TIMEOUT))
@@ -420,7 +420,7 @@ class RayExecutor:
         if isinstance(item, _Worker):
             run.workers[item.initializer] = item.pid
         elif item.initializer not in run.ended:  # nothing after a unit's last word: the Session must not see it
-            if isinstance(item, (RunFinished, RunFailed)):
+            if isinstance(item, (UnitFinished, UnitFailed)):
                 run.ended.add(item.initializer)
             sweep.emit(item)
 
@@ -429,7 +429,7 @@ class RayExecutor:
         for unit in units:
             run.ended.add(unit.label)
             run.held.pop(unit.label, None)
-            sweep.emit(RunFailed(sweep.sweep_id, unit.label, message, trace, unit.seeds))
+            sweep.emit(UnitFailed(sweep.sweep_id, unit.label, message, trace, unit.seeds))
 
     def _check_resources(self, sweep: Sweep) -> None:
         if sweep.config.device == "cuda" and self._ray.cluster_resources().get("GPU", 0) < 1:

@@ -14,7 +14,7 @@ from dataclasses import fields, is_dataclass
 from functools import cache
 from typing import Any
 
-from initdash.events import EVENT_TYPES, Event
+from initdash.events import EVENT_ALIASES, EVENT_TYPES, Event
 
 _COLUMNS = ("sweep_id", "initializer")  # stored beside the body, not in it
 
@@ -27,7 +27,7 @@ def encode(event: Event) -> tuple[str, str, str]:
 
 def decode(kind: str, sweep_id: int, initializer: str, body: str) -> Event:
     """The event that encode() described, as one of `sweep_id`; ValueError if it is not one we know."""
-    cls = EVENT_TYPES.get(kind)
+    cls = EVENT_TYPES.get(EVENT_ALIASES.get(kind, kind))
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
     return _build(cls, {**json.loads(body), "sweep_id": sweep_id, "initializer": initializer})

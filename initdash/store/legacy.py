@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from initdash.events import LAYER_METRICS, METRICS
-from initdash.session import InitializerRuns, SweepRecord, SweepState
+from initdash.session import UnitRecord, SweepRecord, SweepState
 
 
 def read_sessions(conn: sqlite3.Connection, version: int) \
@@ -48,7 +48,7 @@ def _sweeps(conn: sqlite3.Connection, session_id: int, version: int) -> list[tup
     sweeps: dict[int, SweepRecord] = {}
     for rerun, label, state, epoch, error in workers:
         rows = by_worker.get((rerun, label), [])
-        group = InitializerRuns(label, seeds=tuple(r[3] for r in rows), state=state, epoch=epoch,
+        group = UnitRecord(label, seeds=tuple(r[3] for r in rows), state=state, epoch=epoch,
                                 statuses=[r[4] for r in rows], histories=[history.get(r[0], []) for r in rows],
                                 error=error)
         sweeps.setdefault(rerun, SweepRecord(rerun, {})).initializers[label] = group

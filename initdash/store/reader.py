@@ -220,7 +220,7 @@ def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
         sweeps.setdefault(row[0], []).append(row)
     runs: dict[tuple[int, int, str], int] = {}
     for session_id, sweep_id, label, body in conn.execute(
-            "SELECT session, sweep, initializer, body FROM events WHERE kind IN ('RunStarted', 'RunFailed')"):
+            "SELECT session, sweep, initializer, body FROM events WHERE kind IN ('UnitStarted', 'UnitFailed')"):
         try:
             n = len(json.loads(body).get("seeds", ()))
         except (ValueError, AttributeError, TypeError):

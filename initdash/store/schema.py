@@ -51,7 +51,7 @@ CREATE TABLE events (                    -- what the Session accepted, in order 
     session INTEGER NOT NULL,
     sweep INTEGER NOT NULL,
     seq INTEGER NOT NULL,                -- 1, 2, ... within the sweep
-    kind TEXT NOT NULL,                  -- RunStarted, EpochDone, RunFinished, RunFailed
+    kind TEXT NOT NULL,                  -- UnitStarted, EpochDone, UnitFinished, UnitFailed
     initializer TEXT NOT NULL,
     body TEXT NOT NULL,                  -- JSON of the other fields (codec.py)
     PRIMARY KEY (session, sweep, seq),

@@ -25,7 +25,7 @@ from initdash import locations
 from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset, Described
 from initdash.errors import UserError
-from initdash.events import FAILED, EpochDone, RunFailed
+from initdash.events import FAILED, EpochDone, UnitFailed
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -175,7 +175,7 @@ class InitdashApp(App[int]):
         if not self.recorder.apply(event):
             return  # from a sweep that a rerun replaced
         self.main.data_changed()
-        if isinstance(event, RunFailed):
+        if isinstance(event, UnitFailed):
             where = self.recorder.failure_logs.get((event.sweep_id, event.initializer))
             self.notify(f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
                         severity="error")

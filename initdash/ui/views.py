@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from initdash import stats
 from initdash.data import Described
 from initdash.events import FAILED
-from initdash.session import InitializerRuns, Session
+from initdash.session import UnitRecord, Session
 from initdash.tables import fmt, mean, mean_pm_std, plural, text_table
 
 # One colour per initializer, as RGB: the terminal's 16 named colours go through the theme, which drew red and
@@ -48,9 +48,9 @@ class CurveCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[int, str], tuple[InitializerRuns, list[int], dict[int, list[float]]]] = {}
+        self._entries: dict[tuple[int, str], tuple[UnitRecord, list[int], dict[int, list[float]]]] = {}
 
-    def mean_curve(self, run: InitializerRuns, metric: str) -> tuple[list[float], list[float]]:
+    def mean_curve(self, run: UnitRecord, metric: str) -> tuple[list[float], list[float]]:
         """Per epoch, the mean of `metric` over the repeats that reached it, reading only rows added since."""
         key = (id(run), metric)
         entry = self._entries.get(key)
@@ -93,7 +93,7 @@ def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozens
     return out
 
 
-def _band(label: str, index: int, runs: list[InitializerRuns], metric: str, limit: int,
+def _band(label: str, index: int, runs: list[UnitRecord], metric: str, limit: int,
           cache: CurveCache) -> list[Series]:
     """Mean, min and max over earlier sweeps of each sweep's mean curve: three faint lines."""
     per_epoch: dict[int, list[float]] = {}
