@@ -265,14 +265,14 @@ def test_diverged_failed_and_cancelled_runs_are_not_counted():
 
 def test_summary_clear_and_unclear():
     s = compute(make_session(THREE))
-    assert s.summary == "he_normal beats normal in 100% of run pairs [100%, 100%]: clear"
+    assert s.summary == "he_normal beats normal in 100% of run pairs (95% CI [100%, 100%]): clear"
     assert compute(make_session(THREE), "val_loss").summary == s.summary  # lower is better for a loss
     close = compute(make_session([{"he_normal": [0.80], "zeros": [0.78]}, {"he_normal": [0.79], "zeros": [0.81]},
                                   {"he_normal": [0.82], "zeros": [0.80]}]))
     # he .80 .79 .82 against zeros .78 .81 .80: 1.5 + 1 + 3 of 9 pairs
     pair = close.pair("he_normal", "zeros")
     assert pair.p == pytest.approx(5.5 / 9) and not pair.clear
-    assert close.summary == f"he_normal beats zeros in 61% of run pairs {stats.percent_interval(pair.low, pair.high)}" \
+    assert close.summary == f"he_normal beats zeros in 61% of run pairs (95% CI {stats.percent_interval(pair.low, pair.high)})" \
         ": not clear"
     assert len("val_accuracy: " + close.summary) <= 80
 
@@ -281,13 +281,13 @@ def test_summary_names_the_winner_of_most_run_pairs_first():
     # he_normal has the best mean thanks to one lucky run, but zeros wins 12 of 16 run pairs
     s = compute(make_session([{"he_normal": [0.60, 0.61, 0.62, 0.99], "zeros": [0.63, 0.64, 0.65, 0.66]}]))
     assert s.best.label == "he_normal"
-    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs [")
+    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs (95% CI [")
 
 
 def test_summary_picks_the_closest_challenger_of_the_best():
     s = compute(make_session([{"he_normal": [0.90, 0.91, 0.92], "uniform": [0.70, 0.71, 0.72],
                                "normal": [0.905, 0.89, 0.93], "zeros": [0.5, 0.51, 0.52]}]))
-    assert s.summary.startswith("he_normal beats normal in 56% of run pairs [") and s.summary.endswith("not clear")
+    assert s.summary.startswith("he_normal beats normal in 56% of run pairs (95% CI [") and s.summary.endswith("not clear")
 
 
 def test_summary_says_when_there_is_too_little_data():
@@ -306,7 +306,7 @@ def test_summary_says_when_there_is_too_little_data():
 
 def test_every_initializer_clearly_apart():
     s = compute(make_session([{"he_normal": [0.90, 0.91], "uniform": [0.70, 0.71], "zeros": [0.50, 0.51]}] * 2))
-    assert s.summary == "he_normal beats uniform in 100% of run pairs [100%, 100%]: clear"
+    assert s.summary == "he_normal beats uniform in 100% of run pairs (95% CI [100%, 100%]): clear"
     assert all(p.clear for p in s.pairs)
 
 

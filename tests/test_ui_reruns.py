@@ -27,7 +27,8 @@ async def test_band_key_draws_earlier_sweeps_behind_the_current_one():
         assert app.main.band
         faint = [s for s in chart_series(app.session, "loss", band=True) if s.faint]
         assert len(faint) == 3 * 5  # min, max and mean of the two earlier sweeps, per initializer
-        assert app.query_one("#loss-chart").shown_title == "training loss + earlier sweeps"
+        assert app.query_one("#loss-chart").shown_title == "train loss + earlier sweeps (·)"
+        assert app.query_one("#acc-chart").shown_title == "train accuracy + earlier sweeps (·)"
         await pilot.press("b")
         assert not app.main.band
 

@@ -31,8 +31,11 @@ from initdash.session import Session
 from initdash.sweep import Executor, Sweep
 from initdash.tables import plural
 from initdash.ui.help import HelpScreen
+from initdash.ui.labels import short_labels
 from initdash.ui.main_screen import MainScreen
 from initdash.ui.messages import DataLoaded, TrainingEvent
+from initdash.ui.toast import toast
+from initdash.ui.views import wrap_path
 
 if TYPE_CHECKING:
     from initdash.store import HistoryWriter
@@ -130,16 +133,17 @@ class InitdashApp(App[int]):
             from initdash.data import load as load_data
             from initdash.executors import connect
 
+            # Every failure is posted: the status line must never say "loading data…" forever.
             try:
                 ready = executor or connect(config)
-            except UserError as exc:
-                self.post_message(DataLoaded(None, str(exc), fatal=True))
+            except Exception as exc:
+                self.post_message(DataLoaded(None, _why(exc), fatal=True))
                 return
             try:
                 data = dataset or load_data(config.data, config.target, config.split_seed)
                 self.post_message(DataLoaded(data, executor=ready))
-            except UserError as exc:
-                self.post_message(DataLoaded(None, str(exc), executor=ready))
+            except Exception as exc:
+                self.post_message(DataLoaded(None, _why(exc), executor=ready))
 
         threading.Thread(target=load, name="load-data", daemon=True).start()
 
@@ -152,14 +156,14 @@ class InitdashApp(App[int]):
             return
         if message.dataset is None:
             self._show_activity(f"cannot load the data: {message.error}")
-            self.notify(message.error, severity="error", title="Data")
+            toast(self, message.error, severity="error", title="Data", timeout=10)
             return
         self.dataset = message.dataset
         self.start_sweep()
 
     def _store_failed(self, message: str) -> None:
         """The history database failed: say so once; training goes on without saving."""
-        self.notify(f"{message}: history is no longer saved", severity="error", title="History")
+        toast(self, f"{message}: history is no longer saved", severity="error", title="History", timeout=10)
 
     def _emit(self, event) -> None:
         # Called on worker threads: post_message is thread-safe and never blocks the worker.
@@ -177,8 +181,8 @@ class InitdashApp(App[int]):
         self.main.data_changed()
         if isinstance(event, UnitFailed):
             where = self.recorder.failure_logs.get((event.sweep_id, event.initializer))
-            self.notify(f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
-                        severity="error")
+            toast(self, f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
+                  severity="error", timeout=8)
         current = self.session.current
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
@@ -229,20 +233,25 @@ class InitdashApp(App[int]):
             for ext in ("json", "csv"):
                 paths += report.write(self.session, self.export_dir / f"{stem}.{ext}")
         except UserError as exc:
-            self.notify(str(exc), severity="error", title="Export failed")
+            toast(self, str(exc), severity="error", title="Export failed", timeout=8)
             return
         self._show_activity(f"exported {', '.join(p.name for p in paths)} in {self.export_dir}")
-        self.notify("\n".join(map(str, paths)), title="Exported")
+        self._toast_paths("Exported", [str(p) for p in paths])
 
     def action_screenshot(self) -> None:
         """Save what the screen shows as an SVG file."""
         try:
             path = self.save_screenshot(f"{self._fresh_stem(('svg',))}.svg", path=str(self.export_dir))
         except OSError as exc:
-            self.notify(f"cannot save screenshot: {exc.strerror or exc}", severity="error")
+            toast(self, f"cannot save screenshot: {exc.strerror or exc}", severity="error", timeout=8)
             return
         self._show_activity(f"screenshot {path}")
-        self.notify(path, title="Screenshot saved")
+        self._toast_paths("Screenshot saved", [path])
+
+    def _toast_paths(self, title: str, paths: list[str]) -> None:
+        """Files written, whole: each path broken after a `/` to the toast's width (never inside a name)."""
+        width = max(min(self.size.width // 2, 60) - 4, 20)  # Textual's toast: 60 wide at most, half the screen
+        toast(self, "\n".join(wrap_path(p, width) for p in paths), title=title, timeout=5)
 
     def _fresh_stem(self, suffixes: tuple[str, ...]) -> str:
         """initdash-DATE-TIME, with -2, -3, ... when a file of that name exists (two presses in one second)."""
@@ -259,7 +268,9 @@ class InitdashApp(App[int]):
     def action_help(self) -> None:
         """Show the keys and what initdash does."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(self._bindings_for_help()))
+            short = short_labels(self.session.config.initializers)
+            inits = [(short[s.label], s.label) for s in self.session.config.initializers]
+            self.push_screen(HelpScreen(self._bindings_for_help(), inits))
 
     async def action_quit(self) -> None:
         """Stop training and leave; what finished is kept, the sweep in training is marked interrupted."""
@@ -278,6 +289,13 @@ class InitdashApp(App[int]):
             target = self.main if b in MainScreen.BINDINGS else self
             yield SystemCommand(b.description, f"{b.tooltip} (key {b.key_display or b.key})",
                                 lambda action=b.action, target=target: target.run_action(action))
+        short = short_labels(self.session.config.initializers)
         for i, label in enumerate(self.session.labels()[:9], start=1):
-            yield SystemCommand(f"Mute {label}", f"mute/unmute its curves (key {i})",
+            yield SystemCommand(f"Mute {short.get(label, label)}", f"mute/unmute the curves of {label} (key {i})",
                                 lambda i=i: self.main.run_action(f"mute({i})"))
+
+
+def _why(exc: Exception) -> str:
+    """A failure in one line: a user error as it is, anything else with its type."""
+    text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -23,12 +23,13 @@ from typing import Protocol
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.message import Message
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
-from initdash.ui.views import COLORS, MARKERS, Series, Spread
+from initdash.ui.messages import ChartBuilt
+from initdash.ui.palette import BAND_MARKER, color, marker
+from initdash.ui.views import Series, Spread
 
 # Above this many points in all, build off the UI thread (plotext: ~10 ms + ~0.04 ms a point here).
 SYNC_POINT_LIMIT = 400
@@ -42,7 +43,7 @@ class Spec(Protocol):
     @property
     def points(self) -> int: ...
 
-    def draw(self, plt: Plot) -> None: ...
+    def draw(self, plt: Plot, width: int) -> None: ...
 
 
 def _frame(plt: Plot, title: str, xlabel: str, ylabel: str) -> None:
@@ -67,28 +68,41 @@ class CurvesSpec:
     xlabel: str = "epoch"
     xmin: int = 0  # x runs from xmin to `epochs` (layers: 1 to their count)
     empty: str = "no data yet"  # what the chart says while it has no curve
+    xlabels: tuple[str, ...] = ()  # names of the x positions xmin, xmin + 1, ... (layers), instead of numbers
 
     @property
     def points(self) -> int:
         """How many points in all: what a build costs."""
         return sum(len(s.x) for s in self.series)
 
-    def draw(self, plt: Plot) -> None:
-        """Put the curves on a plotext figure."""
+    def draw(self, plt: Plot, width: int) -> None:
+        """Put the curves on a plotext figure `width` columns wide."""
         _frame(plt, self.title, self.xlabel, self.ylabel)
         plt.xlim(self.xmin, max(self.epochs, self.xmin + 1))
-        plt.xticks(int_ticks(self.xmin, self.epochs))
+        if self.xlabels:  # layers by name
+            plt.xticks(list(range(self.xmin, self.xmin + len(self.xlabels))), list(self.xlabels))
+        else:
+            plt.xticks(int_ticks(self.xmin, self.epochs))
         if self.ylim is not None:
             plt.ylim(*self.ylim)
         ys = [[math.log10(v) for v in s.y] for s in self.series] if self.log else [list(s.y) for s in self.series]
-        if self.log and any(ys):  # plotext's own log axis labels ticks 0.0000006: label decades ourselves
+        if self.log and any(ys):  # plotext's own log axis labels ticks 0.0000006: label them ourselves
             lo, hi = min(min(y) for y in ys if y), max(max(y) for y in ys if y)
+            if hi - lo < 0.02:  # one value: a few percent either side, so that the axis has a range to tick
+                lo, hi = lo - 0.02, hi + 0.02
+            plt.ylim(lo, hi)  # every tick inside the frame (a decade above the data was printed on the title)
             ticks = log_ticks(lo, hi)
-            plt.yticks(ticks, [log_label(t) for t in ticks])
-        for s, y in zip(self.series, ys):
-            color = "default" if self.no_color else COLORS[s.index % len(COLORS)]
-            marker = "dot" if s.faint else MARKERS[s.index % len(MARKERS)] if self.no_color else "hd"
-            plt.plot(s.x, y, color=color, marker=marker)
+            plt.yticks(ticks, log_labels(ticks))
+        # Earlier sweeps' bands first: behind every curve, not over the ones listed before them.
+        for s, y in sorted(zip(self.series, ys), key=lambda sy: not sy[0].faint):
+            c = "default" if self.no_color else color(s.index)
+            mark = BAND_MARKER if s.faint else marker(s.index) if self.no_color else "hd"
+            plt.plot(s.x, y, color=c, marker=mark)
+        if self.no_color:  # the last line drawn covers the others: put each one's marker on top somewhere
+            lines = [(s, y) for s, y in zip(self.series, ys) if not s.faint]
+            for pos, (s, y) in enumerate(lines):
+                picks = [j for j in range(len(y)) if j % len(lines) == pos] or [pos * (len(y) - 1) // len(lines)]
+                plt.scatter([s.x[j] for j in picks], [y[j] for j in picks], color="default", marker=marker(s.index))
 
 
 def int_ticks(low: int, high: int, most: int = 12) -> list[int]:
@@ -97,21 +111,43 @@ def int_ticks(low: int, high: int, most: int = 12) -> list[int]:
     return list(range(low, high + 1, step))
 
 
-def log_ticks(lo: float, hi: float) -> list[float]:
-    """Ticks for log10 values from lo to hi: whole decades, or 1-2-5 steps within them when the range is short."""
-    decades = list(range(math.floor(lo), math.ceil(hi) + 1))
-    if len(decades) > 3:
-        step = math.ceil(len(decades) / 6)
-        return [float(d) for d in decades[::step]]
-    fine = [d + math.log10(m) for d in decades for m in (1, 2, 5)]
-    inside = [t for t in fine if lo - 1e-9 <= t <= hi + 1e-9]
-    return inside if len(inside) >= 2 else fine
+def log_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """At least three ticks (log10 values) from lo to hi, all inside: whole decades when the range spans three
+    or more, else 1-2-5 or 1..9 steps within the decades, else evenly spaced round values (0.42, 0.44, ...)."""
+    def thin(ticks: list[float]) -> list[float]:
+        return ticks[::math.ceil(len(ticks) / most)]
+
+    inside = [float(d) for d in range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1)]
+    if len(inside) >= 3:
+        return thin(inside)
+    for mantissas in ((1, 2, 5), range(1, 10)):
+        fine = [d + math.log10(m) for d in range(math.floor(lo), math.ceil(hi) + 1) for m in mantissas]
+        inside = [t for t in fine if lo - 1e-9 <= t <= hi + 1e-9]
+        if len(inside) >= 3:
+            return thin(inside)
+    vlo, vhi = 10 ** lo, 10 ** hi
+    rough = (vhi - vlo) / 8  # a round step of at most 2.5 times this leaves three or more values in the range
+    base = 10 ** math.floor(math.log10(rough))
+    step = next(base * m for m in (1, 2, 5, 10) if base * m >= rough)
+    values = [k * step for k in range(math.ceil(vlo / step - 1e-9), math.floor(vhi / step + 1e-9) + 1)]
+    return thin([math.log10(v) for v in values if v > 0])
 
 
-def log_label(tick: float) -> str:
+def log_labels(ticks: list[float]) -> list[str]:
+    """10**tick for each tick, with as few significant digits as keep every label distinct."""
+    for digits in range(1, 7):
+        labels = [log_label(t, digits) for t in ticks]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
+
+
+def log_label(tick: float, digits: int = 3) -> str:
     """10**tick for an axis: 0.01, 0.5, 20, 1e-6, 1e+06."""
     value = 10 ** tick
-    return f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e+") if not 1e-3 <= value < 1e4 else f"{value:g}"
+    if not 1e-3 <= value < 1e4:
+        return f"{value:.{max(digits - 1, 0)}e}".replace("e-0", "e-").replace("e+0", "e+")
+    return f"{value:.{digits}g}"
 
 
 @dataclass(frozen=True)
@@ -123,43 +159,34 @@ class SpreadSpec:
     ylabel: str
     no_color: bool = False
     empty: str = "no finished run yet"
-    width: int = 200  # the chart's, for the labels
 
     @property
     def points(self) -> int:
         """How many points in all: what a build costs."""
         return sum(len(s.values) for s in self.spreads)
 
-    def draw(self, plt: Plot) -> None:
-        """Put the strips and error bars on a plotext figure."""
+    def draw(self, plt: Plot, width: int) -> None:
+        """Put the strips and error bars on a plotext figure `width` columns wide."""
         _frame(plt, self.title, "", self.ylabel)
         shown = [s for s in self.spreads if s.values]
         for pos, s in enumerate(shown, start=1):
-            color = "default" if self.no_color else COLORS[s.index % len(COLORS)]
+            c = "default" if self.no_color else color(s.index)
             n = len(s.values)
             # Spread the points sideways so equal values stay visible: centred on the label, the first point on
             # it, then one right, one left, two right, ... (deterministic).
             xs = [pos + 0.1 * (((j % 7) + 1) // 2) * (1 if j % 2 else -1) for j in range(n)]
-            marker = MARKERS[s.index % len(MARKERS)] if self.no_color else "•"
-            plt.scatter(xs, list(s.values), color=color, marker=marker)
+            plt.scatter(xs, list(s.values), color=c, marker=marker(s.index) if self.no_color else "•")
             if not math.isnan(s.ci_low):
                 # The CI as a bar from its low to its high end (plotext's error() is symmetric about the mean,
                 # and a CI clipped to the metric's range is not), the mean as a cross on it.
-                plt.plot([pos, pos], [s.ci_low, s.ci_high], marker="│", color=color)
-                plt.scatter([pos], [s.mean], marker="┼", color=color)
+                plt.plot([pos, pos], [s.ci_low, s.ci_high], marker="│", color=c)
+                plt.scatter([pos], [s.mean], marker="┼", color=c)
         labels = [s.label for s in shown]
-        if sum(len(label) + 2 for label in labels) > self.width - 8:  # plotext would drop the ones that do not fit
-            labels = [str(s.index + 1) for s in shown]  # the leaderboard's # column
+        slot = (width - 8) / max(len(shown), 1)  # the y axis takes ~8 columns
+        # plotext would drop a label wider than its slot: that one is its number (the table's # column)
+        labels = [label if len(label) + 1 <= slot else str(s.index + 1) for label, s in zip(labels, shown)]
         plt.xticks(list(range(1, len(shown) + 1)), labels)
         plt.xlim(0.4, len(shown) + 0.6)
-
-
-class ChartBuilt(Message):
-    """A background build finished."""
-
-    def __init__(self, key: tuple, strips: list[Strip]) -> None:
-        super().__init__()
-        self.key, self.strips = key, strips
 
 
 class MetricChart(PlotextPlot):
@@ -184,14 +211,14 @@ class MetricChart(PlotextPlot):
 
     def show(self, series: list[Series], title: str, ylabel: str, epochs: int,
              ylim: tuple[float, float] | None = None, log: bool = False, xlabel: str = "epoch",
-             xmin: int = 0, empty: str = "no data yet") -> bool:
+             xmin: int = 0, empty: str = "no data yet", xlabels: tuple[str, ...] = ()) -> bool:
         """Show curves; returns False (and does nothing) if nothing changed."""
         return self.show_spec(CurvesSpec(tuple(series), title, ylabel, epochs, ylim, log, self.no_color,
-                                         xlabel, xmin, empty))
+                                         xlabel, xmin, empty, xlabels))
 
     def show_spread(self, spreads: list[Spread], title: str, ylabel: str) -> bool:
         """Show the spread of final values; returns False if nothing changed."""
-        return self.show_spec(SpreadSpec(tuple(spreads), title, ylabel, self.no_color, width=self.size.width))
+        return self.show_spec(SpreadSpec(tuple(spreads), title, ylabel, self.no_color))
 
     def show_spec(self, spec: Spec) -> bool:
         """Replace what the chart shows; returns False (and does nothing) if nothing changed."""
@@ -236,7 +263,7 @@ class MetricChart(PlotextPlot):
         plt = Plot()  # a fresh figure: nothing shared with another build
         if len(spec.title) > width - 4:  # plotext drops a title longer than this: shorten it instead
             spec = dataclasses.replace(spec, title=spec.title[:max(width - 5, 0)] + "…")
-        spec.draw(plt)
+        spec.draw(plt, width)
         plt.plotsize(width, height)
         plt._set_size(width, height)  # as textual-plotext's own render does (its issue #5)
         plt.theme(theme)

@@ -1,4 +1,5 @@
-"""The help screen: what initdash shows, and every key (generated from the app's and the main view's bindings)."""
+"""The help screen: what initdash shows, every key (generated from the app's and the main view's bindings) and
+every initializer's full spec; it scrolls, with its scrollbar always shown."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ ABOUT = (
 
 
 class HelpScreen(ModalScreen[None]):
-    """Keys and a short explanation; escape or ? closes it (q quits, as everywhere)."""
+    """Keys, initializers and a short explanation; escape or ? closes it (q quits, as everywhere)."""
 
     BINDINGS = [Binding("escape,question_mark", "dismiss", "Close help"), Binding("q", "app.quit", "Quit")]
+    AUTO_FOCUS = "#help-body"  # the arrow keys and page up/down scroll it at once
 
-    def __init__(self, bindings: list[Binding]) -> None:
+    def __init__(self, bindings: list[Binding], initializers: list[tuple[str, str]] = ()) -> None:
         super().__init__()
         self.app_bindings = bindings
+        self.initializers = list(initializers)  # (short label, full spec) in key order
 
     def compose(self) -> ComposeResult:
         keys = Table.grid(padding=(0, 2))  # two columns: a description wraps under itself, not under its key
@@ -33,6 +36,17 @@ class HelpScreen(ModalScreen[None]):
         for b in self.app_bindings:
             keys.add_row(b.key_display or b.key.replace("question_mark", "?"), b.tooltip or b.description)
         keys.add_row("ctrl+p", "command palette: every action by name")
-        body = Group(Text(ABOUT), Text(""), Text("Keys:"), keys, Text(""), Text("Press escape (or ?) to close."))
-        with VerticalScroll(id="help-body"):
-            yield Static(body, id="help-text")
+        keys.add_row("escape", "close this help (or ?)")
+        parts = [Text(ABOUT), Text(""), Text("Keys:", style="bold"), keys]
+        if self.initializers:
+            inits = Table.grid(padding=(0, 2))
+            inits.add_column(no_wrap=True)
+            inits.add_column(ratio=1)
+            for k, (short, full) in enumerate(self.initializers, start=1):
+                inits.add_row(str(k), Text(full if short == full else f"{short} = {full}"))
+            parts += [Text(""), Text("Initializers (# as in the leaderboard):", style="bold"), inits]
+        body = VerticalScroll(id="help-body")
+        body.border_title = "initdash help"
+        body.border_subtitle = "escape or ? closes · ↑ ↓ scroll"
+        with body:
+            yield Static(Group(*parts), id="help-text")

@@ -7,20 +7,34 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
-from initdash.ui.views import MARKERS, RICH_COLORS, Row
+from initdash.ui.labels import LABEL_WIDTH
+from initdash.ui.palette import marker, rich_color
+from initdash.ui.views import Row
 
 SHORT = {"val_accuracy": "val acc", "accuracy": "acc", "val_loss": "val loss", "loss": "loss"}
-LABEL_WIDTH = 18  # a longer initializer label (variance_scaling:scale=2,mode=fan_avg) is cut: the table must fit
 
 
-def columns(metric: str, width: int = 200) -> tuple[tuple[str, str], ...]:
-    """(key, title) of every column; the rank, spread and wins are about `metric`. Training accuracy is on the
-    charts, not here; narrower than 80 columns, the loss and then the wins are left out too."""
-    cols = [("key", "#"), ("label", "initializer"), ("status", "status"), ("loss", "loss"),
+DROP_ORDER = ("loss", "wins", "spread")  # left out first to last when the table would not fit
+KEY_WIDTH = 4  # the # column: "1 ━━"
+
+
+def columns(metric: str, width: int = 200, rows: list[Row] = ()) -> tuple[tuple[str, str], ...]:
+    """(key, title) of every column that fits `width` with these rows; the rank, spread and wins are about
+    `metric`. Training accuracy is on the charts, not here; columns that do not fit go in DROP_ORDER."""
+    cols = [("key", "#"), ("label", "initializer"), ("status", "status"), ("loss", "train loss"),
             ("val_accuracy", "val acc"), ("rank", "rank"), ("spread", f"{SHORT[metric]} μ±σ"), ("wins", "wins")]
-    for key, below in (("loss", 80), ("wins", 68)):
-        if width < below:
-            cols = [c for c in cols if c[0] != key]
+
+    def need(key: str, title: str) -> int:  # a DataTable cell has one space of padding either side
+        if key == "key":
+            cells = [KEY_WIDTH]
+        else:  # a muted label is shown in brackets
+            cells = [len(str(getattr(r, key))) + (2 if key == "label" and r.muted else 0) for r in rows]
+        return max([len(title), *cells]) + 2
+
+    for key in DROP_ORDER:
+        if sum(need(*c) for c in cols) <= width - 1:  # one column spare: no horizontal scrollbar
+            break
+        cols = [c for c in cols if c[0] != key]
     return tuple(cols)
 
 
@@ -34,7 +48,7 @@ class Leaderboard(DataTable):
 
     def show(self, rows: list[Row], metric: str, width: int = 200) -> None:
         """Bring the table up to date with `rows`, with the columns that fit `width`."""
-        cols = columns(metric, width)
+        cols = columns(metric, width, rows)
         if [k for k, _ in cols] != [str(k.value) for k in self.columns]:
             self.clear(columns=True)
             for key, title in cols:
@@ -58,10 +72,10 @@ class Leaderboard(DataTable):
         index = r.key - 1
         digit = f"{r.key}" if r.key <= 9 else " "
         if self.no_color:  # the marker the curves are drawn with
-            key: str | Text = f"{digit} {MARKERS[index % len(MARKERS)]}"
+            key: str | Text = f"{digit} {marker(index)}"
         else:
-            key = Text.assemble(f"{digit} ", ("━━", "dim" if r.muted else RICH_COLORS[index % len(RICH_COLORS)]))
-        label = r.label if len(r.label) <= LABEL_WIDTH else r.label[:LABEL_WIDTH - 1] + "…"
+            key = Text.assemble(f"{digit} ", ("━━", "dim" if r.muted else rich_color(index)))
+        label = r.label if len(r.label) <= LABEL_WIDTH else r.label[:LABEL_WIDTH - 1] + "…"  # short already
         label = f"({label})" if r.muted else label
         cells = {"key": key, "label": label, "status": r.status, "loss": r.loss, "val_accuracy": r.val_accuracy,
                  "rank": r.rank, "spread": r.spread, "wins": r.wins}

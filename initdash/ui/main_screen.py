@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
@@ -27,13 +26,20 @@ from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
 from initdash.ui.chart import MetricChart
+from initdash.ui.labels import short_labels
 from initdash.ui.leaderboard import SHORT, Leaderboard
+from initdash.ui.messages import StatsReady
+from initdash.ui.palette import BAND_MARKER
+from initdash.ui.toast import toast
 from initdash.ui.views import (
     CurveCache,
     chart_series,
     header_text,
+    layer_note,
+    layer_ticks,
     leaderboard_rows,
     signal_series,
+    signal_zeros,
     spread_data,
     spread_lines,
 )
@@ -42,14 +48,6 @@ View = Literal["curves", "spread", "signal"]
 METRIC_CYCLE: tuple[Metric, ...] = ("val_accuracy", "loss", "accuracy", "val_loss")
 REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
 MIN_WIDTH, MIN_HEIGHT = 64, 20  # below this plotext cannot draw two charts and the table legibly
-
-
-class StatsReady(Message):
-    """Statistics across sweeps, computed off the UI thread, are ready."""
-
-    def __init__(self, key: tuple, result: stats.SessionStats) -> None:
-        super().__init__()
-        self.key, self.result = key, result
 
 
 class MainScreen(Screen[None]):
@@ -94,6 +92,7 @@ class MainScreen(Screen[None]):
         self._stale = True  # new training data since the last redraw
         self._texts: dict[str, str] = {}
         self._stats: dict[tuple, stats.SessionStats] = {}
+        self._stats_failed: dict[tuple, str] = {}  # key -> why: said, and not tried again for the same sweeps
         self._computing: tuple | None = None
 
     # --- layout -----------------------------------------------------------------------------------
@@ -107,9 +106,11 @@ class MainScreen(Screen[None]):
                 with Vertical(id="spread"):
                     yield MetricChart("spread", id="spread-chart")
                     yield Static(id="spread-table", markup=False)
-                with Horizontal(id="signal"):
-                    yield MetricChart("activation std", id="act-chart")
-                    yield MetricChart("gradient norm", id="grad-chart")
+                with Vertical(id="signal"):
+                    with Horizontal(id="signal-charts"):
+                        yield MetricChart("activation std", id="act-chart")
+                        yield MetricChart("gradient norm", id="grad-chart")
+                    yield Static(id="signal-note", markup=False)
             yield Leaderboard(id="leaderboard", no_color=bool(os.environ.get("NO_COLOR")))
             yield Static(id="summary", markup=False)
             yield Static(id="status", markup=False)
@@ -153,7 +154,7 @@ class MainScreen(Screen[None]):
     watch_validation = watch_log_loss = watch_muted = watch_signal_epoch = watch_status = _redraw_on_change
 
     def watch_metric(self, metric: Metric) -> None:
-        self.notify(f"spread, rank and wins now by final {metric}", timeout=2)
+        toast(self.app, f"spread, rank and wins now by final {metric}", timeout=2)
         self.redraw()
 
     # --- actions ----------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ class MainScreen(Screen[None]):
 
     def watch_band(self, band: bool) -> None:
         if band and len(self.session.completed()) < 2:
-            self.notify("the band shows earlier sweeps: press r to make some", timeout=3)
+            toast(self.app, "the band shows earlier sweeps: press r to make some")
         self.redraw()
 
     # --- statistics, off the UI thread --------------------------------------------------------------
@@ -195,7 +196,7 @@ class MainScreen(Screen[None]):
         key = (self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels()))
         if key in self._stats:
             return self._stats[key]
-        if self._computing != key:
+        if self._computing != key and key not in self._stats_failed:
             self._computing = key
             snapshot = Session(self.session.config, self.session.data_label)
             snapshot.sweeps = list(done)  # complete sweeps never change again: safe to read elsewhere
@@ -205,13 +206,27 @@ class MainScreen(Screen[None]):
         return same_metric[-1] if same_metric else None
 
     def _compute(self, key: tuple, snapshot: Session, metric: Metric) -> None:
-        self.post_message(StatsReady(key, stats.compute(snapshot, metric)))
+        try:
+            self.post_message(StatsReady(key, stats.compute(snapshot, metric)))
+        except Exception as exc:  # said on screen, never "computing…" forever
+            self.post_message(StatsReady(key, None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
 
     def on_stats_ready(self, message: StatsReady) -> None:
-        self._stats[message.key] = message.result
+        if message.result is not None:
+            self._stats[message.key] = message.result
+        else:
+            self._stats_failed[message.key] = message.error
         if self._computing == message.key:
             self._computing = None
         self.redraw()
+
+    def _stats_text(self, st: stats.SessionStats | None) -> str:
+        """The summary line: the statistics' sentence, or why there is none yet."""
+        if st is not None:
+            return st.summary
+        done = self.session.completed()
+        failed = self._stats_failed.get((self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels())))
+        return f"statistics failed: {failed}" if failed else "statistics: computing…"
 
     @property
     def stats_ready(self) -> bool:
@@ -239,8 +254,7 @@ class MainScreen(Screen[None]):
         self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric,
                                          self.size.width)
         self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20)))
-        summary = st.summary if st is not None else "statistics: computing…"
-        self._set_text("#summary", f"{SHORT[self.metric]}: {summary}")
+        self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
         self._set_text("#status", self.status)
 
     def _set_text(self, selector: str, text: str) -> None:
@@ -259,22 +273,30 @@ class MainScreen(Screen[None]):
         chart.show_spread(spread_data(self.session, st, self.muted),
                           f"final {self.metric}: {plural(runs, 'run')} in {plural(st.sweeps, 'sweep')} "
                           "(bars: 95% CI of the mean)", self.metric)
-        self._set_text("#spread-table", "\n".join(spread_lines(st, max(self.size.width - 2, 20))))
+        labels = short_labels(self.session.config.initializers)
+        self._set_text("#spread-table", "\n".join(spread_lines(st, max(self.size.width - 2, 20), labels)))
 
     def _draw_signal(self) -> None:
         current = self.session.current
-        depth = max((len(g.layer_names) for g in current.initializers.values()), default=0) if current else 0
+        names = max((g.layer_names for g in current.initializers.values()), key=len, default=()) if current else ()
         waiting = current is None or not current.recorded_anything
+        ticks = layer_ticks(names, self.size.width // 2)  # two charts side by side
+        notes = [layer_note(names, ticks)]
+        short = short_labels(self.session.config.initializers)
         for metric, chart_id, what, note in (
                 ("activation_std", "#act-chart", "activation std", "one layer: no depth to compare"),
                 ("grad_norm", "#grad-chart", "grad norm", "try --preset deep-relu")):
             chart = self.query_one(chart_id, MetricChart)
-            if not depth:
+            if not names:
                 chart.show([], f"{what} by layer", what, 1, xlabel="", empty="no data yet" if waiting else note)
                 continue
             epoch, series = signal_series(self.session, metric, self.muted, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
-            chart.show(series, title, what, depth, log=True, xlabel="layer", xmin=1)
+            chart.show(series, title, what, len(names), log=True, xlabel="layer", xmin=1, xlabels=tuple(ticks))
+            zeros = signal_zeros(self.session, metric, self.muted, self.signal_epoch)
+            if zeros:  # log 0 has no place on the axis: say it instead of leaving the curve out silently
+                notes.append(f"{what} 0 (off the log axis): {', '.join(short.get(z, z) for z in zeros)}")
+        self._set_text("#signal-note", "\n".join(n for n in notes if n))
 
     def _draw_curves(self) -> None:
         prefix = "val_" if self.validation else ""
@@ -283,10 +305,12 @@ class MainScreen(Screen[None]):
         loss_chart = self.query_one("#loss-chart", MetricChart)
         acc_chart = self.query_one("#acc-chart", MetricChart)
         limit = max(loss_chart.size.width, 20)
-        band = " + earlier sweeps" if self.band and len(self.session.completed()) > 1 else ""
+        band = f" + earlier sweeps ({BAND_MARKER})" if self.band and len(self.session.completed()) > 1 else ""
+        if band:  # the band's legend must fit the title of a half-width chart at 80 columns
+            which = "val" if self.validation else "train"
         empty = "training starts…" if self.live else "no data yet"
         loss_chart.show(chart_series(self.session, prefix + "loss", self.muted, self.band, limit, self.curves),
                         f"{which} loss" + (" (log)" if self.log_loss else "") + band, "loss", epochs,
                         log=self.log_loss, empty=empty)
         acc_chart.show(chart_series(self.session, prefix + "accuracy", self.muted, self.band, limit, self.curves),
-                       f"{which} accuracy", "accuracy", epochs, ylim=(0.0, 1.0), empty=empty)
+                       f"{which} accuracy" + band, "accuracy", epochs, ylim=(0.0, 1.0), empty=empty)

@@ -1,13 +1,20 @@
-"""Messages that cross from background threads into the UI."""
+"""Every message of the dashboard: what crosses from background threads (training, data loading, statistics,
+chart builds) into the UI thread."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from initdash.data import Dataset
 from initdash.events import Event
+
+if TYPE_CHECKING:
+    from textual.strip import Strip
+
+    from initdash.stats import SessionStats
 
 
 @dataclass
@@ -25,3 +32,24 @@ class DataLoaded(Message):
     error: str = ""
     executor: object = None  # the executor connected off the UI thread, if it was not before
     fatal: bool = False  # the executor could not connect: the dashboard cannot go on
+
+
+@dataclass
+class StatsReady(Message):
+    """Statistics across sweeps for `key`, computed off the UI thread: a result, or why there is none."""
+
+    key: tuple
+    result: SessionStats | None
+    error: str = ""  # the computation failed: said instead of "computing…" forever
+
+
+@dataclass
+class ChartBuilt(Message):
+    """A chart's background build finished (or failed: then its strips say why)."""
+
+    key: tuple
+    strips: list[Strip]
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer build of the same chart makes an older one still in the queue worthless."""
+        return isinstance(message, ChartBuilt)

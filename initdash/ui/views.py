@@ -8,16 +8,9 @@ from dataclasses import dataclass
 from initdash import stats
 from initdash.data import Described
 from initdash.events import FAILED
-from initdash.session import UnitRecord, Session
+from initdash.session import Session, SweepRecord, UnitRecord
 from initdash.tables import fmt, mean, mean_pm_std, plural, text_table
-
-# One colour per initializer, as RGB: the terminal's 16 named colours go through the theme, which drew red and
-# magenta alike. Okabe & Ito's colour-blind-safe palette, then three more. The leaderboard's # column shows them
-# (the charts' legend). With NO_COLOR every curve is the default colour and its marker tells them apart.
-COLORS = ((230, 159, 0), (86, 180, 233), (0, 158, 115), (240, 228, 66), (0, 114, 178), (213, 94, 0),
-          (204, 121, 167), (170, 170, 170), (255, 255, 255))
-RICH_COLORS = tuple("#{:02x}{:02x}{:02x}".format(*c) for c in COLORS)
-MARKERS = ("•", "+", "x", "o", "*", "#", "@", "%", "=")
+from initdash.ui.labels import short_labels
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,7 @@ class CurveCache:
         return [float(e) for e in epochs], [sums[e][0] / sums[e][1] for e in epochs]
 
 
-def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozenset(),
+def chart_series(session: Session, metric: str, muted: frozenset[str] = frozenset(),
                  band: bool = False, limit: int = 200, cache: CurveCache | None = None) -> list[Series]:
     """The current sweep's mean curve per visible initializer (and, with `band`, earlier sweeps' spread)."""
     cache = cache or CurveCache()
@@ -81,7 +74,7 @@ def chart_series(session: Session, metric: str, hidden: frozenset[str] = frozens
     labels = session.labels()
     earlier = [s for s in session.completed() if s is not current]
     for index, label in enumerate(labels):
-        if label in hidden or label not in current.initializers:
+        if label in muted or label not in current.initializers:
             continue
         if band and earlier:
             groups = [s.initializers[label] for s in earlier if label in s.initializers]
@@ -111,35 +104,79 @@ def _band(label: str, index: int, runs: list[UnitRecord], metric: str, limit: in
     return lines
 
 
-def signal_series(session: Session, metric: str, hidden: frozenset[str] = frozenset(),
+def signal_series(session: Session, metric: str, muted: frozenset[str] = frozenset(),
                   epoch: int | None = None) -> tuple[int, list[Series]]:
-    """Per visible initializer, `metric` (activation_std or grad_norm) against hidden-layer depth, averaged
-    over repeats, at `epoch` (None: the latest epoch every initializer of the current sweep has reached, and
-    never past it); returns the epoch shown too. Missing or non-positive values (a log axis cannot show
-    them) are left out."""
-    current = session.current
-    if current is None:
-        return -1, []
-    latest = [max(int(r["epoch"]) for r in h) for run in current.initializers.values() if run.label not in hidden
-              for h in run.histories if h and metric in h[-1]]
-    if not latest:
-        return -1, []
-    epoch = min(latest) if epoch is None else max(0, min(epoch, min(latest)))
+    """Per visible initializer, `metric` (activation_std or grad_norm) against layer depth, averaged over
+    repeats, at `epoch` (None: the latest epoch every initializer of the current sweep has reached, and never
+    past it); returns the epoch shown too. Missing or non-positive values (a log axis cannot show them) are
+    left out: `signal_zeros` names who has them."""
+    epoch, layers = _signal_layers(session, metric, muted, epoch)
     out = []
     for index, label in enumerate(session.labels()):
-        if label in hidden or label not in current.initializers:
+        per_layer = {k: [v for v in vs if v > 0] for k, vs in layers.get(label, {}).items()}
+        shown = sorted(k for k, vs in per_layer.items() if vs)
+        if shown:
+            out.append(Series(label, index, tuple(float(x) for x in shown), tuple(mean(per_layer[x]) for x in shown)))
+    return epoch, out
+
+
+def signal_zeros(session: Session, metric: str, muted: frozenset[str] = frozenset(),
+                 epoch: int | None = None) -> list[str]:
+    """The visible initializers whose `metric` is 0 at some layer (zeros' activations): a log axis cannot
+    draw them, so the view says so."""
+    _, layers = _signal_layers(session, metric, muted, epoch)
+    return [label for label, per_layer in layers.items() if any(v <= 0 for vs in per_layer.values() for v in vs)]
+
+
+def _signal_layers(session: Session, metric: str, muted: frozenset[str],
+                   epoch: int | None) -> tuple[int, dict[str, dict[int, list[float]]]]:
+    """The epoch shown, and per visible initializer per layer (1-based) every repeat's value there."""
+    current = session.current
+    if current is None:
+        return -1, {}
+    latest = [max(int(r["epoch"]) for r in h) for run in current.initializers.values() if run.label not in muted
+              for h in run.histories if h and metric in h[-1]]
+    if not latest:
+        return -1, {}
+    epoch = min(latest) if epoch is None else max(0, min(epoch, min(latest)))
+    out: dict[str, dict[int, list[float]]] = {}
+    for label in session.labels():
+        if label in muted or label not in current.initializers:
             continue
         per_layer: dict[int, list[float]] = {}
         for history in current.initializers[label].histories:
             row = history[epoch] if epoch < len(history) else None  # rows are epochs 0, 1, 2, ...
             for layer, v in enumerate(row.get(metric, []) if row else [], start=1):
-                if v is not None and v > 0:
+                if v is not None:
                     per_layer.setdefault(layer, []).append(v)
         if per_layer:
-            layers = sorted(per_layer)
-            out.append(Series(label, index, tuple(float(x) for x in layers),
-                              tuple(mean(per_layer[x]) for x in layers)))
+            out[label] = per_layer
     return epoch, out
+
+
+def layer_ticks(names: tuple[str, ...], width: int) -> list[str]:
+    """Tick labels for layers 1..n along `width` columns: their module paths, shortened (the part every name
+    shares dropped, then all but the last part cut to its first letter: `features.3` -> `f.3`), or plain
+    numbers when even those do not fit (then `layer_note` lists the names)."""
+    if not names:
+        return []
+    parts = [n.split(".") for n in names]
+    while len(parts) > 1 and all(len(p) > 1 for p in parts) and len({p[0] for p in parts}) == 1:
+        parts = [p[1:] for p in parts]
+    full = [".".join(p) for p in parts]
+    short = [".".join([*(x[:1] for x in p[:-1]), p[-1]]) for p in parts]
+    room = (width - 8) // len(names) - 1  # the y axis takes ~8 columns; one space between labels
+    for labels in (full, short):
+        if max(map(len, labels)) <= room and len(set(labels)) == len(labels):
+            return labels
+    return [str(i) for i in range(1, len(names) + 1)]
+
+
+def layer_note(names: tuple[str, ...], ticks: list[str]) -> str:
+    """`layers: 1 conv1 · 2 conv2 · ...` when the ticks are plain numbers; nothing when they are names."""
+    if not names or ticks != [str(i) for i in range(1, len(names) + 1)] or names == tuple(ticks):
+        return ""
+    return "layers: " + " · ".join(f"{i} {n}" for i, n in enumerate(names, start=1))
 
 
 @dataclass(frozen=True)
@@ -163,20 +200,33 @@ def _fmt(values: list[float]) -> str:
     return fmt(mean(values)) if values else "-"
 
 
+def live_ranks(sweep: SweepRecord, metric: str) -> tuple[dict[str, int], int | None]:
+    """Ranks within one sweep, and the epoch they compare at: a finished sweep by its final values; one still
+    training at the latest epoch every initializer has reached (none while one has not started), so a unit
+    that runs ahead is never ranked against others an epoch behind."""
+    if sweep.finished:
+        return stats.ranks(stats.sweep_means(sweep, metric), metric), None
+    units = [u for u in sweep.initializers.values() if u.state != FAILED]  # a failed one's numbers rank nothing
+    if not units or min(u.epoch for u in units) < 0:
+        return {}, None
+    epoch = min(u.epoch for u in units)
+    at = {u.label: [h[epoch][metric] for h in u.histories if epoch < len(h)] for u in units}
+    return stats.ranks({k: mean(v) for k, v in at.items() if v}, metric), epoch
+
+
 def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: frozenset[str] = frozenset(),
                      metric: str = "val_accuracy") -> list[Row]:
     """Per initializer: live status and metrics of the current sweep, rank (and its change), spread, wins.
 
     `st` is stats.compute(session, metric) for the metric the ranks and the spread are about (None while it is
-    computed: those columns wait).
+    computed: those columns wait; with no complete sweep yet they say `-`).
     """
+    short = short_labels(session.config.initializers)
     current = session.current
     if current is None:  # nothing trained yet: the initializers, waiting
-        return [Row(k, label, "queued", "-", "-", "-", "-", "-", "-", label in muted)
+        return [Row(k, short.get(label, label), "queued", "-", "-", "-", "-", "-", "-", label in muted)
                 for k, label in enumerate(session.labels(), start=1)]
-    live = {label: mean(g.last(metric)) for label, g in current.initializers.items()
-            if g.last(metric) and g.state != FAILED}  # a failed worker's numbers rank nothing
-    now = stats.ranks(live, metric)
+    now, _ = live_ranks(current, metric)
     completed = [s for s in session.completed() if s is not current]
     before = stats.ranks(stats.sweep_means(completed[-1], metric), metric) if completed else {}
     rows = []
@@ -187,11 +237,14 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
             change = stats.rank_change(now[label], before.get(label), bool(completed))
             rank = f"{now[label]} {change}".strip()
         s = next((x for x in st.inits if x.label == label), None) if st is not None else None
-        spread = "…" if s is None else mean_pm_std(list(s.values), 3, sep="±")
-        wins = "…" if s is None else str(s.wins)
-        rows.append(Row(key, label, group.status_text(session.config.epochs, short=True), _fmt(group.last("loss")),
-                        _fmt(group.last("accuracy")), _fmt(group.last("val_accuracy")), rank or "-", spread, wins,
-                        label in muted))
+        if st is not None and st.sweeps == 0:
+            spread = wins = "-"
+        else:
+            spread = "…" if s is None else mean_pm_std(list(s.values), 3, sep="±")
+            wins = "…" if s is None else str(s.wins)
+        rows.append(Row(key, short.get(label, label), group.status_text(session.config.epochs, short=True),
+                        _fmt(group.last("loss")), _fmt(group.last("accuracy")), _fmt(group.last("val_accuracy")),
+                        rank or "-", spread, wins, label in muted))
     return rows
 
 
@@ -199,7 +252,7 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
 class Spread:
     """One initializer's final values of a metric over every run so far."""
 
-    label: str
+    label: str  # its short label
     index: int
     values: tuple[float, ...]
     mean: float
@@ -207,32 +260,46 @@ class Spread:
     ci_high: float
 
 
-def spread_data(session: Session, st: stats.SessionStats, hidden: frozenset[str] = frozenset()) -> list[Spread]:
+def spread_data(session: Session, st: stats.SessionStats, muted: frozenset[str] = frozenset()) -> list[Spread]:
     """Per visible initializer: its final values, their mean and the 95% CI of the mean."""
     labels = session.labels()
+    short = short_labels(session.config.initializers)
     out = []
     for s in st.inits:
-        if s.label in hidden or s.label not in labels:
+        if s.label in muted or s.label not in labels:
             continue
-        out.append(Spread(s.label, labels.index(s.label), s.values, s.mean, s.ci_low, s.ci_high))
+        out.append(Spread(short.get(s.label, s.label), labels.index(s.label), s.values, s.mean, s.ci_low, s.ci_high))
     return out
 
 
-def spread_lines(st: stats.SessionStats, width: int = 200) -> list[str]:
-    """The spread view's table: n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer;
-    columns are left out from the right (wins, rank, the CI) until it fits `width`."""
-    header = ["initializer", "n", "mean ± std", "95% CI of mean", "P(beats best)", "rank", "wins"]
-    rows = [[s.label, str(s.n), mean_pm_std(s.values, 4, sep="±"), stats.ci_text(s, 3),
-             stats.against_best_text(st, s), "-" if s.rank is None else f"{s.rank} {s.change}".strip(), str(s.wins)]
-            for s in st.inits]
-    keep = list(range(len(header)))
-    lines = text_table(header, rows).splitlines()
-    for drop in (6, 5, 3):
+SPREAD_HEADER = ("#", "initializer", "n", "mean ± std", "95% CI of mean", "P(beats best)", "rank", "wins")
+SPREAD_DROP_ORDER = ("wins", "rank", "95% CI of mean", "P(beats best)")  # left out first to last, to fit
+
+
+def spread_lines(st: stats.SessionStats, width: int = 200, labels: dict[str, str] | None = None) -> list[str]:
+    """The spread view's table: #, n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer,
+    then a line that says what `best` and `rank` are about. Columns that do not fit `width` are left out in
+    SPREAD_DROP_ORDER, and the last line names them."""
+    labels = labels or {}
+    rows = [[str(k) if k <= 9 else "", labels.get(s.label, s.label), str(s.n), mean_pm_std(s.values, 4, sep="±"),
+             stats.ci_text(s, 3), stats.against_best_text(st, s),
+             "-" if s.rank is None else f"{s.rank} {s.change}".strip(), str(s.wins)]
+            for k, s in enumerate(st.inits, start=1)]
+    keep = list(range(len(SPREAD_HEADER)))
+    dropped: list[str] = []
+    lines = text_table(SPREAD_HEADER, rows, left=(1,)).splitlines()
+    for name in SPREAD_DROP_ORDER:
         if max(map(len, lines)) <= width:
             break
-        keep.remove(drop)
-        lines = text_table([header[k] for k in keep], [[r[k] for k in keep] for r in rows]).splitlines()
-    return lines
+        keep.remove(SPREAD_HEADER.index(name))
+        dropped.append(name)
+        lines = text_table([SPREAD_HEADER[k] for k in keep], [[r[k] for k in keep] for r in rows],
+                           left=(1,)).splitlines()
+    where = f"sweep {st.latest_sweep}" if st.latest_sweep is not None else "the latest sweep"
+    notes = [f"best: by mean over {plural(st.sweeps, 'sweep')}" if "P(beats best)" not in dropped else "",
+             f"rank: in {where} only" if "rank" not in dropped else "",
+             f"hidden to fit: {', '.join(dropped)}" if dropped else ""]
+    return [*lines, " · ".join(n for n in notes if n)]
 
 
 def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200) -> str:
@@ -250,11 +317,22 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
         parts.append(c.executor)
     if any("one model at a time" in n for n in notes):
         parts.append("one model at a time")
-    parts.append(f"sweep {session.current.sweep_id if session.current else 0}")
+    if session.current is not None:  # none yet while the data loads
+        parts.append(f"sweep {session.current.sweep_id}")
     lines = [parts[0]]
     for part in parts[1:]:
         if len(lines[-1]) + 3 + len(part) <= width:
             lines[-1] += " · " + part
         else:
             lines.append(part)
+    return "\n".join(lines)
+
+
+def wrap_path(path: str, width: int) -> str:
+    """A path in lines of at most `width`, broken after a `/` (never inside a name unless one is longer)."""
+    lines = [""]
+    for piece in path.replace("/", "/\0").split("\0"):
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
     return "\n".join(lines)
