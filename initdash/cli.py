@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -299,7 +300,7 @@ def _lists(args: argparse.Namespace) -> int:
     if args.list_initializers:
         from initdash.initializers import catalog_lines
 
-        print("\n".join(catalog_lines()))
+        print("\n".join(catalog_lines(shutil.get_terminal_size().columns)))
     if args.list_models:
         from initdash.models import model_lines
 

@@ -6,6 +6,7 @@ Readers only read: `history` and `export` open the database read-only, never cre
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import replace
 from datetime import datetime
@@ -37,22 +38,32 @@ def history_main(argv: list[str]) -> int:
     if not infos:
         print(f"no sessions stored yet in {path}")
         return exit_codes.OK
-    print(history_table(infos))
+    print(history_table(infos, shutil.get_terminal_size().columns))
     return exit_codes.OK
 
 
-def history_table(infos: list) -> str:
-    """One row per stored session: id, date, data, model, initializers, sweeps (and interrupted ones), runs."""
+def history_table(infos: list, width: int = 200) -> str:
+    """One row per stored session: id, date, data, model, optimizer, epochs, initializers, sweeps (and interrupted
+    ones), runs, and the best initializer by mean final val_accuracy; the initializers as a count when the
+    names would not fit `width`."""
     from initdash.tables import text_table
 
-    rows = []
-    for i in infos:
-        when = datetime.fromisoformat(i.created).astimezone().strftime("%Y-%m-%d %H:%M")
-        sweeps = str(i.sweeps) + (f" +{i.interrupted} interrupted" if i.interrupted else "")
-        inits = ",".join(i.initializers[:3]) + (f",+{len(i.initializers) - 3}" if len(i.initializers) > 3 else "")
-        data = i.data.split(" (")[0]  # the name; --json has it all
-        rows.append([str(i.id), when, data, i.model, inits, sweeps, str(i.runs)])
-    return text_table(["id", "date", "data", "model", "initializers", "sweeps", "runs"], rows, left=(1, 2, 3, 4))
+    def table(count_only: bool) -> str:
+        rows = []
+        for i in infos:
+            when = datetime.fromisoformat(i.created).astimezone().strftime("%Y-%m-%d %H:%M")
+            sweeps = str(i.sweeps) + (f" +{i.interrupted} interrupted" if i.interrupted else "")
+            inits = str(len(i.initializers)) if count_only else ",".join(i.initializers[:3]) + (
+                f",+{len(i.initializers) - 3}" if len(i.initializers) > 3 else "")
+            data = i.data.split(" (")[0]  # the name; --json has it all
+            rows.append([str(i.id), when, data, i.model, i.optimizer, str(i.epochs or "?"), inits, sweeps,
+                         str(i.runs), i.best or "-"])
+        header = ["id", "date", "data", "model", "optimizer", "epochs", "initializers", "sweeps", "runs",
+                  "best (val acc)"]
+        return text_table(header, rows, left=(1, 2, 3, 4, 6, 9))
+
+    text = table(False)
+    return text if max(map(len, text.splitlines())) <= width else table(True)
 
 
 def export_main(argv: list[str]) -> int:
@@ -63,10 +74,14 @@ def export_main(argv: list[str]) -> int:
     p = _Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
     p.add_argument("id", type=session_id, metavar="ID", help="session id (see `initdash history`)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv", help="where to write it")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     add_db_option(p)
     args = p.parse_args(argv)
     path = args.db or default_path()
     report.check_out_path(args.out, {"history database": path})
+    there = [str(t) for t in report.output_paths(args.out) if t.exists()]
+    if there and not args.force:
+        raise UserError(f"--out {' and '.join(there)} already exists (add --force to overwrite)")
     if not path.exists():
         raise UserError(f"no history database at {path}")
     with open_reader(path) as reader:

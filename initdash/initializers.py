@@ -106,8 +106,8 @@ _ENTRIES = [
     Initializer("orthogonal", "gain * Q of QR(N(0, 1))", "Saxe et al. 2014: a random orthogonal matrix",
                 {"gain": 1.0}),
     Initializer("variance_scaling", "std = sqrt(scale/n), n from mode, drawn from distribution",
-                "Keras VarianceScaling; mode fan_in|fan_out|fan_avg, "
-                "distribution truncated_normal|untruncated_normal|uniform",
+                "Keras VarianceScaling; mode fan_in, fan_out or fan_avg; "
+                "distribution truncated_normal, untruncated_normal or uniform",
                 _vs(1.0, "fan_in", "truncated_normal")),
     Initializer("kaiming_normal", "N(0, sqrt(2/fan_in)), not truncated",
                 "torch.nn.init.kaiming_normal_ defaults; unlike Keras' he_normal it is not truncated, "
@@ -320,19 +320,25 @@ def lsuv(model: torch.nn.Module, x_train: torch.Tensor, generator: torch.Generat
                 handle.remove()
 
 
-def catalog_lines() -> list[str]:
-    """The catalog as aligned text lines, for --list-initializers."""
-    width = max(len(e.name) for e in CATALOG.values())
-    fwidth = max(len(e.formula) for e in CATALOG.values())
+def catalog_lines(width: int = 100) -> list[str]:
+    """The catalog for --list-initializers, wrapped to `width`: per entry its name, formula and description,
+    then every parameter it takes (with its default), its aliases, and whether it needs data."""
+    import textwrap
+
+    indent = max(len(e.name) for e in CATALOG.values()) + 2
+    width = max(width, indent + 30)
     lines = []
     for e in CATALOG.values():
+        lines += textwrap.wrap(f"{e.name:<{indent - 2}}  {e.formula}: {e.description}", width,
+                               subsequent_indent=" " * indent, break_on_hyphens=False, break_long_words=False)
         extra = []
+        if e.defaults:
+            extra.append("parameters " + ", ".join(f"{k}={_fmt(v)}" for k, v in e.defaults.items()))
         if e.aliases:
             extra.append("alias " + ", ".join(e.aliases))
-        if e.defaults and "scale" not in e.defaults or e.name == "variance_scaling":
-            extra.append("params " + ",".join(f"{k}={_fmt(v)}" for k, v in e.defaults.items()))
         if e.data_dependent:
             extra.append("data-dependent")
-        tail = f"  [{'; '.join(extra)}]" if extra else ""
-        lines.append(f"{e.name:<{width}}  {e.formula:<{fwidth}}  {e.description}{tail}")
+        if extra:
+            lines += textwrap.wrap("; ".join(extra), width, initial_indent=" " * indent,
+                                   subsequent_indent=" " * indent, break_on_hyphens=False, break_long_words=False)
     return lines

@@ -343,7 +343,7 @@ def summarize(stats: SessionStats) -> str:
     if not pair.has_ci:
         n, label = min((pair.n_a, pair.a), (pair.n_b, pair.b))
         return f"{head}; {TOO_FEW} (n={n} {'each' if pair.n_a == pair.n_b else 'for ' + label})"
-    return f"{head} (95% CI {percent_interval(pair.low, pair.high)}): {'clear' if pair.clear else 'not clear'}"
+    return f"{head}, 95% CI {percent_interval(pair.low, pair.high)}: {'clear' if pair.clear else 'not clear'}"
 
 
 # --- Text table ------------------------------------------------------------------------------------------

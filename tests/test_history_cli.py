@@ -9,6 +9,8 @@ import pytest
 
 from initdash import report
 from initdash.cli import main
+from initdash.stats import compute
+from initdash.store import open_reader
 
 RUN = ["--headless", "--epochs", "1", "--init", "zeros,he_normal", "--seed", "5"]
 
@@ -53,14 +55,23 @@ def test_single_run_prints_no_statistics(capsys, tmp_path):
     assert rc == 0 and "95% CI" not in out and "saved as session 1" in err
 
 
-def test_history_table_and_json(capsys, saved):
+def test_history_table_and_json(capsys, saved, monkeypatch):
     d, _, _ = saved
+    monkeypatch.setenv("COLUMNS", "60")  # too narrow for the names: the initializers are counted
+    rc, out, _ = run(capsys, "history", "--db", str(d / "h.db"))
+    assert rc == 0 and out.splitlines()[2].split()[7] == "2"  # after id, date (two words), data, model, ...
+    monkeypatch.setenv("COLUMNS", "200")
     rc, out, _ = run(capsys, "history", "--db", str(d / "h.db"))
     assert rc == 0
     header, rule, row = out.splitlines()
-    assert header.split() == ["id", "date", "data", "model", "initializers", "sweeps", "runs"]
+    assert header.split() == ["id", "date", "data", "model", "optimizer", "epochs", "initializers", "sweeps", "runs",
+                              "best", "(val", "acc)"]
     assert row.split()[0] == "1" and "zeros,he_normal" in row and " linear " in row
-    assert row.split()[-2:] == ["2", "8"]
+    info = json.loads(run(capsys, "history", "--json", "--db", str(d / "h.db"))[1])[0]
+    with open_reader(d / "h.db") as reader:  # the best by mean final val_accuracy, as the statistics say
+        assert info["best"] == compute(reader.load_session(1)).best.label
+    assert row.split()[-3:] == ["2", "8", info["best"]] and (info["optimizer"], info["epochs"]) == ("rmsprop", 1)
+    assert f" {info['optimizer']} " in row
     rc, out, _ = run(capsys, "history", "--json", "--db", str(d / "h.db"))
     [info] = json.loads(out)
     assert (info["id"], info["sweeps"], info["runs"], info["initializers"]) == (1, 2, 8, ["zeros", "he_normal"])
@@ -105,6 +116,17 @@ def test_export_equals_the_runs_own_export(capsys, saved, tmp_path):
     csv_lines = (tmp_path / "again.csv").read_text().splitlines()
     assert csv_lines[0] == ",".join(report.CSV_COLUMNS)
     assert len(csv_lines) == 1 + 2 * 2 * 2 * 2  # sweeps x initializers x repeats x epochs (0 and 1)
+
+
+def test_export_refuses_to_overwrite_without_force(capsys, saved, tmp_path):
+    d, _, _ = saved
+    out = tmp_path / "mine.csv"
+    out.write_text("precious")
+    rc, _, err = run(capsys, "export", "1", "--db", str(d / "h.db"), "--out", str(out))
+    one_line_error(rc, err, f"--out {out} already exists (add --force to overwrite)")
+    assert out.read_text() == "precious"
+    rc, _, _ = run(capsys, "export", "1", "--db", str(d / "h.db"), "--out", str(out), "--force")
+    assert rc == 0 and out.read_text().startswith(",".join(report.CSV_COLUMNS))
 
 
 def test_open_continues_sweep_numbering(capsys, saved, tmp_path):

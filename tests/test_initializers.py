@@ -242,17 +242,21 @@ def test_spec_equality_ignores_alias_spelling():
     assert parse_spec("uniform") == parse_spec("random_uniform") == InitSpec("random_uniform")
 
 
-def test_catalog_lines_name_every_entry_with_a_formula():
-    lines = catalog_lines()
-    assert len(lines) == len(CATALOG)
-    for line, entry in zip(lines, CATALOG.values()):
-        assert line.startswith(entry.name + " ")
-        assert entry.formula and entry.formula in line
-        assert entry.description and "\n" not in entry.description
-    joined = "\n".join(lines)
-    for alias in ALIASES:
-        assert alias in joined
-    he = next(line for line in lines if line.startswith("he_normal "))
+def test_catalog_lines_name_every_entry_with_every_parameter_wrapped_to_the_width():
+    for width in (60, 80, 120):
+        lines = catalog_lines(width)
+        assert max(map(len, lines)) <= width
+        names = [line.split()[0] for line in lines if not line.startswith(" ")]
+        assert names == list(CATALOG)
+        joined = " ".join(" ".join(lines).split())  # wrapping undone
+        for entry in CATALOG.values():
+            assert entry.formula in joined and entry.description in joined
+            params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.defaults.items())
+            assert not params or params in joined, entry.name  # he_normal:scale=2 works, so it is listed
+        for alias in ALIASES:
+            assert alias in joined
+    he = " ".join(catalog_lines(200)[next(i for i, line in enumerate(catalog_lines(200))
+                                          if line.startswith("he_normal "))].split())
     assert "sqrt(2/fan_in)" in he
     assert "truncated" in CATALOG["kaiming_normal"].description or "not truncated" in CATALOG["kaiming_normal"].formula
 

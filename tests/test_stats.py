@@ -265,29 +265,30 @@ def test_diverged_failed_and_cancelled_runs_are_not_counted():
 
 def test_summary_clear_and_unclear():
     s = compute(make_session(THREE))
-    assert s.summary == "he_normal beats normal in 100% of run pairs (95% CI [100%, 100%]): clear"
+    assert s.summary == "he_normal beats normal in 100% of run pairs, 95% CI [100%, 100%]: clear"
     assert compute(make_session(THREE), "val_loss").summary == s.summary  # lower is better for a loss
     close = compute(make_session([{"he_normal": [0.80], "zeros": [0.78]}, {"he_normal": [0.79], "zeros": [0.81]},
                                   {"he_normal": [0.82], "zeros": [0.80]}]))
     # he .80 .79 .82 against zeros .78 .81 .80: 1.5 + 1 + 3 of 9 pairs
     pair = close.pair("he_normal", "zeros")
     assert pair.p == pytest.approx(5.5 / 9) and not pair.clear
-    assert close.summary == f"he_normal beats zeros in 61% of run pairs (95% CI {stats.percent_interval(pair.low, pair.high)})" \
-        ": not clear"
-    assert len("val_accuracy: " + close.summary) <= 80
+    interval = stats.percent_interval(pair.low, pair.high)
+    assert close.summary == f"he_normal beats zeros in 61% of run pairs, 95% CI {interval}: not clear"
+    assert len("val acc: " + close.summary) <= 80  # the dashboard's summary line
 
 
 def test_summary_names_the_winner_of_most_run_pairs_first():
     # he_normal has the best mean thanks to one lucky run, but zeros wins 12 of 16 run pairs
     s = compute(make_session([{"he_normal": [0.60, 0.61, 0.62, 0.99], "zeros": [0.63, 0.64, 0.65, 0.66]}]))
     assert s.best.label == "he_normal"
-    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs (95% CI [")
+    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs, 95% CI [")
 
 
 def test_summary_picks_the_closest_challenger_of_the_best():
     s = compute(make_session([{"he_normal": [0.90, 0.91, 0.92], "uniform": [0.70, 0.71, 0.72],
                                "normal": [0.905, 0.89, 0.93], "zeros": [0.5, 0.51, 0.52]}]))
-    assert s.summary.startswith("he_normal beats normal in 56% of run pairs (95% CI [") and s.summary.endswith("not clear")
+    assert s.summary.startswith("he_normal beats normal in 56% of run pairs, 95% CI [")
+    assert s.summary.endswith("not clear")
 
 
 def test_summary_says_when_there_is_too_little_data():
@@ -306,7 +307,7 @@ def test_summary_says_when_there_is_too_little_data():
 
 def test_every_initializer_clearly_apart():
     s = compute(make_session([{"he_normal": [0.90, 0.91], "uniform": [0.70, 0.71], "zeros": [0.50, 0.51]}] * 2))
-    assert s.summary == "he_normal beats uniform in 100% of run pairs (95% CI [100%, 100%]): clear"
+    assert s.summary == "he_normal beats uniform in 100% of run pairs, 95% CI [100%, 100%]: clear"
     assert all(p.clear for p in s.pairs)
 
 
@@ -332,9 +333,25 @@ def test_stats_table_text():
 def test_spread_lines():
     s = compute(make_session(THREE))
     lines = spread_lines(s)
-    assert lines[0].split() == ["initializer", "n", "mean", "±", "std", "95%", "CI", "of", "mean", "P(beats", "best)",
-                                "rank", "wins"]
-    normal = next(line for line in lines if line.startswith("normal"))
+    assert lines[0].split() == ["#", "initializer", "n", "mean", "±", "std", "95%", "CI", "of", "mean", "P(beats",
+                                "best)", "rank", "wins"]
+    normal = next(line for line in lines if line.split()[1:2] == ["normal"])
     assert "[0.808, 0.859]" in normal and "0% [0%, 0%]" in normal and normal.split()[-3:] == ["2", "↑1", "0"]
+    assert lines[-1] == "best: by mean over 3 sweeps · rank: in sweep 3 only"
     few = spread_lines(compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.52]}])))
     assert "n too small" in few[3] and "0% (n too small)" in few[3] and "best" in few[2]
+
+
+def test_spread_lines_leave_out_columns_in_order_and_say_which():
+    s = compute(make_session(THREE))
+    order = ("wins", "rank", "95% CI of mean", "P(beats best)")
+    widths = [max(map(len, spread_lines(s)[:-1]))]
+    for k in range(1, 5):  # the width each table has once the first k columns of the order are left out
+        lines = spread_lines(s, widths[-1] - 1)
+        assert lines[-1].endswith("hidden to fit: " + ", ".join(order[:k]))
+        assert [h for h in order if h not in lines[0]] == list(order[:k])
+        widths.append(max(map(len, lines[:-1])))
+    assert widths == sorted(widths, reverse=True)
+    assert "hidden" not in spread_lines(s, widths[0])[-1]
+    short = spread_lines(s, labels={"he_normal": "he"})
+    assert any(line.split()[1:2] == ["he"] for line in short)

@@ -179,8 +179,11 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
                         f"{first}") from None
     want = "(batch, 1) or (batch,)" if n_out == 1 else f"(batch, {n_out})"
     classes = f"{dataset.n_classes} classes"
-    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-    ok = isinstance(out, torch.Tensor) and (
+    if not isinstance(out, torch.Tensor):  # "shape tuple" read as nonsense: say what came back
+        raise UserError(f"{spec.label}: it returns a {type(out).__name__}, not a tensor, for a batch of 2: it must "
+                        f"return one tensor of shape {want} ({dataset.name} has {classes})")
+    got = tuple(out.shape)
+    ok = (
         tuple(out.shape) == (2, n_out) or (n_out == 1 and tuple(out.shape) == (2,)))
     if not ok:
         raise UserError(f"{spec.label}: its output has shape {got} for a batch of 2, but {dataset.name} has "

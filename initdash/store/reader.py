@@ -20,6 +20,7 @@ from typing import Any
 
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError
+from initdash.events import OK
 from initdash.session import Session, SweepState
 from initdash.store import codec, schema
 
@@ -39,12 +40,16 @@ class SessionInfo:
     seed: int
     version: str
     executor: str
+    epochs: int = 0  # of the latest sweep's config (0: unreadable)
+    optimizer: str = "?"
+    best: str = ""  # the initializer with the best mean final val_accuracy over the complete sweeps ("": none)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for `initdash history --json`."""
         return {"id": self.id, "created": self.created, "data": self.data, "model": self.model,
                 "initializers": list(self.initializers), "sweeps": self.sweeps, "interrupted": self.interrupted,
-                "runs": self.runs, "seed": self.seed, "version": self.version, "executor": self.executor}
+                "runs": self.runs, "seed": self.seed, "version": self.version, "executor": self.executor,
+                "epochs": self.epochs, "optimizer": self.optimizer, "best": self.best}
 
 
 class HistoryReader:
@@ -240,8 +245,38 @@ def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
         try:
             config = ExperimentConfig.from_dict(json.loads(latest))
             model, inits, executor = config.model.label, tuple(s.label for s in config.initializers), config.executor
+            epochs, optimizer = config.epochs, config.optimizer
         except (ValueError, TypeError, KeyError, AttributeError, UserError):
-            model, inits, executor = "?", (), "?"
+            model, inits, executor, epochs, optimizer = "?", (), "?", 0, "?"
         out.append(SessionInfo(session_id, created, data, model, inits, len(complete), interrupted,
-                               sum(per_sweep.get((session_id, s), 0) for s in complete), seed, version, executor))
+                               sum(per_sweep.get((session_id, s), 0) for s in complete), seed, version, executor,
+                               epochs, optimizer, _best(conn, session_id, complete)))
     return out
+
+
+def _best(conn: sqlite3.Connection, session_id: int, complete: list[int]) -> str:
+    """The initializer with the best mean final val_accuracy over `complete` sweeps: per sweep, the mean over
+    the runs that ended ok of the last epoch each finished unit recorded (bodies of the last epochs only)."""
+    if not complete:
+        return ""
+    rows = conn.execute(
+        "SELECT e.sweep, e.initializer, e.body FROM events e JOIN (SELECT sweep, initializer, MAX(seq) AS seq "
+        "FROM events WHERE session = ? AND kind = 'EpochDone' GROUP BY sweep, initializer) last "
+        "ON e.session = ? AND e.sweep = last.sweep AND e.seq = last.seq "
+        "WHERE EXISTS (SELECT 1 FROM events f WHERE f.session = ? AND f.sweep = e.sweep "
+        "AND f.initializer = e.initializer AND f.kind = 'UnitFinished')", (session_id, session_id, session_id))
+    means: dict[str, list[float]] = {}
+    for sweep_id, label, body in rows:
+        if sweep_id not in complete:
+            continue
+        try:
+            report = json.loads(body)["report"]
+            values = [v for v, st in zip(report["values"]["val_accuracy"], report["statuses"])
+                      if st == OK and isinstance(v, (int, float)) and v == v]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if values:
+            means.setdefault(label, []).append(sum(values) / len(values))
+    if not means:
+        return ""
+    return max(means, key=lambda k: sum(means[k]) / len(means[k]))

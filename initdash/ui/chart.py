@@ -115,7 +115,14 @@ def log_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
     """At least three ticks (log10 values) from lo to hi, all inside: whole decades when the range spans three
     or more, else 1-2-5 or 1..9 steps within the decades, else evenly spaced round values (0.42, 0.44, ...)."""
     def thin(ticks: list[float]) -> list[float]:
-        return ticks[::math.ceil(len(ticks) / most)]
+        """Evenly apart on the axis (0.08, 0.2, 0.3, not 0.08, 0.09, 0.1), round values first: 1, then 5, 2."""
+        gap = (hi - lo) / (most + 1)
+        rank = {1: 0, 5: 1, 2: 2}
+        kept: list[float] = []
+        for t in sorted(ticks, key=lambda t: rank.get(round(10 ** (t - math.floor(t + 1e-9)), 6), 3)):
+            if all(abs(t - k) >= gap for k in kept):
+                kept.append(t)
+        return sorted(kept) if len(kept) >= 3 else ticks[::math.ceil(len(ticks) / most)]
 
     inside = [float(d) for d in range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1)]
     if len(inside) >= 3:
@@ -147,7 +154,7 @@ def log_label(tick: float, digits: int = 3) -> str:
     value = 10 ** tick
     if not 1e-3 <= value < 1e4:
         return f"{value:.{max(digits - 1, 0)}e}".replace("e-0", "e-").replace("e+0", "e+")
-    return f"{value:.{digits}g}"
+    return f"{round(value, digits - 1 - math.floor(math.log10(value))):g}"  # 10, not 1e+01
 
 
 @dataclass(frozen=True)

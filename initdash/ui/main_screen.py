@@ -283,6 +283,7 @@ class MainScreen(Screen[None]):
         ticks = layer_ticks(names, self.size.width // 2)  # two charts side by side
         notes = [layer_note(names, ticks)]
         short = short_labels(self.session.config.initializers)
+        zeros: dict[str, list[str]] = {}
         for metric, chart_id, what, note in (
                 ("activation_std", "#act-chart", "activation std", "one layer: no depth to compare"),
                 ("grad_norm", "#grad-chart", "grad norm", "try --preset deep-relu")):
@@ -293,9 +294,14 @@ class MainScreen(Screen[None]):
             epoch, series = signal_series(self.session, metric, self.muted, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
             chart.show(series, title, what, len(names), log=True, xlabel="layer", xmin=1, xlabels=tuple(ticks))
-            zeros = signal_zeros(self.session, metric, self.muted, self.signal_epoch)
-            if zeros:  # log 0 has no place on the axis: say it instead of leaving the curve out silently
-                notes.append(f"{what} 0 (off the log axis): {', '.join(short.get(z, z) for z in zeros)}")
+            zeros[what] = signal_zeros(self.session, metric, self.muted, self.signal_epoch)
+        # log 0 has no place on the axis: say so instead of leaving the curve out silently
+        if zeros and len({tuple(z) for z in zeros.values()}) == 1:
+            said = next(iter(zeros.values()))
+            notes.append(f"0 (off the log axes): {', '.join(short.get(z, z) for z in said)}" if said else "")
+        else:
+            notes += [f"{what} 0 (off the log axis): {', '.join(short.get(z, z) for z in said)}"
+                      for what, said in zeros.items() if said]
         self._set_text("#signal-note", "\n".join(n for n in notes if n))
 
     def _draw_curves(self) -> None:
