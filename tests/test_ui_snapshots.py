@@ -1,9 +1,14 @@
-"""Snapshots of the key screens, drawn from a recorded Session (no live training): stable everywhere."""
+"""Snapshots of every view, drawn from a recorded Session (no live training): stable everywhere.
+
+Each view at 80x24 and a wider size, with the lesson's initializers and with long specs, in colour and with
+NO_COLOR. Update them with `--snapshot-update` only after looking at them.
+"""
 
 from __future__ import annotations
 
+import pytest
 from helpers import wait_for
-from recorded import recorded_session, tiny_dataset
+from recorded import LONG_SPECS, recorded_session, tiny_dataset
 
 from initdash.ui.app import InitdashApp
 
@@ -19,6 +24,11 @@ async def settled(pilot) -> None:
     await pilot.pause()
 
 
+@pytest.fixture
+def no_color(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+
+
 def test_main_screen_100x30(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=(100, 30), run_before=settled)
 
@@ -27,13 +37,26 @@ def test_main_screen_80x24(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=settled)
 
 
+def test_main_screen_long_specs_80x24(snap_compare):
+    assert snap_compare(recorded_app(sweeps=2, initializers=LONG_SPECS), terminal_size=(80, 24), run_before=settled)
+
+
 def test_main_screen_validation_with_muted_and_diverged(snap_compare):
     app = recorded_app(diverge="he_normal")
     assert snap_compare(app, terminal_size=(100, 30), press=["v", "2"], run_before=settled)
 
 
+def test_validation_log_axis_110x32(snap_compare):
+    assert snap_compare(recorded_app(), terminal_size=(110, 32), press=["v", "l"], run_before=settled)
+
+
 def test_help_screen(snap_compare):
     assert snap_compare(recorded_app(), terminal_size=(100, 30), press=["question_mark"], run_before=settled)
+
+
+def test_help_screen_long_specs_80x24(snap_compare):
+    app = recorded_app(initializers=LONG_SPECS)
+    assert snap_compare(app, terminal_size=(80, 24), press=["question_mark"], run_before=settled)
 
 
 def test_too_small_terminal(snap_compare):
@@ -44,7 +67,29 @@ def test_spread_view_after_sweeps(snap_compare):
     assert snap_compare(recorded_app(sweeps=5, repeats=3), terminal_size=(100, 30), press=["d"], run_before=settled)
 
 
+def test_spread_view_long_specs_80x24(snap_compare):
+    app = recorded_app(sweeps=3, repeats=2, initializers=LONG_SPECS)
+    assert snap_compare(app, terminal_size=(80, 24), press=["d"], run_before=settled)
+
+
+def test_spread_view_long_specs_110x32_no_color(snap_compare, no_color):
+    app = recorded_app(sweeps=3, repeats=2, initializers=LONG_SPECS)
+    assert snap_compare(app, terminal_size=(110, 32), press=["d"], run_before=settled)
+
+
+def test_signal_view_110x32(snap_compare):
+    assert snap_compare(recorded_app(layers=True), terminal_size=(110, 32), press=["g"], run_before=settled)
+
+
+def test_signal_view_80x24_no_color(snap_compare, no_color):
+    assert snap_compare(recorded_app(layers=True), terminal_size=(80, 24), press=["g"], run_before=settled)
+
+
 def test_leaderboard_across_sweeps_80x24(snap_compare):
+    assert snap_compare(recorded_app(sweeps=4, repeats=2), terminal_size=(80, 24), press=["b"], run_before=settled)
+
+
+def test_band_no_color_80x24(snap_compare, no_color):
     assert snap_compare(recorded_app(sweeps=4, repeats=2), terminal_size=(80, 24), press=["b"], run_before=settled)
 
 

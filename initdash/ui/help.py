@@ -33,10 +33,13 @@ class HelpScreen(ModalScreen[None]):
         keys = Table.grid(padding=(0, 2))  # two columns: a description wraps under itself, not under its key
         keys.add_column(no_wrap=True)
         keys.add_column(ratio=1)
+        same = {b.tooltip.removeprefix("the same as "): b.key_display or b.key for b in self.app_bindings
+                if b.tooltip.startswith("the same as ")}  # `d / tab` on one row
         for b in self.app_bindings:
-            keys.add_row(b.key_display or b.key.replace("question_mark", "?"), b.tooltip or b.description)
+            key = b.key_display or b.key.replace("question_mark", "?")
+            if not b.tooltip.startswith("the same as "):
+                keys.add_row(f"{key} / {same[key]}" if key in same else key, b.tooltip or b.description)
         keys.add_row("ctrl+p", "command palette: every action by name")
-        keys.add_row("escape", "close this help (or ?)")
         parts = [Text(ABOUT), Text(""), Text("Keys:", style="bold"), keys]
         if self.initializers:
             inits = Table.grid(padding=(0, 2))

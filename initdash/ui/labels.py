@@ -3,6 +3,7 @@ table cell. The full spec stays the key everywhere (help, the command palette, e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from initdash.initializers import CATALOG, InitSpec
@@ -57,3 +58,11 @@ def short_labels(specs: Sequence[InitSpec], width: int = LABEL_WIDTH) -> dict[st
     out = {s.label: short_label(s, by_name[s.typed or s.name], width) for s in specs}
     taken = [v for v in out.values()]
     return {k: (k if taken.count(v) > 1 else v) for k, v in out.items()}
+
+
+def shorten_labels(text: str, short: dict[str, str]) -> str:
+    """`text` (a sentence of the statistics) with every full label in it replaced by its short label."""
+    changed = sorted((k for k, v in short.items() if k != v), key=len, reverse=True)  # the longest match first
+    if not changed:
+        return text
+    return re.sub("|".join(map(re.escape, changed)), lambda m: short[m.group(0)], text)

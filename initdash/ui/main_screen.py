@@ -26,7 +26,7 @@ from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
 from initdash.ui.chart import MetricChart
-from initdash.ui.labels import short_labels
+from initdash.ui.labels import short_labels, shorten_labels
 from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.messages import StatsReady
 from initdash.ui.palette import BAND_MARKER
@@ -223,7 +223,7 @@ class MainScreen(Screen[None]):
     def _stats_text(self, st: stats.SessionStats | None) -> str:
         """The summary line: the statistics' sentence, or why there is none yet."""
         if st is not None:
-            return st.summary
+            return shorten_labels(st.summary, short_labels(self.session.config.initializers))
         done = self.session.completed()
         failed = self._stats_failed.get((self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels())))
         return f"statistics failed: {failed}" if failed else "statistics: computing…"

@@ -161,7 +161,7 @@ def layer_ticks(names: tuple[str, ...], width: int) -> list[str]:
     if not names:
         return []
     parts = [n.split(".") for n in names]
-    while len(parts) > 1 and all(len(p) > 1 for p in parts) and len({p[0] for p in parts}) == 1:
+    while len(parts) > 1 and all(len(p) > 2 for p in parts) and len({p[0] for p in parts}) == 1:  # keep `layers.0`
         parts = [p[1:] for p in parts]
     full = [".".join(p) for p in parts]
     short = [".".join([*(x[:1] for x in p[:-1]), p[-1]]) for p in parts]
