@@ -153,9 +153,12 @@ def test_layer_ticks_name_layers_shortened_or_numbered_with_a_note():
     assert layer_ticks(names, 110) == ["features.0", "features.3", "classifier.1"]
     assert layer_ticks(names, 40) == ["f.0", "f.3", "c.1"]
     assert layer_ticks(("net.layers.0", "net.layers.1"), 40) == ["layers.0", "layers.1"]  # never a bare `0`
-    numbers = layer_ticks(tuple(f"block{i}.conv" for i in range(12)), 50)
-    assert numbers == [str(i) for i in range(1, 13)]
-    assert layer_note(tuple(f"block{i}.conv" for i in range(12)), numbers).startswith("layers: 1 block0.conv · 2 ")
+    many = tuple(f"block{i}.conv" for i in range(21))
+    assert layer_ticks(many, 50) == []  # the axis numbers them; the note names them
+    note = layer_note(many, [], 78)
+    assert len(note) <= 78 and note.startswith("layers: 1 block0.conv · 2 ") and note.endswith("· 21 block20.conv")
+    assert " · … · " in note
+    assert layer_note(many[:3], [], 200) == "layers: 1 block0.conv · 2 block1.conv · 3 block2.conv"
     assert layer_note(names, ["f.0", "f.3", "c.1"]) == ""
 
 

@@ -235,7 +235,7 @@ class InitdashApp(App[int]):
         except UserError as exc:
             toast(self, str(exc), severity="error", title="Export failed", timeout=8)
             return
-        self._show_activity(f"exported {', '.join(p.name for p in paths)} in {self.export_dir}")
+        self._show_activity(f"exported {', '.join(p.name for p in paths)}")  # the toast has the whole paths
         self._toast_paths("Exported", [str(p) for p in paths])
 
     def action_screenshot(self) -> None:

@@ -281,7 +281,7 @@ class MainScreen(Screen[None]):
         names = max((g.layer_names for g in current.initializers.values()), key=len, default=()) if current else ()
         waiting = current is None or not current.recorded_anything
         ticks = layer_ticks(names, self.size.width // 2)  # two charts side by side
-        notes = [layer_note(names, ticks)]
+        notes = [layer_note(names, ticks, self.size.width - 2)]
         short = short_labels(self.session.config.initializers)
         zeros: dict[str, list[str]] = {}
         for metric, chart_id, what, note in (

@@ -156,8 +156,8 @@ def _signal_layers(session: Session, metric: str, muted: frozenset[str],
 
 def layer_ticks(names: tuple[str, ...], width: int) -> list[str]:
     """Tick labels for layers 1..n along `width` columns: their module paths, shortened (the part every name
-    shares dropped, then all but the last part cut to its first letter: `features.3` -> `f.3`), or plain
-    numbers when even those do not fit (then `layer_note` lists the names)."""
+    shares dropped, then all but the last part cut to its first letter: `features.3` -> `f.3`), or none when
+    even those do not fit: then the axis has plain numbers and `layer_note` lists the names."""
     if not names:
         return []
     parts = [n.split(".") for n in names]
@@ -169,14 +169,21 @@ def layer_ticks(names: tuple[str, ...], width: int) -> list[str]:
     for labels in (full, short):
         if max(map(len, labels)) <= room and len(set(labels)) == len(labels):
             return labels
-    return [str(i) for i in range(1, len(names) + 1)]
+    return []
 
 
-def layer_note(names: tuple[str, ...], ticks: list[str]) -> str:
-    """`layers: 1 conv1 · 2 conv2 · ...` when the ticks are plain numbers; nothing when they are names."""
-    if not names or ticks != [str(i) for i in range(1, len(names) + 1)] or names == tuple(ticks):
+def layer_note(names: tuple[str, ...], ticks: list[str], width: int = 200) -> str:
+    """`layers: 1 conv1 · 2 conv2 · ...` in one line of at most `width` (the middle left out: `· … ·`) when the
+    ticks are plain numbers; nothing when they are names."""
+    if not names or ticks:
         return ""
-    return "layers: " + " · ".join(f"{i} {n}" for i, n in enumerate(names, start=1))
+    items = [f"{i} {n}" for i, n in enumerate(names, start=1)]
+    for keep in range(len(items), 1, -1):  # the first and last ones, as many as fit
+        shown = items if keep == len(items) else [*items[:keep - keep // 2 - 1], "…", *items[-(keep // 2):]]
+        text = "layers: " + " · ".join(shown)
+        if len(text) <= width:
+            return text
+    return ("layers: " + " · ".join(items))[:width - 1] + "…"
 
 
 @dataclass(frozen=True)
