@@ -302,7 +302,9 @@ class MainScreen(Screen[None]):
         else:
             notes += [f"{what} 0 (off the log axis): {', '.join(short.get(z, z) for z in said)}"
                       for what, said in zeros.items() if said]
-        self._set_text("#signal-note", "\n".join(n for n in notes if n))
+        note = "\n".join(n for n in notes if n)
+        self._set_text("#signal-note", note)
+        self.query_one("#signal-note").display = bool(note)  # no empty row when there is nothing to say
 
     def _draw_curves(self) -> None:
         prefix = "val_" if self.validation else ""
