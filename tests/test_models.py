@@ -235,6 +235,11 @@ BAD_MODELS = {
                  "    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5))\n",
                  "output has shape (2, 5) for a batch of 2, but digits has 10 classes: it must be (batch, 10)"),
     "fails.py": ("import torch\ndef build():\n    return torch.nn.Linear(3, 10)\n", "fails on digits examples"),
+    "tuple.py": ("import torch\nclass Two(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                 "        self.fc = torch.nn.Linear(64, 10)\n"
+                 "    def forward(self, x):\n        y = self.fc(x.flatten(1))\n        return y, y\n"
+                 "def build():\n    return Two()\n",
+                 "it returns a tuple, not a tensor, for a batch of 2: it must return one tensor of shape (batch, 10)"),
     "imports.py": ("import no_such_module_here\n", "raised ModuleNotFoundError"),
 }
 

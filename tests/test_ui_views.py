@@ -167,3 +167,12 @@ def test_paths_wrap_after_a_slash_never_inside_a_name():
     lines = wrap_path(path, 30).splitlines()
     assert "".join(lines) == path and all(len(line) <= 30 for line in lines)
     assert lines[-1] == "initdash-20261130-150556.json"
+
+
+def test_header_names_no_sweep_before_the_first():
+    from recorded import tiny_dataset
+
+    from initdash.ui.views import header_text
+
+    assert "sweep" not in header_text(recorded_session(sweeps=0), tiny_dataset())
+    assert header_text(recorded_session(sweeps=2), tiny_dataset()).endswith("· sweep 2")
