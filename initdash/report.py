@@ -245,7 +245,7 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
 
 def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
     """Rebuild sweeps from exported runs: statuses as exported, worker and sweep states from them."""
-    from initdash.session import CANCELLED, DONE, INTERRUPTED, SweepRecord, UnitRecord
+    from initdash.session import CANCELLED, DONE, INTERRUPTED, UnitRecord, SweepRecord
 
     session = Session(config, data_label)
     labels = session.labels()
