@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
-from initdash.executors import EXECUTORS
 from initdash.initializers import DEFAULT_INITIALIZERS, FLOAT32_MAX, InitSpec, parse_spec
+from initdash.limits import MAX_BATCH, MAX_EPOCHS, MAX_ID, MAX_REPEATS, MAX_SPLIT_SEED
 from initdash.models.spec import ModelSpec
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 # Keras 3 defaults: RMSprop(lr=0.001, rho=0.9, epsilon=1e-7), SGD(lr=0.01), Adam(lr=0.001, epsilon=1e-7).
 DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 DEVICES = ("cpu", "cuda", "auto")
+ExecutorName = Literal["local", "ray"]  # where a sweep's units train (initdash.executors)
+EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
@@ -23,11 +25,6 @@ SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "ch
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
-MAX_EPOCHS = 1_000_000
-MAX_BATCH = 2**31 - 1  # torch indexes a batch with 32-bit sizes in places
-MAX_REPEATS = 100_000  # far above what memory allows for any model; the memory estimate says more
-MAX_SEED = 2**63 - 1  # what SQLite's INTEGER holds
-MAX_SPLIT_SEED = 2**32 - 1  # numpy's RandomState
 
 
 @dataclass(frozen=True)
@@ -55,7 +52,7 @@ class ExperimentConfig:
         _range("--epochs", self.epochs, 1, MAX_EPOCHS)
         _range("--batch-size", self.batch_size, 1, MAX_BATCH)
         _range("--repeats", self.repeats, 1, MAX_REPEATS)
-        _range("--seed", self.seed, 0, MAX_SEED)
+        _range("--seed", self.seed, 0, MAX_ID)
         _range("--split-seed", self.split_seed, 0, MAX_SPLIT_SEED)
         _check(self.optimizer in OPTIMIZERS,
                f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")

@@ -4,6 +4,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def first_line(exc: BaseException) -> str:
+    """`Type: first line of the message` (the type alone when there is no message): errors said in one line."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}".splitlines()[0] if text.strip() else type(exc).__name__
+
+
 class UserError(Exception):
     """A bad input: shown as one line on stderr, exit code 2, never a traceback."""
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from initdash import exit_codes
-from initdash.cli import _Parser, add_db_option, session_id
+from initdash.arguments import Parser, add_db_option, session_id
 from initdash.errors import UserError
 
 
@@ -20,7 +20,7 @@ def history_main(argv: list[str]) -> int:
     """`initdash history`: the stored sessions as a table, or JSON."""
     from initdash.store import default_path, open_reader
 
-    p = _Parser(prog="initdash history", description="List the sessions stored in the history database.")
+    p = Parser(prog="initdash history", description="List the sessions stored in the history database.")
     p.add_argument("--json", action="store_true", help="a JSON list of objects (with an `id` key) instead")
     add_db_option(p)
     args = p.parse_args(argv)
@@ -60,7 +60,7 @@ def export_main(argv: list[str]) -> int:
     from initdash import report
     from initdash.store import default_path, open_reader
 
-    p = _Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
+    p = Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
     p.add_argument("id", type=session_id, metavar="ID", help="session id (see `initdash history`)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv", help="where to write it")
     add_db_option(p)
@@ -82,7 +82,7 @@ def import_main(argv: list[str]) -> int:
     from initdash.session import events_of
     from initdash.store import HistoryWriter
 
-    p = _Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
+    p = Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
     p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
     add_db_option(p)
     args = p.parse_args(argv)

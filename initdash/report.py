@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from initdash import __version__
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 from initdash.events import DIVERGED, FAILED, LAYER_METRICS, METRICS
 from initdash.session import Session
 from initdash.tables import mean_pm_std, text_table
@@ -192,7 +192,7 @@ def read(path: Path) -> Session:
         layers = layers_path(path)
         return _from_csv(text, layers.read_text(encoding="utf-8") if layers.is_file() else None, path)
     except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise UserError(f"{path}: not an initdash export ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        raise UserError(f"{path}: not an initdash export ({first_line(exc)})") from None
 
 
 def _from_json(text: str, path: Path) -> Session:
@@ -245,7 +245,7 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
 
 def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
     """Rebuild sweeps from exported runs: statuses as exported, worker and sweep states from them."""
-    from initdash.session import CANCELLED, DONE, INTERRUPTED, UnitRecord, SweepRecord
+    from initdash.session import CANCELLED, DONE, INTERRUPTED, SweepRecord, UnitRecord
 
     session = Session(config, data_label)
     labels = session.labels()

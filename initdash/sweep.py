@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
+from initdash.errors import first_line
 from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
 from initdash.initializers import InitSpec
 
@@ -73,8 +74,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
                                      on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
         emit(UnitFinished(sid, label, tuple(outcomes)))
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-        emit(UnitFailed(sid, label, message, traceback.format_exc(), unit.seeds))
+        emit(UnitFailed(sid, label, first_line(exc), traceback.format_exc(), unit.seeds))
 
 
 class Executor(Protocol):
@@ -99,11 +99,7 @@ class Sweep:
     """One training of every initializer: seeds, units, a cancel flag, and the executor that runs them."""
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, sweep_id: int, emit: Emit,
-                 executor: Executor | None = None) -> None:
-        if executor is None:
-            from initdash.executors.local import LocalExecutor
-
-            executor = LocalExecutor()
+                 executor: Executor) -> None:
         self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
         self.emit, self.executor = emit, executor
         self.cancel_event = threading.Event()

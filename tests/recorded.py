@@ -8,7 +8,7 @@ import numpy as np
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import DIVERGED, OK, EpochDone, EpochReport, UnitFinished, RunOutcome, UnitStarted
+from initdash.events import DIVERGED, OK, EpochDone, EpochReport, RunOutcome, UnitFinished, UnitStarted
 from initdash.session import Session
 
 

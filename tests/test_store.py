@@ -24,9 +24,9 @@ from initdash.events import (
     OK,
     EpochDone,
     EpochReport,
+    RunOutcome,
     UnitFailed,
     UnitFinished,
-    RunOutcome,
     UnitStarted,
 )
 from initdash.initializers import parse_list

@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from initdash.errors import UserError, opening
+from initdash.errors import UserError, first_line, opening
 from initdash.models.spec import ModelSpec, digest
 
 _LOCK = threading.Lock()
@@ -133,8 +133,7 @@ def _execute(filename: str, source: str, name: str) -> types.ModuleType:
         raise UserError(f"{short} called sys.exit({exc.code!r}) while loading") from None
     except Exception as exc:
         sys.modules.pop(name, None)
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise UserError(f"{short} raised {first} while loading"
+        raise UserError(f"{short} raised {first_line(exc)} while loading"
                         + _log(f"model file {filename}:\n{traceback.format_exc()}")) from None
     finally:
         if added:
@@ -178,9 +177,8 @@ def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
     except SystemExit as exc:
         raise UserError(f"{spec.label} called sys.exit({exc.code!r})") from None
     except Exception as exc:
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise UserError(f"{spec.label} raised {first}" + _log(f"model {spec.name}:\n{traceback.format_exc()}")) \
-            from None
+        where = _log(f"model {spec.name}:\n{traceback.format_exc()}")
+        raise UserError(f"{spec.label} raised {first_line(exc)}{where}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{spec.label} returned a {type(model).__name__}, not a torch.nn.Module")
     return model

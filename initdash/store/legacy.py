@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from initdash.events import LAYER_METRICS, METRICS
-from initdash.session import UnitRecord, SweepRecord, SweepState
+from initdash.session import SweepRecord, SweepState, UnitRecord
 
 
 def read_sessions(conn: sqlite3.Connection, version: int) \

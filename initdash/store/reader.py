@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from initdash.config import ExperimentConfig
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 from initdash.session import Session, SweepState
 from initdash.store import codec, schema
 
@@ -121,7 +121,7 @@ def replay(conn: sqlite3.Connection, path: Path, session_id: int) -> Session:
             events = [codec.decode(kind, sweep_id, label, body) for *_, kind, label, body in group if kind]
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"session {session_id} in {path}: sweep {sweep_id} has an unreadable event "
-                            f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
+                            f"({first_line(exc)})") from None
         if not events and state != "running":
             continue  # begun, never recorded anything: the Session forgets such a sweep too
         config = configs.parse(config_text)

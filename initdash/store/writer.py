@@ -21,10 +21,9 @@ from initdash import __version__
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import Event
+from initdash.limits import MAX_ID
 from initdash.session import SWEEP_STATES, Session, SweepState
 from initdash.store import codec, reader, schema
-
-MAX_ID = 2**63 - 1  # SQLite's INTEGER
 
 
 class HistoryWriter:

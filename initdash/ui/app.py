@@ -11,6 +11,7 @@ import gc
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -24,8 +25,11 @@ from textual.screen import Screen
 from initdash import locations
 from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset, Described
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 from initdash.events import FAILED, EpochDone, UnitFailed
+from initdash.experiment import Experiment
+from initdash.failures import log_text
+from initdash.limits import MAX_DASHBOARD_REPEATS
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -38,7 +42,6 @@ if TYPE_CHECKING:
     from initdash.store import HistoryWriter
 
 SWITCH_INTERVAL = 0.001  # seconds; see on_mount
-MAX_REPEATS = 200
 
 
 class InitdashApp(App[int]):
@@ -62,15 +65,19 @@ class InitdashApp(App[int]):
 
     def __init__(self, config: ExperimentConfig, data: Described, session: Session | None = None,
                  start_training: bool = True, export_dir: Path | None = None, store: HistoryWriter | None = None,
-                 executor: Executor | None = None, notes: Iterable[str] = ()) -> None:
+                 executor: Executor | None = None, notes: Iterable[str] = (),
+                 experiment: Experiment | None = None) -> None:
         super().__init__()
         self.session = session or Session(config, data.describe())
+        if experiment is None:
+            experiment = Experiment(config, data, store, self.session, None, list(notes))
+            experiment.executor = executor
+        # The one owner of the slow parts: it loads the data and connects the executor (in a worker, here).
+        self.experiment = experiment
         self.session.config = config  # the one config: what the next sweep trains (repeats via +/-)
         self.data = data
-        self.dataset = data if isinstance(data, Dataset) else None  # built-in data loads after the first frame
         # Every sweep is written to the history as it happens (store None: --no-save).
         self.recorder = Recorder(self.session, store, on_store_error=self._store_failed)
-        self.executor = executor
         self.start_training = start_training
         self.export_dir = export_dir or Path.cwd()
         self.notes = tuple(notes)
@@ -103,14 +110,14 @@ class InitdashApp(App[int]):
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
         """Cancel whatever trains now and start a fresh sweep with new seeds (once the data is loaded)."""
-        if self.dataset is None or self.executor is None:
+        if not isinstance(self.experiment.data, Dataset) or self.experiment.executor is None:
             self._load_data()
             return
         if self.sweep is not None:
             self.sweep.cancel()
         config = self.session.config.with_changes(repeats=self.next_repeats)
         sweep_id = self.recorder.begin_sweep(config)
-        self.sweep = Sweep(config, self.dataset, sweep_id, self._emit, self.executor)
+        self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
         self._show_activity(f"training sweep {sweep_id}…")
         self.main.live = True
@@ -123,38 +130,37 @@ class InitdashApp(App[int]):
         if self._loading:
             return
         self._loading = True
-        config, dataset, executor = self.session.config, self.dataset, self.executor
-        self._show_activity("loading data…" if executor is not None else f"connecting to {config.executor}…")
+        experiment = self.experiment
+        connected = experiment.executor is not None
+        self._show_activity("loading data…" if connected else f"connecting to {experiment.config.executor}…")
 
         def load() -> None:
-            from initdash.data import load as load_data
-            from initdash.executors import connect
-
             try:
-                ready = executor or connect(config)
+                experiment.connect()
             except UserError as exc:
-                self.post_message(DataLoaded(None, str(exc), fatal=True))
+                self.post_message(DataLoaded(str(exc), fatal=True))
                 return
             try:
-                data = dataset or load_data(config.data, config.target, config.split_seed)
-                self.post_message(DataLoaded(data, executor=ready))
+                experiment.ready()
+                self.post_message(DataLoaded())
             except UserError as exc:
-                self.post_message(DataLoaded(None, str(exc), executor=ready))
+                self.post_message(DataLoaded(str(exc)))
+            except Exception as exc:  # a bug: said on screen and logged, never "loading data…" forever
+                self.post_message(DataLoaded(first_line(exc)))
+                log_text(f"loading the data: {traceback.format_exc()}")
 
         threading.Thread(target=load, name="load-data", daemon=True).start()
 
     def on_data_loaded(self, message: DataLoaded) -> None:
         self._loading = False
-        self.executor = self.executor or message.executor
         if message.fatal:
             self.fatal = message.error
             self.exit(return_code=2)
             return
-        if message.dataset is None:
+        if message.error:
             self._show_activity(f"cannot load the data: {message.error}")
             self.notify(message.error, severity="error", title="Data")
             return
-        self.dataset = message.dataset
         self.start_sweep()
 
     def _store_failed(self, message: str) -> None:
@@ -213,7 +219,7 @@ class InitdashApp(App[int]):
 
     def action_repeats(self, step: int) -> None:
         """One more (or fewer) seed per initializer, from the next rerun on."""
-        repeats = min(max(self.next_repeats + step, 1), MAX_REPEATS)
+        repeats = min(max(self.next_repeats + step, 1), MAX_DASHBOARD_REPEATS)
         if repeats == self.next_repeats:
             self.bell()
             return

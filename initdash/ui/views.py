@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from initdash import stats
 from initdash.data import Described
 from initdash.events import FAILED
-from initdash.session import UnitRecord, Session
+from initdash.session import Session, UnitRecord
 from initdash.tables import fmt, mean, mean_pm_std, plural, text_table
 
 # One colour per initializer, as RGB: the terminal's 16 named colours go through the theme, which drew red and
