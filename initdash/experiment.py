@@ -73,6 +73,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     from initdash.data import builtin_info, load
     from initdash.models import fit
     from initdash.report import IMPORTED_CSV, check_out_path
+    from initdash.session import SWEEP_RUNNING
     from initdash.store import HistoryWriter, default_path, open_reader
 
     session, elsewhere = None, []
@@ -90,8 +91,8 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         with open_reader(args.db, writing=True) as reader:
             session = reader.load_session(args.open)
         # A sweep another process is training now is theirs: not shown here, never ended by our reruns.
-        elsewhere = [s.sweep_id for s in session.sweeps if s.state == "running"]
-        session.sweeps = [s for s in session.sweeps if s.state != "running"]
+        elsewhere = [s.sweep_id for s in session.sweeps if s.state == SWEEP_RUNNING]
+        session.sweeps = [s for s in session.sweeps if s.state != SWEEP_RUNNING]
         config = session.config
         if config.data.startswith(IMPORTED_CSV):
             raise UserError(f"session {args.open} was imported from a CSV export, which records neither its data "

@@ -79,7 +79,7 @@ def export_main(argv: list[str]) -> int:
 def import_main(argv: list[str]) -> int:
     """`initdash import FILE`: an export (JSON or CSV, of this or an older initdash) as a new stored session."""
     from initdash import report
-    from initdash.session import events_of
+    from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, events_of
     from initdash.store import HistoryWriter
 
     p = Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
@@ -97,7 +97,7 @@ def import_main(argv: list[str]) -> int:
             sweep_id = store.begin_sweep(session.config, at_least=sweep.sweep_id)
             for event in events:
                 store.append(sweep_id, replace(event, sweep_id=sweep_id))
-            store.end_sweep(sweep_id, sweep.state if sweep.state != "running" else "interrupted")
+            store.end_sweep(sweep_id, sweep.state if sweep.state != SWEEP_RUNNING else SWEEP_INTERRUPTED)
         print(f"imported {args.file} as session {store.session_id} in {store.path} "
               f"({len(session.completed())} complete sweeps)", file=sys.stderr)
     return exit_codes.OK

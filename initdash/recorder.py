@@ -15,7 +15,7 @@ from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import Event, UnitFailed
 from initdash.failures import log_failure
-from initdash.session import Session, SweepState
+from initdash.session import COMPLETE, SWEEP_CANCELLED, SWEEP_RUNNING, Session, SweepState
 
 
 class SweepWriter(Protocol):
@@ -53,7 +53,7 @@ class Recorder:
         With a store, the store hands out the id: another process may be adding sweeps to the same session.
         """
         config = config or self.session.config
-        self.end_sweep("cancelled")
+        self.end_sweep(SWEEP_CANCELLED)
         sweep_id = max(self.session.next_sweep_id, self.last_id + 1)
         if self.store is not None:
             sweep_id = self._save(lambda s: s.begin_sweep(config, at_least=sweep_id), default=sweep_id)
@@ -69,8 +69,8 @@ class Recorder:
         if isinstance(event, UnitFailed):
             self.failure_logs[(event.sweep_id, event.initializer)] = self.on_failure(event)
         current = self.session.current
-        if current is not None and current.state == "complete":
-            self._save(lambda s: s.end_sweep(current.sweep_id, "complete"))
+        if current is not None and current.state == COMPLETE:
+            self._save(lambda s: s.end_sweep(current.sweep_id, COMPLETE))
         return True
 
     def end_sweep(self, state: SweepState) -> None:
@@ -79,7 +79,7 @@ class Recorder:
         The store ends it too; one that recorded no event at all it forgets.
         """
         current = self.session.current
-        if current is None or current.state != "running":
+        if current is None or current.state != SWEEP_RUNNING:
             return
         sweep_id = current.sweep_id
         self.session.end_current(state)

@@ -245,7 +245,15 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
 
 def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
     """Rebuild sweeps from exported runs: statuses as exported, worker and sweep states from them."""
-    from initdash.session import CANCELLED, DONE, INTERRUPTED, SweepRecord, UnitRecord
+    from initdash.session import (
+        CANCELLED,
+        DONE,
+        INTERRUPTED,
+        SWEEP_CANCELLED,
+        SWEEP_INTERRUPTED,
+        SweepRecord,
+        UnitRecord,
+    )
 
     session = Session(config, data_label)
     labels = session.labels()
@@ -265,7 +273,7 @@ def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
                 max((int(h[-1]["epoch"]) for h in histories if h), default=-1), statuses, histories,
                 "failed (imported)" if state == FAILED else "", tuple(group[0].get("layer_names", ())))
         states = {g.state for g in record.initializers.values()}
-        record.state = ("cancelled" if CANCELLED in states else "interrupted" if INTERRUPTED in states
+        record.state = (SWEEP_CANCELLED if CANCELLED in states else SWEEP_INTERRUPTED if INTERRUPTED in states
                         else "complete")
         session.sweeps.append(record)
     return session

@@ -20,7 +20,7 @@ from typing import Any
 
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError, first_line
-from initdash.session import Session, SweepState
+from initdash.session import COMPLETE, SWEEP_INTERRUPTED, SWEEP_RUNNING, Session, SweepState
 from initdash.store import codec, schema
 
 
@@ -122,15 +122,15 @@ def replay(conn: sqlite3.Connection, path: Path, session_id: int) -> Session:
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"session {session_id} in {path}: sweep {sweep_id} has an unreadable event "
                             f"({first_line(exc)})") from None
-        if not events and state != "running":
+        if not events and state != SWEEP_RUNNING:
             continue  # begun, never recorded anything: the Session forgets such a sweep too
         config = configs.parse(config_text)
         alone = Session(config, session.data_label)  # one sweep at a time: a later one must not end it
         record = alone.begin_sweep(sweep_id, config)
         for event in events:
             alone.apply(event)
-        if state != "running" and record.state == "running":
-            record.end(state if state != "complete" else "interrupted")
+        if state != SWEEP_RUNNING and record.state == SWEEP_RUNNING:
+            record.end(state if state != COMPLETE else SWEEP_INTERRUPTED)
         session.sweeps.append(record)
         session.config = config
     return session
@@ -158,8 +158,8 @@ class ConfigCache:
 
 def effective_state(state: SweepState, pid: int | None, host: str | None, started: str | None) -> SweepState:
     """How a stored sweep stands now: a running one whose process is gone was interrupted."""
-    if state == "running" and not owner_alive(pid, host, started):
-        return "interrupted"
+    if state == SWEEP_RUNNING and not owner_alive(pid, host, started):
+        return SWEEP_INTERRUPTED
     return state
 
 
@@ -234,8 +234,8 @@ def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
     for session_id, created, data, config_text, seed, version in sessions:
         mine = sweeps.get(session_id, [])
         states = [(s[1], effective_state(s[3], s[4], s[5], s[6]), s[7]) for s in mine]
-        complete = [sweep_id for sweep_id, state, _ in states if state == "complete"]
-        interrupted = sum(1 for _, state, recorded in states if state == "interrupted" and recorded)
+        complete = [sweep_id for sweep_id, state, _ in states if state == COMPLETE]
+        interrupted = sum(1 for _, state, recorded in states if state == SWEEP_INTERRUPTED and recorded)
         latest = mine[-1][2] if mine else config_text
         try:
             config = ExperimentConfig.from_dict(json.loads(latest))

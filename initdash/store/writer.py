@@ -22,7 +22,7 @@ from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import Event
 from initdash.limits import MAX_ID
-from initdash.session import SWEEP_STATES, Session, SweepState
+from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, SWEEP_STATES, Session, SweepState
 from initdash.store import codec, reader, schema
 
 
@@ -59,7 +59,7 @@ class HistoryWriter:
                 return
             for sweep_id in sorted(self._mine):
                 try:
-                    self.end_sweep(sweep_id, "interrupted")
+                    self.end_sweep(sweep_id, SWEEP_INTERRUPTED)
                 except UserError:
                     pass  # a full disk or a lost file: the sweep reads as interrupted once this process is gone
             self._closed = True
@@ -134,7 +134,7 @@ class HistoryWriter:
     def end_sweep(self, sweep_id: int, state: SweepState) -> None:
         """A sweep this writer began ended (complete, cancelled or interrupted); one that recorded no event is
         deleted instead. Another process's sweep is never touched."""
-        if state not in SWEEP_STATES or state == "running":
+        if state not in SWEEP_STATES or state == SWEEP_RUNNING:
             raise ValueError(f"a sweep ends as complete, cancelled or interrupted, not {state!r}")
         with self._lock:
             if sweep_id not in self._mine:
