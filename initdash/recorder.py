@@ -47,19 +47,32 @@ class Recorder:
         self.failure_logs: dict[tuple[int, str], Path | None] = {}  # where each failed worker's traceback went
         self.last_id = 0  # sweep ids only grow, even past sweeps that recorded nothing and were forgotten
 
-    def begin_sweep(self, config: ExperimentConfig | None = None) -> int:
+    def begin_sweep(self, config: ExperimentConfig | None = None, sweep_id: int | None = None) -> int:
         """Start a new sweep (ending the current one as cancelled if it still trains); returns its id.
 
-        With a store, the store hands out the id: another process may be adding sweeps to the same session.
+        `sweep_id`: one that reserve_sweep() handed out (the dashboard reserves off its event loop).
         """
         config = config or self.session.config
         self.end_sweep(SWEEP_CANCELLED)
+        if sweep_id is None:
+            sweep_id = self.reserve_sweep(config)
+        self.session.begin_sweep(sweep_id, config)
+        self.last_id = max(self.last_id, sweep_id)
+        return sweep_id
+
+    def reserve_sweep(self, config: ExperimentConfig | None = None) -> int:
+        """The id of the next sweep. With a store, the store hands it out (another process may be adding sweeps
+        to the same session), which may wait on the database: the dashboard calls this from a worker thread."""
+        config = config or self.session.config
         sweep_id = max(self.session.next_sweep_id, self.last_id + 1)
         if self.store is not None:
             sweep_id = self._save(lambda s: s.begin_sweep(config, at_least=sweep_id), default=sweep_id)
-        self.session.begin_sweep(sweep_id, config)
-        self.last_id = sweep_id
+        self.last_id = max(self.last_id, sweep_id)
         return sweep_id
+
+    def forget_sweep(self, sweep_id: int) -> None:
+        """A reserved sweep that never began (a newer one replaced it first): the store drops it."""
+        self._save(lambda s: s.end_sweep(sweep_id, SWEEP_CANCELLED))
 
     def apply(self, event: Event) -> bool:
         """Record one event; False when it belongs to a sweep that was replaced or ended (nothing changes)."""
@@ -85,14 +98,20 @@ class Recorder:
         self.session.end_current(state)
         self._save(lambda s: s.end_sweep(sweep_id, state))
 
+    def store_failed(self, message: str) -> None:
+        """The store failed (said by it, maybe from its writer thread): reported once, then left alone."""
+        if self.store_error is not None:
+            return
+        self.store_error, self.store = message, None
+        if self.on_store_error is not None:
+            self.on_store_error(message)
+
     def _save(self, write: Callable[[SweepWriter], object], default: object = None):
-        if self.store is None:
+        store = self.store  # read once: a writer thread may drop the store meanwhile
+        if store is None:
             return default
         try:
-            return write(self.store)
+            return write(store)
         except (UserError, OSError) as exc:
-            self.store_error = str(exc)
-            self.store = None
-            if self.on_store_error is not None:
-                self.on_store_error(self.store_error)
+            self.store_failed(str(exc))
             return default
