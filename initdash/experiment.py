@@ -108,8 +108,8 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     notes = fit.check(config, dataset)
     if elsewhere:
         ids = ", ".join(map(str, elsewhere))
-        notes.append(f"sweep{'s' * (len(elsewhere) > 1)} {ids} of session {args.open} still training in another "
-                     "process: not shown here")
+        which = "sweeps" if len(elsewhere) > 1 else "sweep"
+        notes.append(f"{which} {ids} of session {args.open} still training in another process: not shown here")
     if args.out is not None:
         inputs = {"data file": Path(config.data) if dataset.digest else None,
                   "model file": models.source_path(config.model), "config file": args.config,

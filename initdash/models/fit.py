@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from initdash.errors import UserError, first_line
 from initdash.models import build, weight_layers
+from initdash.tables import plural
 
 if TYPE_CHECKING:
     from initdash.config import ExperimentConfig
@@ -63,8 +64,8 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     have = available_memory()
     if have is not None and need > MEMORY_SHARE * have:
         inits, runs = len(config.initializers), config.repeats
-        who = (f"{inits} initializer{'s' * (inits != 1)} x {runs} run{'s' * (runs != 1)}"
-               if config.executor == "local" else f"{runs} run{'s' * (runs != 1)} per Ray task")
+        who = (f"{plural(inits, 'initializer')} x {plural(runs, 'run')}"
+               if config.executor == "local" else f"{plural(runs, 'run')} per Ray task")
         raise UserError(f"{spec.label} on {dataset.name}: {who} of {params:,} parameters each need about "
                         f"{_size(need)}, more than the {_size(have)} of memory available here: use a smaller "
                         "model or fewer --repeats")
