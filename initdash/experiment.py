@@ -71,8 +71,9 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     """
     from initdash import models
     from initdash.data import builtin_info, load
+    from initdash.export.json_csv import IMPORTED_CSV
+    from initdash.export.paths import check_out_path
     from initdash.models import fit
-    from initdash.report import IMPORTED_CSV, check_out_path
     from initdash.store import HistoryWriter, default_path, open_reader
 
     session, elsewhere = None, []

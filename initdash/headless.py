@@ -162,12 +162,13 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
     code: 0 only if every destination got them, 130 / 143 after a signal."""
     from initdash import report, stats
     from initdash.errors import UserError
+    from initdash.export import json_csv
 
     delivered = recorder.store_error is None
     written: list[Path] = []
     if out is not None:  # files first: a reader of stdout that leaves early must not cost the --out file
         try:
-            written = report.write(session, out)
+            written = json_csv.write(session, out)
             if stopped is None:  # interrupted: the one line below says it
                 err.line(f"wrote {' and '.join(map(str, written))}")
         except UserError as exc:

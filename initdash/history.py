@@ -57,7 +57,7 @@ def history_table(infos: list) -> str:
 
 def export_main(argv: list[str]) -> int:
     """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out."""
-    from initdash import report
+    from initdash.export import json_csv, paths
     from initdash.store import default_path, open_reader
 
     p = Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
@@ -66,19 +66,19 @@ def export_main(argv: list[str]) -> int:
     add_db_option(p)
     args = p.parse_args(argv)
     path = args.db or default_path()
-    report.check_out_path(args.out, {"history database": path})
+    paths.check_out_path(args.out, {"history database": path})
     if not path.exists():
         raise UserError(f"no history database at {path}")
     with open_reader(path) as reader:
         session = reader.load_session(args.id)
-    written = report.write(session, args.out)
+    written = json_csv.write(session, args.out)
     print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     return exit_codes.OK
 
 
 def import_main(argv: list[str]) -> int:
     """`initdash import FILE`: an export (JSON or CSV, of this or an older initdash) as a new stored session."""
-    from initdash import report
+    from initdash.export import json_csv
     from initdash.session import events_of
     from initdash.store import HistoryWriter
 
@@ -86,7 +86,7 @@ def import_main(argv: list[str]) -> int:
     p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
     add_db_option(p)
     args = p.parse_args(argv)
-    session = report.read(args.file)  # before the database is opened: a bad file creates nothing
+    session = json_csv.read(args.file)  # before the database is opened: a bad file creates nothing
     with HistoryWriter.open(args.db) as store:
         store.start_session(session.config, session.data_label)
         for sweep in session.sweeps:

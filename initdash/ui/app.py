@@ -227,13 +227,13 @@ class InitdashApp(App[int]):
 
     def action_export(self) -> None:
         """Write the whole session as JSON and CSV; show where."""
-        from initdash import report
+        from initdash.export import json_csv
 
         stem = self._fresh_stem(("json", "csv", "layers.csv"))
         paths = []
         try:
             for ext in ("json", "csv"):
-                paths += report.write(self.session, self.export_dir / f"{stem}.{ext}")
+                paths += json_csv.write(self.session, self.export_dir / f"{stem}.{ext}")
         except UserError as exc:
             self.notify(str(exc), severity="error", title="Export failed")
             return
