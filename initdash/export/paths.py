@@ -62,6 +62,11 @@ def _umask() -> int:
     return mask
 
 
+def new_mode(mode: int) -> int:
+    """The mode a new file or directory asking for `mode` gets: `mode` less the process's umask."""
+    return mode & ~_umask()
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write through a temporary file in the same directory and rename it into place."""
     parent = path.parent if str(path.parent) else Path(".")
@@ -73,8 +78,27 @@ def atomic_write(path: Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         # mkstemp creates its file 0600; an export gets the mode any new file gets (0666 minus the umask).
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_mode(0o666))
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def check_out_dir(path: Path, flag: str, empty: bool) -> None:
+    """Fail early (before any training) if `path` cannot take event files: it is a file, or (with `empty`) a
+    directory with something in it, or a place this process cannot write."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: is a file; TensorBoard writes a directory")
+    if path.is_dir():
+        if empty and any(path.iterdir()):
+            raise UserError(f"{flag} {path}: not empty (an export goes into a new or empty directory)")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UserError(f"{flag} {path}: permission denied")
+        if not empty:
+            return
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{flag} {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: permission denied")
