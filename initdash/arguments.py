@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--sweeps", "--reruns", dest="sweeps", type=int, default=1, metavar="K",
                    help="headless: train every initializer K times with fresh seeds (K presses of r)")
     o.add_argument("--out", type=Path, metavar="FILE.json|FILE.csv", help="headless: write every epoch of every run")
+    o.add_argument("--tensorboard", type=Path, metavar="DIR",
+                   help="write TensorBoard event files while training, into DIR/sessionN (needs initdash[tensorboard])")
     o.add_argument("--list-initializers", action="store_true", help="print the initializer catalog and exit")
     o.add_argument("--list-models", action="store_true", help="print the built-in models and exit")
     o.add_argument("--list-presets", action="store_true", help="print the presets and exit")
@@ -119,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS_HELP = """commands:
   initdash history [--json]            list the stored sessions
   initdash export ID --out FILE.json|FILE.csv
-                                       write a stored session in the --out formats
-  initdash import FILE.json|FILE.csv   store an export as a new session (older exports too)"""
+  initdash export ID --format tensorboard --out DIR
+                                       write a stored session in the --out formats, or as TensorBoard runs
+  initdash import FILE.json|FILE.csv   store an export as a new session (older exports too)
+  initdash report DIR [--group-by HPARAM] [--metric TAG]
+                                       statistics per group of the TensorBoard runs under DIR (any tool's)"""
 
 
 def add_db_option(group: argparse._ActionsContainer) -> None:
@@ -195,4 +200,4 @@ def _model_path(name: str) -> str:
     return name
 
 # The subcommands, and the function of initdash.history that runs each.
-COMMANDS = {"history": "history_main", "export": "export_main", "import": "import_main"}
+COMMANDS = {"history": "history_main", "export": "export_main", "import": "import_main", "report": "report_main"}

@@ -163,6 +163,7 @@ def _headless(args: argparse.Namespace, experiment: Experiment) -> int:
     try:
         dataset, executor = experiment.ready()
         return headless.main(experiment.config, dataset, args.sweeps, args.out, experiment.store,
-                             experiment.session, executor, opened=experiment.opened, notes=experiment.notes)
+                             experiment.session, executor, opened=experiment.opened, notes=experiment.notes,
+                             sink=experiment.sink)
     finally:
         experiment.close()

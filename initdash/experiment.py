@@ -15,6 +15,7 @@ from initdash.errors import UserError
 if TYPE_CHECKING:
     from initdash.config import ExperimentConfig
     from initdash.data import Dataset, Described
+    from initdash.export.tensorboard import TensorBoardSink
     from initdash.session import Session
     from initdash.store import HistoryWriter
     from initdash.sweep import Executor
@@ -33,6 +34,7 @@ class Experiment:
         self.config, self.data, self.store, self.session, self.opened = config, data, store, session, opened
         self.notes = notes
         self.executor: Executor | None = None
+        self.sink: TensorBoardSink | None = None  # --tensorboard: event files written while training
         self._lock = threading.Lock()
 
     def connect(self) -> Executor:
@@ -55,9 +57,11 @@ class Experiment:
             return self.data, executor
 
     def close(self) -> None:
-        """Release the executor (bounded) and the history database."""
+        """Release the executor (bounded), the TensorBoard writer (its queue written out) and the history."""
         if self.executor is not None:
             self.executor.close()
+        if self.sink is not None:
+            self.sink.close()
         if self.store is not None:
             self.store.close()
 
@@ -71,8 +75,9 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     """
     from initdash import models
     from initdash.data import builtin_info, load
+    from initdash.export.json_csv import IMPORTED_CSV
+    from initdash.export.paths import check_out_dir, check_out_path
     from initdash.models import fit
-    from initdash.report import IMPORTED_CSV, check_out_path
     from initdash.session import SWEEP_RUNNING
     from initdash.store import HistoryWriter, default_path, open_reader
 
@@ -115,6 +120,11 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
                   "model file": models.source_path(config.model), "config file": args.config,
                   "history database": None if args.no_save else (args.db or default_path())}
         check_out_path(args.out, inputs)
+    if args.tensorboard is not None:
+        from initdash.export import tensorboard
+
+        tensorboard.require()
+        check_out_dir(args.tensorboard, "--tensorboard", empty=False)
     experiment = Experiment(config, dataset, None, session, args.open, notes)
     try:
         # The dashboard paints before Ray loads: it connects after its first frame (same one-line errors).
@@ -126,10 +136,24 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
                 experiment.store.start_session(config, dataset.describe())
             else:
                 experiment.store.continue_session(args.open, config)
+        if args.tensorboard is not None:
+            experiment.sink = _sink(args.tensorboard, experiment.store)
     except BaseException:
         experiment.close()
         raise
     return experiment
+
+
+def _sink(root: Path, store: HistoryWriter | None) -> TensorBoardSink:
+    """The TensorBoard writer of this session: DIR/sessionN (its history id), so sessions can share a log
+    directory; DIR/unsaved-DATE-TIME under --no-save."""
+    from datetime import datetime
+
+    from initdash.export.tensorboard import TensorBoardSink
+
+    name = f"session{store.session_id}" if store is not None and store.session_id is not None \
+        else f"unsaved-{datetime.now():%Y%m%d-%H%M%S}"
+    return TensorBoardSink(root / name)
 
 
 def _same_data(session_id: int, config: ExperimentConfig, recorded: str) -> Dataset:

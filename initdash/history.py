@@ -1,4 +1,4 @@
-"""The history commands: `initdash history`, `initdash export ID`, `initdash import FILE`.
+"""The history commands: `initdash history`, `initdash export ID`, `initdash import FILE`; and `initdash report`.
 
 Readers only read: `history` and `export` open the database read-only, never create, convert or lock it.
 """
@@ -56,29 +56,42 @@ def history_table(infos: list) -> str:
 
 
 def export_main(argv: list[str]) -> int:
-    """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out."""
-    from initdash import report
+    """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out, or as TensorBoard
+    event files (--format tensorboard --out DIR)."""
+    from initdash.export import json_csv, paths, tensorboard
     from initdash.store import default_path, open_reader
 
-    p = Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
+    p = Parser(prog="initdash export", description="Write a stored session as JSON, CSV or TensorBoard runs.")
     p.add_argument("id", type=session_id, metavar="ID", help="session id (see `initdash history`)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv", help="where to write it")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv|DIR", help="where to write it")
+    p.add_argument("--format", choices=("json", "csv", "tensorboard"),
+                   help="default: by --out's extension; tensorboard: event files in the directory --out "
+                        "(new or empty; needs initdash[tensorboard])")
     add_db_option(p)
     args = p.parse_args(argv)
     path = args.db or default_path()
-    report.check_out_path(args.out, {"history database": path})
+    if args.format == "tensorboard":
+        tensorboard.require()
+        paths.check_out_dir(args.out, "--out", empty=True)
+    else:
+        paths.check_out_path(args.out, {"history database": path})
+        if args.format is not None and args.out.suffix.lower() != f".{args.format}":
+            raise UserError(f"--format {args.format} writes FILE.{args.format}, not {args.out}")
     if not path.exists():
         raise UserError(f"no history database at {path}")
     with open_reader(path) as reader:
         session = reader.load_session(args.id)
-    written = report.write(session, args.out)
+    if args.format == "tensorboard":
+        print(f"wrote {tensorboard.write(session, args.out)} (tensorboard --logdir {args.out})", file=sys.stderr)
+        return exit_codes.OK
+    written = json_csv.write(session, args.out)
     print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
     return exit_codes.OK
 
 
 def import_main(argv: list[str]) -> int:
     """`initdash import FILE`: an export (JSON or CSV, of this or an older initdash) as a new stored session."""
-    from initdash import report
+    from initdash.export import json_csv
     from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, events_of
     from initdash.store import HistoryWriter
 
@@ -86,7 +99,7 @@ def import_main(argv: list[str]) -> int:
     p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
     add_db_option(p)
     args = p.parse_args(argv)
-    session = report.read(args.file)  # before the database is opened: a bad file creates nothing
+    session = json_csv.read(args.file)  # before the database is opened: a bad file creates nothing
     with HistoryWriter.open(args.db) as store:
         store.start_session(session.config, session.data_label)
         for sweep in session.sweeps:
@@ -101,3 +114,20 @@ def import_main(argv: list[str]) -> int:
         print(f"imported {args.file} as session {store.session_id} in {store.path} "
               f"({len(session.completed())} complete sweeps)", file=sys.stderr)
     return exit_codes.OK
+
+
+def report_main(argv: list[str]) -> int:
+    """`initdash report DIR`: initdash's statistics per group over the TensorBoard runs under DIR."""
+    from initdash.export.tensorboard_report import DEFAULT_GROUP, DEFAULT_METRIC, report_directory
+
+    p = Parser(prog="initdash report", description="Statistics per group (n, mean ± std, 95%% CI, probability "
+                                                   "of improvement) of the TensorBoard runs under DIR, any tool's.")
+    p.add_argument("path", type=Path, metavar="DIR", help="a TensorBoard log directory")
+    p.add_argument("--group-by", default=DEFAULT_GROUP, metavar="HPARAM",
+                   help=f"an HParam, or NAME=VALUE in the run directories' names (default {DEFAULT_GROUP})")
+    p.add_argument("--metric", default=DEFAULT_METRIC, metavar="TAG",
+                   help=f"the scalar, at each run's last step (default {DEFAULT_METRIC})")
+    p.add_argument("--better", choices=("lower", "higher"),
+                   help="which way the metric is better (default: lower for losses and errors, else higher)")
+    args = p.parse_args(argv)
+    return report_directory(args.path, args.group_by, args.metric, args.better)

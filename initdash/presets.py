@@ -57,6 +57,7 @@ PRESETS = {p.name: p for p in (
 )}
 
 KEYS = SETTINGS  # a preset or a config file holds the experiment's settings, named as the flags name them
+OUTPUT_KEYS = ("tensorboard",)  # and a config file where its outputs go
 
 
 def preset(name: str) -> Preset:
@@ -82,9 +83,9 @@ def read_config(path: Path) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
-        if name != "preset" and name not in KEYS:
+        if name != "preset" and name not in KEYS + OUTPUT_KEYS:
             raise UserError(f"--config {path}: unknown setting {key!r} (settings: preset, "
-                            f"{', '.join(k.replace('_', '-') for k in KEYS)})")
+                            f"{', '.join(k.replace('_', '-') for k in KEYS + OUTPUT_KEYS)})")
         if isinstance(value, dict):
             raise UserError(f"--config {path}: {key} must be a value, not a table")
         if isinstance(value, list):

@@ -2,7 +2,8 @@
 
 The dashboard, the headless mode and the tests all record through a Recorder, so the Session they show and
 the history they save can never disagree: the store keeps the very events that the Session accepted, and
-rebuilds a Session by replaying them through Session.apply.
+rebuilds a Session by replaying them through Session.apply. A sink (TensorBoard event files) gets the same
+accepted events.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ class SweepWriter(Protocol):
     def end_sweep(self, sweep_id: int, state: SweepState) -> None: ...
 
 
+class EventSink(Protocol):
+    """Another output of the accepted events (initdash.export.tensorboard.TensorBoardSink): it must return at
+    once (it is called on the UI thread) and never raise."""
+
+    def accept(self, event: Event, config: ExperimentConfig, data_label: str) -> None: ...
+
+    def end_sweep(self, sweep_id: int, statuses: dict[str, list[str]]) -> None: ...
+
+
 class Recorder:
     """Turns a worker's events into Session updates and history writes, for every caller alike.
 
@@ -40,8 +50,8 @@ class Recorder:
 
     def __init__(self, session: Session, store: SweepWriter | None = None,
                  on_failure: Callable[[UnitFailed], Path | None] = log_failure,
-                 on_store_error: Callable[[str], None] | None = None) -> None:
-        self.session, self.store = session, store
+                 on_store_error: Callable[[str], None] | None = None, sink: EventSink | None = None) -> None:
+        self.session, self.store, self.sink = session, store, sink
         self.on_failure, self.on_store_error = on_failure, on_store_error
         self.store_error: str | None = None  # set once the store failed
         self.failure_logs: dict[tuple[int, str], Path | None] = {}  # where each failed worker's traceback went
@@ -79,6 +89,8 @@ class Recorder:
         if not self.session.apply(event):
             return False
         self._save(lambda s: s.append(event.sweep_id, event))
+        if self.sink is not None:
+            self.sink.accept(event, self.session.config, self.session.data_label)
         if isinstance(event, UnitFailed):
             self.failure_logs[(event.sweep_id, event.initializer)] = self.on_failure(event)
         current = self.session.current
@@ -95,8 +107,10 @@ class Recorder:
         if current is None or current.state != SWEEP_RUNNING:
             return
         sweep_id = current.sweep_id
-        self.session.end_current(state)
+        ended = self.session.end_current(state)
         self._save(lambda s: s.end_sweep(sweep_id, state))
+        if self.sink is not None and ended is not None:
+            self.sink.end_sweep(sweep_id, {label: list(u.statuses) for label, u in ended.initializers.items()})
 
     def store_failed(self, message: str) -> None:
         """The store failed (said by it, maybe from its writer thread): reported once, then left alone."""

@@ -67,7 +67,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
 
         def on_epoch(report: EpochReport) -> None:
             emit(EpochDone(sid, label, report))
-            if between_epochs is not None:
+            if between_epochs is not None and report.epoch < config.epochs:  # not after the last: it ends now
                 between_epochs()
 
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
@@ -99,9 +99,12 @@ class Sweep:
     """One training of every initializer: seeds, units, a cancel flag, and the executor that runs them."""
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, sweep_id: int, emit: Emit,
-                 executor: Executor) -> None:
+                 executor: Executor, interleave: bool = True) -> None:
         self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
         self.emit, self.executor = emit, executor
+        # Local threads take turns an epoch each (every initializer's curves grow together on the dashboard);
+        # False: one unit after another, each to its end (headless: results as each unit ends).
+        self.interleave = interleave
         self.cancel_event = threading.Event()
         self.units = [Unit(sweep_id, spec, run_seeds(config.seed, sweep_id, spec.label, config.repeats))
                       for spec in config.initializers]

@@ -30,6 +30,7 @@ from initdash.events import FAILED, EpochDone, UnitFailed
 from initdash.experiment import Experiment
 from initdash.failures import log_text
 from initdash.limits import MAX_DASHBOARD_REPEATS
+from initdash.progress import Eta, epochs_done
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
@@ -77,7 +78,9 @@ class InitdashApp(App[int]):
         self.session.config = config  # the one config: what the next sweep trains (repeats via +/-)
         self.data = data
         # Every sweep is written to the history as it happens (store None: --no-save).
-        self.recorder = Recorder(self.session, store, on_store_error=self._store_failed)
+        self.recorder = Recorder(self.session, store, on_store_error=self._store_failed, sink=experiment.sink)
+        if experiment.sink is not None:
+            experiment.sink.on_error = self._tensorboard_failed
         self.start_training = start_training
         self.export_dir = export_dir or Path.cwd()
         self.notes = tuple(notes)
@@ -86,6 +89,7 @@ class InitdashApp(App[int]):
         self._loading = False
         self._heap_frozen = False
         self._sweep_started = 0.0
+        self._eta: Eta | None = None  # the running sweep's epochs done, elapsed and time left
         self._activity = ""  # what training does now, for the status line
         self.main = MainScreen(self.session, data, self.notes)
         self.set_reactive(InitdashApp.next_repeats, config.repeats)
@@ -119,6 +123,7 @@ class InitdashApp(App[int]):
         sweep_id = self.recorder.begin_sweep(config)
         self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
+        self._eta = Eta(len(config.initializers) * config.epochs)
         self._show_activity(f"training sweep {sweep_id}…")
         self.main.live = True
         self.sweep.start()
@@ -167,6 +172,14 @@ class InitdashApp(App[int]):
         """The history database failed: say so once; training goes on without saving."""
         self.notify(f"{message}: history is no longer saved", severity="error", title="History")
 
+    def _tensorboard_failed(self, message: str) -> None:
+        """The TensorBoard writer failed (on its own thread): say so once; training goes on."""
+        try:
+            self.call_from_thread(self.notify, f"{message}: TensorBoard files are no longer written",
+                                  severity="error", title="TensorBoard")
+        except RuntimeError:  # the app is not running (any more)
+            pass
+
     def _emit(self, event) -> None:
         # Called on worker threads: post_message is thread-safe and never blocks the worker.
         self.post_message(TrainingEvent(event))
@@ -181,11 +194,16 @@ class InitdashApp(App[int]):
         if not self.recorder.apply(event):
             return  # from a sweep that a rerun replaced
         self.main.data_changed()
+        current = self.session.current
+        if isinstance(event, EpochDone) and self._eta is not None and current is not None and not current.finished:
+            self._eta.update(epochs_done(current, self.session.config.epochs))
+            self._activity = f"training sweep {current.sweep_id} · {self._eta.text()}"
+            # Quietly: the status is painted with the data at the next tick, not one redraw per epoch.
+            self.main.set_reactive(MainScreen.status, self._status_text())
         if isinstance(event, UnitFailed):
             where = self.recorder.failure_logs.get((event.sweep_id, event.initializer))
             self.notify(f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
                         severity="error")
-        current = self.session.current
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
             failed = [g.label for g in current.initializers.values() if g.state == FAILED]
@@ -200,14 +218,17 @@ class InitdashApp(App[int]):
     def _show_activity(self, text: str) -> None:
         """The status line: what training does, and what the next sweep will change."""
         self._activity = text
-        parts = [text] if text else []
+        self.main.status = self._status_text()
+
+    def _status_text(self) -> str:
+        parts = [self._activity] if self._activity else []
         current = self.session.current
         shown = len(next(iter(current.initializers.values())).seeds) if current is not None else 0
         if self.next_repeats != (shown or self.session.config.repeats):
             parts.append(f"{self.next_repeats} seeds per initializer from the next rerun (r)")
         if self.data.synthetic and self.session.config.data == DEFAULT_DATA:
             parts.append("synthetic data (real file: --data FILE.csv)")
-        self.main.status = " · ".join(parts)
+        return " · ".join(parts)
 
     def watch_next_repeats(self) -> None:
         self._show_activity(self._activity)
@@ -227,13 +248,13 @@ class InitdashApp(App[int]):
 
     def action_export(self) -> None:
         """Write the whole session as JSON and CSV; show where."""
-        from initdash import report
+        from initdash.export import json_csv
 
         stem = self._fresh_stem(("json", "csv", "layers.csv"))
         paths = []
         try:
             for ext in ("json", "csv"):
-                paths += report.write(self.session, self.export_dir / f"{stem}.{ext}")
+                paths += json_csv.write(self.session, self.export_dir / f"{stem}.{ext}")
         except UserError as exc:
             self.notify(str(exc), severity="error", title="Export failed")
             return
