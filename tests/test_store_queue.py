@@ -8,6 +8,7 @@ import time
 
 from fakes import config, sweep_events
 
+from initdash.errors import UserError
 from initdash.recorder import Recorder
 from initdash.session import COMPLETE, Session
 from initdash.store import HistoryWriter, open_reader
@@ -45,7 +46,7 @@ def test_events_queue_while_another_process_holds_the_database_and_land_in_order
         session.sweeps[0].initializers["he_normal"].final("val_accuracy")
 
 
-def test_reserving_a_sweep_waits_for_earlier_writes_and_a_failure_is_said_once(tmp_path):
+def test_reserving_a_sweep_waits_for_earlier_writes_and_a_failure_is_said_once(tmp_path, monkeypatch):
     db, cfg = tmp_path / "h.db", config(inits="zeros")
     writer = HistoryWriter.open(db)
     writer.start_session(cfg, "tiny")
@@ -61,10 +62,18 @@ def test_reserving_a_sweep_waits_for_earlier_writes_and_a_failure_is_said_once(t
     thread.join(30)
     assert result == [first + 1]
     recorder.forget_sweep(first)  # reserved, never began: dropped from the store
-    writer.conn.close()  # the database goes away under the writer thread
+    assert queued.flush(timeout=30)
+    with open_reader(db) as reader:
+        assert [s.sweep_id for s in reader.load_session(writer.session_id).sweeps] == result  # first is gone
+
+    def full_disk(*args):
+        raise UserError(f"history database {db}: database or disk is full")
+
+    monkeypatch.setattr(writer, "end_sweep", full_disk)
     queued.end_sweep(result[0], COMPLETE)
     queued.flush(timeout=30)
     assert len(said) == 1 and recorder.store is None and recorder.store_error == said[0]
     queued.end_sweep(result[0], COMPLETE)  # later writes are dropped without a word
     queued.flush(timeout=30)
     assert len(said) == 1
+    queued.close()
