@@ -41,9 +41,11 @@ def run() -> None:
 
 
 def say(text: str) -> bool:
-    """One line on stderr; False when stderr is gone."""
+    """One line on stderr (outside text in it escaped); False when stderr is gone."""
+    from initdash.text import safe
+
     try:
-        print(text, file=sys.stderr, flush=True)
+        print(safe(text), file=sys.stderr, flush=True)
         return True
     except (OSError, ValueError):
         return False

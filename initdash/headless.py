@@ -19,6 +19,7 @@ from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
 from initdash.tables import fmt, mean, plural
+from initdash.text import safe
 
 if TYPE_CHECKING:
     from initdash.store import HistoryWriter
@@ -38,7 +39,7 @@ class Progress:
         if self.stream is None or self.lost:
             return
         try:
-            print(text, file=self.stream, flush=True)
+            print(safe(text), file=self.stream, flush=True)
         except (OSError, ValueError):  # a closed pipe, a full disk, a closed file
             self.lost = True
 

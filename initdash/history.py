@@ -14,6 +14,7 @@ from pathlib import Path
 from initdash import exit_codes
 from initdash.arguments import Parser, add_db_option, session_id
 from initdash.errors import UserError
+from initdash.text import safe
 
 
 def history_main(argv: list[str]) -> int:
@@ -35,7 +36,7 @@ def history_main(argv: list[str]) -> int:
         print(json.dumps([i.to_dict() for i in infos], indent=1))
         return exit_codes.OK
     if not infos:
-        print(f"no sessions stored yet in {path}")
+        print(safe(f"no sessions stored yet in {path}"))
         return exit_codes.OK
     print(history_table(infos))
     return exit_codes.OK
@@ -72,7 +73,7 @@ def export_main(argv: list[str]) -> int:
     with open_reader(path) as reader:
         session = reader.load_session(args.id)
     written = report.write(session, args.out)
-    print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
+    print(safe(f"wrote {' and '.join(map(str, written))}"), file=sys.stderr)
     return exit_codes.OK
 
 
@@ -98,6 +99,6 @@ def import_main(argv: list[str]) -> int:
             for event in events:
                 store.append(sweep_id, replace(event, sweep_id=sweep_id))
             store.end_sweep(sweep_id, sweep.state if sweep.state != "running" else "interrupted")
-        print(f"imported {args.file} as session {store.session_id} in {store.path} "
-              f"({len(session.completed())} complete sweeps)", file=sys.stderr)
+        print(safe(f"imported {args.file} as session {store.session_id} in {store.path} "
+                   f"({len(session.completed())} complete sweeps)"), file=sys.stderr)
     return exit_codes.OK
