@@ -122,7 +122,7 @@ def _progress_line(recorder: Recorder, sweep_id: int, event: UnitFinished | Unit
 
 def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | None, store: HistoryWriter | None,
          session: Session | None, executor: Executor | None, opened: int | None = None,
-         notes: list[str] | tuple[str, ...] = ()) -> int:
+         notes: list[str] | tuple[str, ...] = (), results: TextIO | None = None) -> int:
     """The headless run as the command line starts it; returns the exit code.
 
     Results go to every destination (stdout's table, --out, the history) even when another one fails; the
@@ -154,11 +154,11 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
             run_sweeps(config, dataset, sweeps, recorder, err, executor, stop)
         except (KeyboardInterrupt, Interrupted) as exc:
             stopped = exc
-        return _deliver(session, recorder, store, out, stopped, err)
+        return _deliver(session, recorder, store, out, stopped, err, results or sys.stdout)
 
 
 def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, out: Path | None,
-             stopped: BaseException | None, err: Progress) -> int:
+             stopped: BaseException | None, err: Progress, results: TextIO) -> int:
     """Results to every destination (--out, then the table on stdout; the history has them already); the exit
     code: 0 only if every destination got them, 130 / 143 after a signal."""
     from initdash import report, stats
@@ -182,7 +182,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
         text = report.results_table(session)
         if _most_runs(session) > 1:
             text += "\n\n" + stats.stats_table(session)
-        print(text, flush=True)
+        print(text, file=results, flush=True)
     except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
         delivered = False
     if store is not None and recorder.store_error is None:

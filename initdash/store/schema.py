@@ -66,7 +66,7 @@ def default_path() -> Path:
     """$INITDASH_DB, else history.db in the platform's user data dir."""
     env = os.environ.get(ENV_DB)
     if env:
-        return Path(env)
+        return Path(env).expanduser().absolute()  # taken at start: a user's model may change the directory
     from initdash.locations import data_dir
 
     return data_dir() / "history.db"
