@@ -184,7 +184,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     # A data or model file is stored by its absolute path, so `--open` finds it from any directory.
     path = Path(args.data).expanduser()
     data = str(path.resolve()) if args.data not in BUILTIN_DATA and path.is_file() else args.data
-    model = ModelSpec(name=_model_path(args.model), hidden=args.hidden, activation=args.activation.lower(),
+    model = ModelSpec(name=model_path(args.model), hidden=args.hidden, activation=args.activation.lower(),
                       channels=args.channels, depth=args.depth)
     return ExperimentConfig(
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
@@ -192,7 +192,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         repeats=args.repeats, seed=seed, device=args.device, executor=args.executor, ray_address=args.ray_address)
 
 
-def _model_path(name: str) -> str:
+def model_path(name: str) -> str:
     """`mynet.py:build` with the file's absolute path; built-in names and module paths as given."""
     file, sep, attr = name.rpartition(":")
     if sep and file.endswith(".py"):

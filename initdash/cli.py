@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from initdash import exit_codes
 from initdash.arguments import COMMANDS, apply_layers, build_parser, explicit_options
@@ -41,9 +42,11 @@ def run() -> None:
 
 
 def say(text: str) -> bool:
-    """One line on stderr; False when stderr is gone."""
+    """One line on stderr (outside text in it escaped); False when stderr is gone."""
+    from initdash.text import safe
+
     try:
-        print(text, file=sys.stderr, flush=True)
+        print(safe(text), file=sys.stderr, flush=True)
         return True
     except (OSError, ValueError):
         return False
@@ -105,12 +108,19 @@ def _main(argv: list[str] | None) -> int:
         _check_open_flags(args, argv)
     if not headless and (args.out is not None or args.sweeps != 1):
         raise UserError("--out and --sweeps are for --headless; in the dashboard press e to export, r to rerun")
+    # A user's model may change the working directory: every path is taken as it means now, at start.
+    start = Path.cwd()
+    for name in ("out", "db", "config"):
+        if getattr(args, name) is not None:
+            setattr(args, name, Path(getattr(args, name)).expanduser().absolute())
     from initdash.experiment import prepare
 
-    experiment = prepare(args, argv, load_now=headless)
     if headless:
-        return _headless(args, experiment)
-    return _dashboard(experiment)
+        from initdash.streams import results_only
+
+        with results_only() as results:  # what a model prints goes to stderr, never among the results
+            return _headless(args, prepare(args, argv, load_now=True), results)
+    return _dashboard(prepare(args, argv, load_now=False), start)
 
 
 def _lists(args: argparse.Namespace) -> int:
@@ -131,24 +141,26 @@ def _lists(args: argparse.Namespace) -> int:
 
 def _check_open_flags(args: argparse.Namespace, argv: list[str]) -> None:
     from initdash.config import RUNTIME_SETTINGS, SETTINGS
+    from initdash.imported import NAMED
 
     if args.no_save:
         raise UserError("--open continues a stored session: it cannot be combined with --no-save")
     explicit = explicit_options(argv)
-    given = [o for o in (*SETTINGS, "preset", "config") if o in explicit and o not in RUNTIME_SETTINGS]
+    # --model and --data: only for an imported session (experiment.prepare knows which it is, and says so)
+    given = [o for o in (*SETTINGS, "preset", "config") if o in explicit and o not in (*RUNTIME_SETTINGS, *NAMED)]
     if given:
         flags = ", ".join("--" + o.replace("_", "-") for o in given)
         raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
                         "(--repeats, --sweeps, --executor and --ray-address may change)")
 
 
-def _dashboard(experiment: Experiment) -> int:
+def _dashboard(experiment: Experiment, start: Path) -> int:
     from initdash.ui.app import InitdashApp
 
     try:
         app = InitdashApp(experiment.config, experiment.data, session=experiment.session,
                           store=experiment.store, start_training=experiment.session is None,
-                          notes=experiment.notes, experiment=experiment)
+                          notes=experiment.notes, experiment=experiment, export_dir=start)
         app.run()
     finally:
         experiment.close()  # whatever the app connected (the experiment owns it) is released here
@@ -157,13 +169,13 @@ def _dashboard(experiment: Experiment) -> int:
     return app.return_code or exit_codes.OK
 
 
-def _headless(args: argparse.Namespace, experiment: Experiment) -> int:
+def _headless(args: argparse.Namespace, experiment: Experiment, results: TextIO) -> int:
     from initdash import headless
 
     try:
         dataset, executor = experiment.ready()
         return headless.main(experiment.config, dataset, args.sweeps, args.out, experiment.store,
                              experiment.session, executor, opened=experiment.opened, notes=experiment.notes,
-                             sink=experiment.sink)
+                             sink=experiment.sink, results=results)
     finally:
         experiment.close()

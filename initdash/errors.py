@@ -27,6 +27,26 @@ def opening(label: str) -> Iterator[None]:
         raise UserError(f"{label}: permission denied") from None
 
 
+def fails_only_its_work(exc: BaseException) -> bool:
+    """True for what a user's code may raise that fails only the work it was doing (that unit, that check):
+    any exception, SystemExit, even KeyboardInterrupt raised on a worker thread (Ctrl-C reaches the main thread
+    only). False for Ctrl-C on the main thread, a generator being closed and initdash's own stop signals."""
+    if isinstance(exc, (GeneratorExit, Interrupted)):
+        return False
+    if isinstance(exc, KeyboardInterrupt):
+        import threading
+
+        return threading.current_thread() is not threading.main_thread()
+    return True
+
+
+def said(exc: BaseException) -> str:
+    """first_line, with SystemExit said as the call it was (`sys.exit(3)`): its bare text is only the code."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return first_line(exc)
+
+
 class Interrupted(BaseException):
     """A signal (SIGTERM, SIGHUP) asked initdash to stop: handled like Ctrl-C, with its own exit code."""
 

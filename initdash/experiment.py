@@ -73,7 +73,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     Built-in data with a built-in model cannot fail to load: unless `load_now`, it is only described here
     (the dashboard loads it after painting its first frame). Files are loaded, so their errors come first.
     """
-    from initdash import models
+    from initdash import imported, models
     from initdash.data import builtin_info, load
     from initdash.export.json_csv import IMPORTED_CSV
     from initdash.export.paths import check_out_dir, check_out_path
@@ -102,8 +102,14 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         if config.data.startswith(IMPORTED_CSV):
             raise UserError(f"session {args.open} was imported from a CSV export, which records neither its data "
                             "nor its settings: it can be listed and exported, not continued")
-        changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address")
-                   if k in explicit_options(argv)}
+        explicit = explicit_options(argv)
+        if session.imported:
+            config = imported.trusted_config(args.open, config, args, explicit)
+        elif set(imported.NAMED) & explicit:
+            flags = ", ".join(f"--{k}" for k in imported.NAMED if k in explicit)
+            raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
+                            "(--repeats, --sweeps, --executor and --ray-address may change)")
+        changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address") if k in explicit}
         if changes.get("executor") == "local":
             changes.setdefault("ray_address", None)
         config = config.with_changes(**changes)

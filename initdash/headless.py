@@ -22,6 +22,7 @@ from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
 from initdash.tables import fmt, mean, plural
+from initdash.text import safe
 
 if TYPE_CHECKING:
     from initdash.export.tensorboard import TensorBoardSink
@@ -50,7 +51,7 @@ class Progress:
     def line(self, text: str) -> None:
         """Write one line, or nothing once the stream is gone (on a terminal, above the live line)."""
         live, self._shown = self._shown, ""
-        self._write(("\r\x1b[K" if live else "") + text + "\n" + (live if live else ""))
+        self._write(("\r\x1b[K" if live else "") + safe(text) + "\n" + (live if live else ""))
         self._shown = live
 
     def live(self, text: str, force: bool = False) -> None:
@@ -59,6 +60,7 @@ class Progress:
         if not force and now - self._last < (LIVE_EVERY_S if self._tty else LINE_EVERY_S):
             return
         self._last = now
+        text = safe(text)
         if self._tty:
             self._shown = text
             self._write("\r" + text + "\x1b[K")
@@ -180,7 +182,8 @@ def _progress_line(recorder: Recorder, sweep_id: int, event: UnitFinished | Unit
 
 def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | None, store: HistoryWriter | None,
          session: Session | None, executor: Executor | None, opened: int | None = None,
-         notes: list[str] | tuple[str, ...] = (), sink: TensorBoardSink | None = None) -> int:
+         notes: list[str] | tuple[str, ...] = (), sink: TensorBoardSink | None = None,
+         results: TextIO | None = None) -> int:
     """The headless run as the command line starts it; returns the exit code.
 
     Results go to every destination (stdout's table, --out, the history) even when another one fails; the
@@ -219,11 +222,12 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
             sink.close()  # every event file written before the results are said to be delivered
             if sink.error is None and stopped is None:
                 err.line(f"wrote TensorBoard runs in {sink.root} (tensorboard --logdir {sink.root.parent})")
-        return _deliver(session, recorder, store, out, stopped, err, sink)
+        return _deliver(session, recorder, store, out, stopped, err, results or sys.stdout, sink)
 
 
 def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, out: Path | None,
-             stopped: BaseException | None, err: Progress, sink: TensorBoardSink | None = None) -> int:
+             stopped: BaseException | None, err: Progress, results: TextIO,
+             sink: TensorBoardSink | None = None) -> int:
     """Results to every destination (--out, then the table on stdout; the history has them already); the exit
     code: 0 only if every destination got them, 130 / 143 after a signal."""
     from initdash import report, stats
@@ -248,7 +252,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
         text = report.results_table(session)
         if _most_runs(session) > 1:
             text += "\n\n" + stats.stats_table(session)
-        print(text, flush=True)
+        print(text, file=results, flush=True)
     except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
         delivered = False
     if store is not None and recorder.store_error is None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from initdash import exit_codes
 from initdash.arguments import Parser, add_db_option, session_id
 from initdash.errors import UserError
+from initdash.text import safe
 
 
 def history_main(argv: list[str]) -> int:
@@ -35,7 +35,7 @@ def history_main(argv: list[str]) -> int:
         print(json.dumps([i.to_dict() for i in infos], indent=1))
         return exit_codes.OK
     if not infos:
-        print(f"no sessions stored yet in {path}")
+        print(safe(f"no sessions stored yet in {path}"))
         return exit_codes.OK
     print(history_table(infos))
     return exit_codes.OK
@@ -50,7 +50,7 @@ def history_table(infos: list) -> str:
         when = datetime.fromisoformat(i.created).astimezone().strftime("%Y-%m-%d %H:%M")
         sweeps = str(i.sweeps) + (f" +{i.interrupted} interrupted" if i.interrupted else "")
         inits = ",".join(i.initializers[:3]) + (f",+{len(i.initializers) - 3}" if len(i.initializers) > 3 else "")
-        data = i.data.split(" (")[0]  # the name; --json has it all
+        data = i.data.split(" (")[0] + (" (imported)" if i.imported else "")  # the name; --json has it all
         rows.append([str(i.id), when, data, i.model, inits, sweeps, str(i.runs)])
     return text_table(["id", "date", "data", "model", "initializers", "sweeps", "runs"], rows, left=(1, 2, 3, 4))
 
@@ -82,37 +82,28 @@ def export_main(argv: list[str]) -> int:
     with open_reader(path) as reader:
         session = reader.load_session(args.id)
     if args.format == "tensorboard":
-        print(f"wrote {tensorboard.write(session, args.out)} (tensorboard --logdir {args.out})", file=sys.stderr)
+        print(safe(f"wrote {tensorboard.write(session, args.out)} (tensorboard --logdir {args.out})"), file=sys.stderr)
         return exit_codes.OK
     written = json_csv.write(session, args.out)
-    print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
+    print(safe(f"wrote {' and '.join(map(str, written))}"), file=sys.stderr)
     return exit_codes.OK
 
 
 def import_main(argv: list[str]) -> int:
     """`initdash import FILE`: an export (JSON or CSV, of this or an older initdash) as a new stored session."""
     from initdash.export import json_csv
-    from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, events_of
     from initdash.store import HistoryWriter
 
     p = Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
     p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
     add_db_option(p)
     args = p.parse_args(argv)
-    session = json_csv.read(args.file)  # before the database is opened: a bad file creates nothing
+    session = json_csv.read(args.file)  # validated whole before the database is opened: a bad file creates nothing
     with HistoryWriter.open(args.db) as store:
-        store.start_session(session.config, session.data_label)
-        for sweep in session.sweeps:
-            events = events_of(sweep)
-            if not events:
-                continue
-            # The export's sweep ids are kept (a fresh session: nothing is below them).
-            sweep_id = store.begin_sweep(session.config, at_least=sweep.sweep_id)
-            for event in events:
-                store.append(sweep_id, replace(event, sweep_id=sweep_id))
-            store.end_sweep(sweep_id, sweep.state if sweep.state != SWEEP_RUNNING else SWEEP_INTERRUPTED)
-        print(f"imported {args.file} as session {store.session_id} in {store.path} "
-              f"({len(session.completed())} complete sweeps)", file=sys.stderr)
+        session_id = store.import_session(session)  # one transaction: all of it or nothing
+        print(safe(f"imported {args.file} as session {session_id} in {store.path} "
+                   f"({len(session.completed())} complete sweeps): results only, nothing in the file is run or "
+                   "contacted"), file=sys.stderr)
     return exit_codes.OK
 
 

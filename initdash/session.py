@@ -130,6 +130,7 @@ class Session:
         self.config = config
         self.data_label = data_label
         self.sweeps: list[SweepRecord] = []
+        self.imported = False  # stored by `initdash import`: data, whose model, data and executor are never used
 
     @property
     def current(self) -> SweepRecord | None:

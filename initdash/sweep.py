@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.errors import first_line
+from initdash.errors import fails_only_its_work, said
 from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
 from initdash.initializers import InitSpec
 
@@ -73,8 +73,10 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
                                      on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
         emit(UnitFinished(sid, label, tuple(outcomes)))
-    except Exception as exc:
-        emit(UnitFailed(sid, label, first_line(exc), traceback.format_exc(), unit.seeds))
+    except BaseException as exc:  # a user's model may raise anything, sys.exit included: only this unit fails
+        if not fails_only_its_work(exc):
+            raise
+        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), unit.seeds))
 
 
 class Executor(Protocol):

@@ -526,7 +526,7 @@ def test_old_schema_is_read_in_memory_and_migrated_when_written(tmp_path, versio
     assert (info.sweeps, info.interrupted, info.runs, info.model, info.created) == \
         (2, 1, 12, "mlp 8-4 tanh", "2024-05-01T10:00:00+00:00")
     with HistoryWriter.open(db) as writer:  # written: migrated in place, once
-        assert writer.conn.execute("PRAGMA user_version").fetchone() == (3,)
+        assert writer.conn.execute("PRAGMA user_version").fetchone() == (store.SCHEMA_VERSION,)
         tables = {r[0] for r in writer.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert not tables & {"workers", "runs", "epochs", "layers"}
         same_session(expected, writer.load_session(1))

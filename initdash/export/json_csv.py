@@ -89,41 +89,42 @@ def write(session: Session, path: Path) -> list[Path]:
 # --- reading exports back (this version's and older ones: `rerun` was the old name of `sweep`) ----------
 
 def read(path: Path) -> Session:
-    """A Session from an export file (JSON, or CSV with its .layers.csv sibling if present)."""
-    from initdash.errors import opening
+    """A Session from an export file (JSON, or CSV with its .layers.csv sibling if present), validated whole
+    (initdash.export_format) before anything is written; at most MAX_EXPORT_BYTES per file."""
+    from initdash.export_format import parse_json
+    from initdash.inputs import read_limited
+    from initdash.limits import MAX_EXPORT_BYTES
 
     if path.suffix.lower() not in (".json", ".csv"):
         raise UserError(f"{path}: an export ends in .json or .csv")
+    data = read_limited(path, MAX_EXPORT_BYTES, str(path))
+    if path.suffix.lower() == ".json":
+        doc = parse_json(data, str(path))
+        config = doc.config.model_dump(exclude={"data_label"})
+        return _session(_config(config, path), doc.config.data_label or path.name, doc.runs)
+    layers = layers_path(path)
+    layers_text = _text(read_limited(layers, MAX_EXPORT_BYTES, str(layers)), layers) if layers.is_file() else None
     try:
-        with opening(str(path)):
-            text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not a text file") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return _from_json(text, path)
-        layers = layers_path(path)
-        return _from_csv(text, layers.read_text(encoding="utf-8") if layers.is_file() else None, path)
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        return _from_csv(_text(data, path), layers_text, path)
+    except (KeyError, ValueError, TypeError, IndexError, csv.Error) as exc:
         raise UserError(f"{path}: not an initdash export ({first_line(exc)})") from None
 
 
-def _from_json(text: str, path: Path) -> Session:
+def _text(data: bytes, path: Path) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file") from None
+
+
+def _config(settings: dict[str, Any], path: Path):
     from initdash.config import ExperimentConfig
 
-    doc = json.loads(text)
-    if not isinstance(doc, dict) or "runs" not in doc or "config" not in doc:
-        raise UserError(f"{path}: not an initdash export (no `config` and `runs`)")
-    settings = dict(doc["config"])
-    data_label = settings.pop("data_label", path.name)
-    config = ExperimentConfig.from_dict(settings)
-    runs = [{**r, "sweep": r.get("sweep", r.get("rerun"))} for r in doc["runs"]]
-    return _session(config, data_label, runs)
+    return ExperimentConfig.from_dict(settings, f"{path}: config: ")
 
 
 def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
-    from initdash.config import ExperimentConfig
-    from initdash.initializers import parse_spec
+    from initdash.export_format import validate_runs
 
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or "initializer" not in rows[0] or not ({"sweep", "rerun"} & set(rows[0])):
@@ -150,33 +151,36 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
     labels = list(dict.fromkeys(r["initializer"] for r in runs.values()))
     epochs = max(h["epoch"] for r in runs.values() for h in r["history"])
     repeats = max(r["repeat"] for r in runs.values()) + 1
-    config = ExperimentConfig(data=f"{IMPORTED_CSV}{path.name}",
-                              initializers=tuple(parse_spec(label) for label in labels), epochs=max(epochs, 1),
-                              repeats=repeats)
-    return _session(config, f"{path.name} (imported)", list(runs.values()))
+    settings = {"data": f"{IMPORTED_CSV}{path.name}", "initializers": labels, "epochs": max(epochs, 1),
+                "repeats": repeats}
+    config = _config(settings, path)
+    checked = validate_runs(list(runs.values()), [s.label for s in config.initializers], config.epochs, str(path))
+    return _session(config, f"{path.name} (imported)", checked)
 
 
-def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
-    """Rebuild sweeps from exported runs: statuses as exported, worker and sweep states from them."""
+def _session(config, data_label: str, runs: list) -> Session:
+    """Rebuild sweeps from validated exported runs: statuses as exported, unit and sweep states from them."""
+    from initdash.initializers import parse_spec
     from initdash.session import CANCELLED, DONE, INTERRUPTED, SweepRecord, UnitRecord
 
     session = Session(config, data_label)
     labels = session.labels()
-    sweeps: dict[int, dict[str, list[dict[str, Any]]]] = {}
-    for run in sorted(runs, key=lambda r: (int(r["sweep"]), int(r["repeat"]))):
-        sweeps.setdefault(int(run["sweep"]), {}).setdefault(run["initializer"], []).append(run)
+    sweeps: dict[int, dict[str, list]] = {}
+    for run in sorted(runs, key=lambda r: (r.sweep, r.repeat)):
+        label = run.initializer if run.initializer in labels else parse_spec(run.initializer).label
+        sweeps.setdefault(run.sweep, {}).setdefault(label, []).append(run)
     for sweep_id, groups in sorted(sweeps.items()):
         record = SweepRecord(sweep_id, {})
-        for label in sorted(groups, key=lambda k: labels.index(k) if k in labels else len(labels)):
+        for label in sorted(groups, key=labels.index):
             group = groups[label]
-            statuses = [str(r["status"]) for r in group]
+            statuses = [str(r.status) for r in group]
             state = (FAILED if all(s == FAILED for s in statuses) else CANCELLED if CANCELLED in statuses
                      else INTERRUPTED if INTERRUPTED in statuses else DONE)
-            histories = [[dict(h) for h in r["history"]] for r in group]
+            histories = [[h.row() for h in r.history] for r in group]
             record.initializers[label] = UnitRecord(
-                label, tuple(int(r["seed"]) for r in group), state,
-                max((int(h[-1]["epoch"]) for h in histories if h), default=-1), statuses, histories,
-                "failed (imported)" if state == FAILED else "", tuple(group[0].get("layer_names", ())))
+                label, tuple(r.seed for r in group), state,
+                max((h[-1]["epoch"] for h in histories if h), default=-1), statuses, histories,
+                "failed (imported)" if state == FAILED else "", tuple(group[0].layer_names))
         states = {g.state for g in record.initializers.values()}
         record.state = ("cancelled" if CANCELLED in states else "interrupted" if INTERRUPTED in states
                         else "complete")

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initdash.errors import UserError, first_line
+from initdash.errors import UserError, fails_only_its_work, first_line, said
 from initdash.models import build, weight_layers
 from initdash.tables import plural
 
@@ -57,7 +57,15 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
         params, widest = parameter_count(spec.name, shape, n_out, spec.hidden, spec.channels, spec.depth)
         layers = 1 + len(spec.hidden) if spec.fast else len(spec.channels) + 2 * spec.depth + 2
     else:
-        params, widest, layers, notes = _check_user_model(config, dataset)
+        try:
+            params, widest, layers, notes = _check_user_model(config, dataset)
+        except UserError:
+            raise
+        except BaseException as exc:  # the model's own code (sys.exit in forward, a lazy layer, vmap's probe)
+            if not fails_only_its_work(exc):
+                raise
+            raise UserError(f"{spec.label}: the model fails on {dataset.name} examples of shape {dataset.in_shape}: "
+                            f"{said(exc)}") from None
     models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
     batch = min(config.batch_size, dataset.n_train)
     need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * widest * layers)
@@ -90,7 +98,7 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
     try:
         with torch.no_grad():
             out = model(example)
-    except Exception as exc:
+    except Exception as exc:  # (anything else: check() above)
         raise UserError(f"{spec.label}: the model fails on {dataset.name} examples of shape {dataset.in_shape}: "
                         f"{first_line(exc)}") from None
     want = "(batch, 1) or (batch,)" if n_out == 1 else f"(batch, {n_out})"

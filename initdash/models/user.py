@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from initdash.errors import UserError, first_line, opening
+from initdash.errors import UserError, fails_only_its_work, opening, said
 from initdash.models.spec import ModelSpec, digest
 
 _LOCK = threading.Lock()
@@ -100,6 +100,11 @@ def _module(spec: ModelSpec) -> types.ModuleType:
                 if spec.source is None:
                     raise
                 module = _execute(target, spec.source, f"initdash_model_{spec.digest[:12]}")
+            except BaseException as exc:  # the module's own code failed while importing
+                if not fails_only_its_work(exc):
+                    raise
+                raise UserError(f"model module {target}: {said(exc)} while importing"
+                                + _log(f"model module {target}:\n{traceback.format_exc()}")) from None
         else:
             if spec.source is None:
                 spec = attach_source(spec)
@@ -128,12 +133,12 @@ def _execute(filename: str, source: str, name: str) -> types.ModuleType:
     sys.modules[name] = module  # dataclasses and pickling look a module up by name
     try:
         exec(code, module.__dict__)
-    except SystemExit as exc:  # a model file must not end initdash without a word
+    except BaseException as exc:  # sys.exit included: a model file must not end initdash without a word
         sys.modules.pop(name, None)
-        raise UserError(f"{short} called sys.exit({exc.code!r}) while loading") from None
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        raise UserError(f"{short} raised {first_line(exc)} while loading"
+        if not fails_only_its_work(exc):
+            raise
+        verb = "" if isinstance(exc, SystemExit) else "raised "
+        raise UserError(f"{short} {verb}{said(exc)} while loading"
                         + _log(f"model file {filename}:\n{traceback.format_exc()}")) from None
     finally:
         if added:
@@ -174,11 +179,12 @@ def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     try:
         model = fn(**kwargs)
-    except SystemExit as exc:
-        raise UserError(f"{spec.label} called sys.exit({exc.code!r})") from None
-    except Exception as exc:
+    except BaseException as exc:  # sys.exit included
+        if not fails_only_its_work(exc):
+            raise
         where = _log(f"model {spec.name}:\n{traceback.format_exc()}")
-        raise UserError(f"{spec.label} raised {first_line(exc)}{where}") from None
+        verb = "" if isinstance(exc, SystemExit) else "raised "
+        raise UserError(f"{spec.label} {verb}{said(exc)}{where}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{spec.label} returned a {type(model).__name__}, not a torch.nn.Module")
     return model

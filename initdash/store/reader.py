@@ -39,12 +39,14 @@ class SessionInfo:
     seed: int
     version: str
     executor: str
+    imported: bool = False  # stored by `initdash import`
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for `initdash history --json`."""
         return {"id": self.id, "created": self.created, "data": self.data, "model": self.model,
                 "initializers": list(self.initializers), "sweeps": self.sweeps, "interrupted": self.interrupted,
-                "runs": self.runs, "seed": self.seed, "version": self.version, "executor": self.executor}
+                "runs": self.runs, "seed": self.seed, "version": self.version, "executor": self.executor,
+                "imported": self.imported}
 
 
 class HistoryReader:
@@ -104,11 +106,12 @@ def _snapshot(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
 
 def replay(conn: sqlite3.Connection, path: Path, session_id: int) -> Session:
     """The Session that a stored session's events build through Session.apply, with each sweep's end state."""
-    row = conn.execute("SELECT config, data_label FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    row = conn.execute("SELECT config, data_label, imported FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         raise UserError(f"no session {session_id} in {path} (see `initdash history`)")
     configs = ConfigCache(path, session_id)
     session = Session(configs.parse(row[0]), row[1])
+    session.imported = bool(row[2])
     rows = conn.execute(
         "SELECT s.sweep, s.config, s.state, s.owner_pid, s.owner_host, s.owner_started, e.kind, e.initializer, "
         "e.body FROM sweeps s LEFT JOIN events e ON e.session = s.session AND e.sweep = s.sweep "
@@ -148,7 +151,7 @@ class ConfigCache:
         if text not in self.cache:
             try:
                 self.cache[text] = ExperimentConfig.from_dict(json.loads(text))
-            except (ValueError, TypeError, KeyError, AttributeError, UserError) as exc:
+            except (ValueError, TypeError, KeyError, AttributeError, UserError, RecursionError) as exc:
                 raise UserError(f"session {self.session_id} in {self.path} has an unreadable config: "
                                 f"{exc}".splitlines()[0]) from None
         return self.cache[text]
@@ -211,7 +214,7 @@ def _stat(pid: int) -> tuple[str, str] | None:
 def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
     """Every stored session as a line of `initdash history` (from the sweeps table and the run-starting events;
     no replay)."""
-    sessions = conn.execute("SELECT id, created, data_label, config, root_seed, version FROM sessions "
+    sessions = conn.execute("SELECT id, created, data_label, config, root_seed, version, imported FROM sessions "
                             "ORDER BY id").fetchall()
     sweeps: dict[int, list[tuple]] = {}
     for row in conn.execute("SELECT s.session, s.sweep, s.config, s.state, s.owner_pid, s.owner_host, "
@@ -231,7 +234,7 @@ def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
     for (session_id, sweep_id, _), n in runs.items():
         per_sweep[(session_id, sweep_id)] = per_sweep.get((session_id, sweep_id), 0) + n
     out = []
-    for session_id, created, data, config_text, seed, version in sessions:
+    for session_id, created, data, config_text, seed, version, imported in sessions:
         mine = sweeps.get(session_id, [])
         states = [(s[1], effective_state(s[3], s[4], s[5], s[6]), s[7]) for s in mine]
         complete = [sweep_id for sweep_id, state, _ in states if state == COMPLETE]
@@ -240,8 +243,9 @@ def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
         try:
             config = ExperimentConfig.from_dict(json.loads(latest))
             model, inits, executor = config.model.label, tuple(s.label for s in config.initializers), config.executor
-        except (ValueError, TypeError, KeyError, AttributeError, UserError):
+        except (ValueError, TypeError, KeyError, AttributeError, UserError, RecursionError):
             model, inits, executor = "?", (), "?"
         out.append(SessionInfo(session_id, created, data, model, inits, len(complete), interrupted,
-                               sum(per_sweep.get((session_id, s), 0) for s in complete), seed, version, executor))
+                               sum(per_sweep.get((session_id, s), 0) for s in complete), seed, version, executor,
+                               bool(imported)))
     return out

@@ -75,6 +75,44 @@ class HistoryWriter:
         self.session_id, self.config = int(cur.lastrowid), config
         return self.session_id
 
+    def import_session(self, session: Session) -> int:
+        """Store an imported session whole, in one transaction (all of it or nothing), marked as imported: its
+        model, data and executor are never used (--open asks for them). Returns its id; the export's sweep ids
+        are kept."""
+        from initdash.session import events_of
+
+        with self._lock:
+            self._settle()
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = self.conn.execute(
+                        "INSERT INTO sessions (created, config, data_label, root_seed, version, imported) "
+                        "VALUES (?, ?, ?, ?, ?, 1)", (_now(), _json(session.config), session.data_label,
+                                                      session.config.seed, __version__))
+                    session_id = int(cur.lastrowid)
+                    for sweep in session.sweeps:
+                        events = events_of(sweep)
+                        if not events:
+                            continue
+                        state = sweep.state if sweep.state != "running" else "interrupted"
+                        self.conn.execute("INSERT INTO sweeps (session, sweep, config, state, started) "
+                                          "VALUES (?, ?, ?, ?, ?)",
+                                          (session_id, sweep.sweep_id, _json(session.config), state, _now()))
+                        self.conn.executemany(
+                            "INSERT INTO events (session, sweep, seq, kind, initializer, body) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            [(session_id, sweep.sweep_id, seq, *codec.encode(event))
+                             for seq, event in enumerate(events, start=1)])
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise schema.database_error(self.path, exc) from None
+        return session_id
+
     def continue_session(self, session_id: int, config: ExperimentConfig | None = None) -> None:
         """Record further sweeps into a stored session (by default with its stored config)."""
         row = self._read("SELECT config FROM sessions WHERE id = ?", (session_id,))

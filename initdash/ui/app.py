@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
@@ -35,6 +36,7 @@ from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
 from initdash.tables import plural
+from initdash.text import safe
 from initdash.ui.help import HelpScreen
 from initdash.ui.main_screen import MainScreen
 from initdash.ui.messages import DataLoaded, TrainingEvent
@@ -167,6 +169,12 @@ class InitdashApp(App[int]):
             self.notify(message.error, severity="error", title="Data")
             return
         self.start_sweep()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """A toast; its text (file names, a model's messages) is data: shown as written, never as markup."""
+        super().notify(safe(message, lines=True), title=safe(title), severity=severity, timeout=timeout,
+                       markup=markup)
 
     def _store_failed(self, message: str) -> None:
         """The history database failed: say so once; training goes on without saving."""

@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from initdash.text import markup_safe
 from initdash.ui.views import MARKERS, RICH_COLORS, Row
 
 SHORT = {"val_accuracy": "val acc", "accuracy": "acc", "val_loss": "val loss", "loss": "loss"}
@@ -62,7 +63,7 @@ class Leaderboard(DataTable):
         else:
             key = Text.assemble(f"{digit} ", ("━━", "dim" if r.muted else RICH_COLORS[index % len(RICH_COLORS)]))
         label = r.label if len(r.label) <= LABEL_WIDTH else r.label[:LABEL_WIDTH - 1] + "…"
-        label = f"({label})" if r.muted else label
+        label = markup_safe(f"({label})" if r.muted else label)  # a DataTable reads a str cell as markup
         cells = {"key": key, "label": label, "status": r.status, "loss": r.loss, "val_accuracy": r.val_accuracy,
                  "rank": r.rank, "spread": r.spread, "wins": r.wins}
         return tuple(cells[k] for k, _ in cols)

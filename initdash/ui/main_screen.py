@@ -26,6 +26,7 @@ from initdash.data import Described
 from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
+from initdash.text import safe
 from initdash.ui.chart import MetricChart
 from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.views import (
@@ -98,7 +99,7 @@ class MainScreen(Screen[None]):
 
     # --- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield Static(id="header", markup=False)
         with Vertical(id="main"):
             with ContentSwitcher(initial="curves", id="views"):
                 with Horizontal(id="curves"):
@@ -247,7 +248,7 @@ class MainScreen(Screen[None]):
         """Update a Static only when its text changes: every update costs the screen a layout pass."""
         if self._texts.get(selector) != text:
             self._texts[selector] = text
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(safe(text, lines=True))  # markup=False Statics: plain text
 
     def _draw_spread(self, st: stats.SessionStats | None) -> None:
         chart = self.query_one("#spread-chart", MetricChart)
