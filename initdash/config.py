@@ -8,8 +8,9 @@ from typing import Any, Literal, get_args
 
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
-from initdash.initializers import DEFAULT_INITIALIZERS, FLOAT32_MAX, InitSpec, parse_spec
+from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, FLOAT32_MAX, InitSpec, parse_spec
 from initdash.limits import MAX_BATCH, MAX_EPOCHS, MAX_ID, MAX_REPEATS, MAX_SPLIT_SEED
+from initdash.models.roles import ROLES, Role
 from initdash.models.spec import ModelSpec
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
@@ -21,7 +22,7 @@ EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address")
+            "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "device", "executor", "ray_address")
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
@@ -47,6 +48,9 @@ class ExperimentConfig:
     executor: str = "local"
     ray_address: str | None = None
     data_digest: str = ""  # sha256 of a data file's bytes ("" for built-in data)
+    apply_to: tuple[Role, ...] = DEFAULT_ROLES  # the roles the initializers act on; the others get Keras' defaults
+    # What initialization left to the module (audit.coverage), recorded when the session began: one line each.
+    left_to_module: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _range("--epochs", self.epochs, 1, MAX_EPOCHS)
@@ -64,6 +68,8 @@ class ExperimentConfig:
         _check(self.executor in EXECUTORS,
                f"unknown executor {self.executor!r} (choose from {', '.join(EXECUTORS)})")
         _check(self.ray_address is None or self.executor == "ray", "--ray-address needs --executor ray")
+        _check(bool(self.apply_to) and all(r in ROLES for r in self.apply_to),
+               f"--apply-to takes roles from {', '.join(ROLES)}, got {','.join(self.apply_to) or 'none'}")
 
     @property
     def learning_rate(self) -> float:
@@ -78,7 +84,10 @@ class ExperimentConfig:
         """Every setting as plain JSON-ready values, as given (lr is None when it is the optimizer's default)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["model"] = self.model.settings()
-        d["initializers"] = [s.label for s in self.initializers]
+        d["initializers"] = [s.setting for s in self.initializers]
+        if any(s.digest for s in self.initializers):  # a user's initializer file, as a model file's hash
+            d["initializer_digests"] = {s.setting: s.digest for s in self.initializers if s.digest}
+        d["apply_to"], d["left_to_module"] = list(self.apply_to), list(self.left_to_module)
         return d
 
     @classmethod
@@ -91,7 +100,11 @@ class ExperimentConfig:
         if model is None:
             model = {"name": "mlp" if hidden else "linear", "hidden": list(hidden), "activation": activation}
         d["model"] = ModelSpec.from_settings(model)
-        d["initializers"] = tuple(parse_spec(label) for label in d.get("initializers", DEFAULT_INITIALIZERS))
+        digests = d.pop("initializer_digests", None) or {}
+        d["initializers"] = tuple(replace(parse_spec(setting), digest=digests.get(setting, ""))
+                                  for setting in d.get("initializers", DEFAULT_INITIALIZERS))
+        d["apply_to"] = tuple(d.get("apply_to") or DEFAULT_ROLES)
+        d["left_to_module"] = tuple(d.get("left_to_module") or ())
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
