@@ -56,7 +56,9 @@ def run_user(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator)
     except ValueError:  # no signature to read (a builtin): the call itself will tell
         pass
     every = slots(model)
-    before = [s.tensor.detach().clone() for s in every]
+    # A write in place bumps a tensor's version (even to the same values); one through `.data` does not, but
+    # then the values tell, unless they did not change.
+    before = [(s.tensor._version, s.tensor.detach().clone()) for s in every]
     try:
         fn(model, generator, **params)
     except SystemExit as exc:
@@ -64,4 +66,4 @@ def run_user(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator)
     except Exception as exc:
         where = traceback_note(f"initializer {spec.name}:\n{traceback.format_exc()}")
         raise UserError(f"{spec.label} raised {first_line(exc)}{where}") from None
-    return [(s, not torch.equal(s.tensor.detach(), b)) for s, b in zip(every, before)]
+    return [(s, s.tensor._version != v or not torch.equal(s.tensor.detach(), b)) for s, (v, b) in zip(every, before)]

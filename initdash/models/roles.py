@@ -107,6 +107,17 @@ def _recurrent(m: nn.Module, own: dict[str, torch.Tensor], module: str) -> list[
     return slots
 
 
+def type_name(m: nn.Module) -> str:
+    """The module's class name; a private class of torch by its public torch.nn base (MultiheadAttention's
+    out_proj is a NonDynamicallyQuantizableLinear: a Linear)."""
+    from torch import nn
+
+    for cls in type(m).__mro__:
+        if not cls.__module__.startswith("torch.") or hasattr(nn, cls.__name__):
+            return cls.__name__
+    return type(m).__name__
+
+
 def _module_slots(m: nn.Module, prefix: str) -> list[Slot]:
     """The slots of one module's own parameters (not its children's), named in full."""
     from torch import nn
@@ -115,7 +126,7 @@ def _module_slots(m: nn.Module, prefix: str) -> list[Slot]:
     own = dict(m.named_parameters(recurse=False))
     if not own:
         return []
-    module = type(m).__name__
+    module = type_name(m)
     if isinstance(m, nn.MultiheadAttention):
         slots = _attention(m, own, module)
     elif isinstance(m, (nn.RNNBase, nn.RNNCellBase)):
