@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16, metavar="N", help="mini-batch size (default 16)")
     t.add_argument("--epochs", type=int, default=5, metavar="N", help="epochs (default 5)")
     t.add_argument("--init", default=",".join(DEFAULT_INITIALIZERS), metavar="SPEC,...",
-                   help="initializers, e.g. zeros,he_normal,normal:std=0.5 (default: the lesson's five)")
+                   help="initializers, e.g. zeros,he_normal,normal:std=0.5, or your own FILE.py:NAME[:key=value] "
+                        "(default: the lesson's five)")
     t.add_argument("--apply-to", type=role_list, default=("kernel",), metavar="ROLE,...",
                    help="roles the initializers act on: kernel (default), recurrent, embedding; the others get "
                         "Keras' defaults (see README)")
