@@ -190,6 +190,8 @@ def old_initialize(model: nn.Module, name: str, g: torch.Generator) -> None:
                     tinit.uniform_(m.weight, -limit, limit, generator=g)
                 elif name == "kaiming_normal":
                     tinit.kaiming_normal_(m.weight, generator=g)
+                elif name == "kaiming_uniform":
+                    tinit.kaiming_uniform_(m.weight, generator=g)
                 elif name == "torch_default":
                     tinit.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=g)
                 elif name == "orthogonal":
@@ -198,7 +200,8 @@ def old_initialize(model: nn.Module, name: str, g: torch.Generator) -> None:
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn", "resnet"])
-@pytest.mark.parametrize("init", ["he_normal", "glorot_uniform", "kaiming_normal", "torch_default", "orthogonal"])
+@pytest.mark.parametrize("init", ["he_normal", "glorot_uniform", "kaiming_normal", "kaiming_uniform", "torch_default",
+                                  "orthogonal"])
 def test_built_in_models_draw_bit_for_bit_as_before(model, init):
     spec = ModelSpec(model, hidden=(12, 7) if model == "mlp" else (), channels=(4, 6))
     new, old = (build(spec, (1, 8, 8), 10, seed=3) for _ in range(2))

@@ -144,3 +144,14 @@ def test_audit_of_a_user_initializer_and_its_refusals(capsys):
                               "module: temperature, conv.weight")
     assert main(["audit", "--epochs", "3"]) == 2
     assert "initdash audit does not take --epochs" in capsys.readouterr().err
+
+
+def test_the_dashboard_header_notes_what_is_left_to_the_module():
+    from initdash.data import BUILTIN_INFO
+    from initdash.session import Session
+    from initdash.ui.views import header_text
+
+    config = ExperimentConfig(left_to_module=("he_normal set 1 of 2 parameters (50%); left to the module: pos",))
+    info = BUILTIN_INFO["iris"]
+    assert "some parameters left to the module" in header_text(Session(config, info.describe()), info)
+    assert "left to the module" not in header_text(Session(ExperimentConfig(), info.describe()), info)
