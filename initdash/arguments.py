@@ -42,6 +42,17 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def role_list(text: str) -> tuple[str, ...]:
+    """`kernel,recurrent` -> ('kernel', 'recurrent'): roles from models.roles.ROLES, each once."""
+    from initdash.models.roles import ROLES
+
+    roles = tuple(dict.fromkeys(r.strip().lower() for r in text.split(",") if r.strip()))
+    wrong = [r for r in roles if r not in ROLES]
+    if wrong or not roles:
+        raise argparse.ArgumentTypeError(f"expected roles from {', '.join(ROLES)}, got {text!r}")
+    return roles
+
+
 def session_id(text: str) -> int:
     """A stored session's id: a whole number from 1 to 2**63-1."""
     try:
@@ -87,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=16, metavar="N", help="mini-batch size (default 16)")
     t.add_argument("--epochs", type=int, default=5, metavar="N", help="epochs (default 5)")
     t.add_argument("--init", default=",".join(DEFAULT_INITIALIZERS), metavar="SPEC,...",
-                   help="initializers, e.g. zeros,he_normal,normal:std=0.5 (default: the lesson's five)")
+                   help="initializers, e.g. zeros,he_normal,normal:std=0.5, or your own FILE.py:NAME[:key=value] "
+                        "(default: the lesson's five)")
+    t.add_argument("--apply-to", type=role_list, default=("kernel",), metavar="ROLE,...",
+                   help="roles the initializers act on: kernel (default), recurrent, embedding; the others get "
+                        "Keras' defaults (see README)")
     t.add_argument("--repeats", type=int, default=1, metavar="N", help="seeds per initializer in every sweep")
     t.add_argument("--seed", type=int, metavar="N", help="root seed (default: a fresh random one, shown)")
     t.add_argument("--device", default="cpu", choices=DEVICES, help="where to train (default cpu)")
@@ -125,7 +140,9 @@ COMMANDS_HELP = """commands:
                                        write a stored session in the --out formats, or as TensorBoard runs
   initdash import FILE.json|FILE.csv   store an export as a new session (older exports too)
   initdash report DIR [--group-by HPARAM] [--metric TAG]
-                                       statistics per group of the TensorBoard runs under DIR (any tool's)"""
+                                       statistics per group of the TensorBoard runs under DIR (any tool's)
+  initdash audit [--model M] [--data D] [--init I] [--apply-to ROLE,...] [--seed N]
+                                       per parameter of the model: its role, fans, what set it, its std"""
 
 
 def add_db_option(group: argparse._ActionsContainer) -> None:
@@ -189,6 +206,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return ExperimentConfig(
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
+        apply_to=args.apply_to,
         repeats=args.repeats, seed=seed, device=args.device, executor=args.executor, ray_address=args.ray_address)
 
 
@@ -199,5 +217,7 @@ def model_path(name: str) -> str:
         return f"{Path(file).expanduser().resolve()}:{attr}"
     return name
 
-# The subcommands, and the function of initdash.history that runs each.
-COMMANDS = {"history": "history_main", "export": "export_main", "import": "import_main", "report": "report_main"}
+# The subcommands, and the function that runs each (module:function).
+COMMANDS = {"history": "initdash.history:history_main", "export": "initdash.history:export_main",
+            "import": "initdash.history:import_main", "report": "initdash.history:report_main",
+            "audit": "initdash.audit:audit_main"}

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from initdash.data import DEFAULT_DATA
-from initdash.initializers import DEFAULT_INITIALIZERS, InitSpec, parse_spec
+from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, InitSpec, parse_spec
+from initdash.models.roles import Role
 from initdash.models.spec import ModelSpec
 from initdash.settings import DEVICES, EXECUTORS, OPTIMIZERS, ConfigSettings, ExecutorName, modern, validated
 
@@ -19,7 +20,7 @@ DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address")
+            "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "device", "executor", "ray_address")
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
@@ -44,6 +45,9 @@ class ExperimentConfig:
     executor: str = "local"
     ray_address: str | None = None
     data_digest: str = ""  # sha256 of a data file's bytes ("" for built-in data)
+    apply_to: tuple[Role, ...] = DEFAULT_ROLES  # the roles the initializers act on; the others get Keras' defaults
+    # What initialization left to the module (audit.coverage), recorded when the session began: one line each.
+    left_to_module: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         validated(ConfigSettings, self.to_dict(), flags=True)  # the one settings model: types and ranges
@@ -61,7 +65,10 @@ class ExperimentConfig:
         """Every setting as plain JSON-ready values, as given (lr is None when it is the optimizer's default)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["model"] = self.model.settings()
-        d["initializers"] = [s.label for s in self.initializers]
+        d["initializers"] = [s.setting for s in self.initializers]
+        if any(s.digest for s in self.initializers):  # a user's initializer file, as a model file's hash
+            d["initializer_digests"] = {s.setting: s.digest for s in self.initializers if s.digest}
+        d["apply_to"], d["left_to_module"] = list(self.apply_to), list(self.left_to_module)
         return d
 
     @classmethod
@@ -72,7 +79,11 @@ class ExperimentConfig:
         m = s.model
         model = ModelSpec(name=m.name, hidden=tuple(m.hidden), activation=m.activation, channels=tuple(m.channels),
                           depth=m.depth, digest=m.digest)
+        digests = s.initializer_digests
+        initializers = tuple(replace(parse_spec(setting), digest=digests.get(setting, ""))
+                             for setting in s.initializers)
         return cls(data=s.data, target=s.target, split_seed=s.split_seed, model=model, optimizer=s.optimizer,
-                   lr=s.lr, batch_size=s.batch_size, epochs=s.epochs,
-                   initializers=tuple(parse_spec(label) for label in s.initializers), repeats=s.repeats, seed=s.seed,
-                   device=s.device, executor=s.executor, ray_address=s.ray_address, data_digest=s.data_digest)
+                   lr=s.lr, batch_size=s.batch_size, epochs=s.epochs, initializers=initializers, repeats=s.repeats,
+                   seed=s.seed, device=s.device, executor=s.executor, ray_address=s.ray_address,
+                   data_digest=s.data_digest, apply_to=tuple(s.apply_to) or DEFAULT_ROLES,
+                   left_to_module=tuple(s.left_to_module))

@@ -74,9 +74,11 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     (the dashboard loads it after painting its first frame). Files are loaded, so their errors come first.
     """
     from initdash import imported, models
+    from initdash.audit import coverage
     from initdash.data import builtin_info, load
     from initdash.export.json_csv import IMPORTED_CSV
     from initdash.export.paths import check_out_dir, check_out_path
+    from initdash.initializers.user import attach_sources
     from initdash.models import fit
     from initdash.session import SWEEP_RUNNING
     from initdash.store import HistoryWriter, default_path, open_reader
@@ -85,7 +87,8 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     if args.open is None:
         config = config_from_args(args)
         check_device(config)
-        config = config.with_changes(model=models.attach_source(config.model))
+        config = config.with_changes(model=models.attach_source(config.model),
+                                     initializers=attach_sources(config.initializers))
         info = builtin_info(config.data, config.target)
         if info is not None and config.model.builtin and not load_now:
             dataset: Described = info
@@ -115,8 +118,13 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         config = config.with_changes(**changes)
         check_device(config)
         dataset = _same_data(args.open, config, session.data_label)
-        config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest))
+        config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest),
+                                     initializers=attach_sources(config.initializers,
+                                                                 {s.setting: s.digest for s in config.initializers}))
     notes = fit.check(config, dataset)
+    if args.open is None:  # recorded with the session: what initialization leaves to the module, said once
+        config = config.with_changes(left_to_module=coverage(config, dataset))
+    notes += config.left_to_module
     if elsewhere:
         ids = ", ".join(map(str, elsewhere))
         which = "sweeps" if len(elsewhere) > 1 else "sweep"
@@ -124,6 +132,8 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     if args.out is not None:
         inputs = {"data file": Path(config.data) if dataset.digest else None,
                   "model file": models.source_path(config.model), "config file": args.config,
+                  **{f"initializer file of {s.label}": Path(s.name.rpartition(":")[0])
+                     for s in config.initializers if s.user and s.name.rpartition(":")[0].endswith(".py")},
                   "history database": None if args.no_save else (args.db or default_path())}
         check_out_path(args.out, inputs)
     if args.tensorboard is not None:

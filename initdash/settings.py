@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
-from initdash.initializers import DEFAULT_INITIALIZERS, FLOAT32_MAX, parse_spec
+from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, FLOAT32_MAX, parse_spec
 from initdash.limits import MAX_BATCH, MAX_EPOCHS, MAX_ID, MAX_INITIALIZERS, MAX_REPEATS, MAX_SPLIT_SEED, MAX_TEXT
+from initdash.models.roles import ROLES, Role
 from initdash.models.spec import ACTIVATIONS, DEFAULT_CHANNELS, DEFAULT_DEPTH, MAX_DEPTH, MAX_WIDTH
 
 Optimizer = Literal["rmsprop", "sgd", "adam"]
@@ -79,16 +80,22 @@ class ConfigSettings(Strict):
     executor: ExecutorName = "local"
     ray_address: Text | None = None
     data_digest: Annotated[str, Field(pattern=r"^([0-9a-f]{64})?$", description="a sha256 in hex, or empty")] = ""
+    # A user's initializer file (FILE.py:NAME), by its setting: the sha256 of the source it was recorded with.
+    initializer_digests: Annotated[dict[Text, Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]],
+                                   Field(max_length=MAX_INITIALIZERS, description="sha256 digests by setting")] = {}
+    apply_to: Annotated[list[Role], Field(min_length=1, max_length=len(ROLES),
+                                          description=f"roles from {', '.join(ROLES)}")] = list(DEFAULT_ROLES)
+    left_to_module: Annotated[list[Text], Field(max_length=MAX_INITIALIZERS + 1,
+                                                description="lines of text")] = []
 
     @field_validator("initializers")
     @classmethod
-    def _known(cls, labels: list[str]) -> list[str]:
-        specs = [parse_spec(label) for label in labels]  # UserError -> a one-line message, below
-        seen = [s.label for s in specs]
+    def _known(cls, settings: list[str]) -> list[str]:
+        seen = [parse_spec(setting).label for setting in settings]  # UserError -> a one-line message, below
         dupes = sorted({label for label in seen if seen.count(label) > 1})
         if dupes:
             raise ValueError(f"initializer listed twice: {', '.join(dupes)}")
-        return seen
+        return settings
 
     @model_validator(mode="after")
     def _ray_address(self) -> ConfigSettings:
@@ -194,11 +201,13 @@ class FileSettings(Strict):
     batch_size: int | None = None
     epochs: int | None = None
     init: list[Text] | Text | None = None
+    apply_to: list[Text] | Text | None = None
     repeats: int | None = None
     seed: int | None = None
     device: Text | None = None
     executor: Text | None = None
     ray_address: Text | None = None
+    tensorboard: Text | None = None  # an output, not a setting of the experiment: where live event files go
 
 
 def file_settings(raw: dict[str, Any], where: str) -> dict[str, Any]:

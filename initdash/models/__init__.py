@@ -39,11 +39,11 @@ def build(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int, seed: int 
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every Linear and Conv1d/2d/3d layer, by module path, in the order the model registers them."""
-    from torch import nn
+    """The layers per-layer statistics describe: those whose kernel is their `.weight` and whose output is one
+    tensor (Linear, Conv, ConvTranspose, Bilinear), by module path, in the order the model registers them."""
+    from initdash.models.roles import kernel_layers
 
-    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
+    return kernel_layers(model)
 
 
 def forward_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module]]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from initdash.errors import UserError, fails_only_its_work, first_line, said
 from initdash.models import build, weight_layers
+from initdash.models.roles import slots
 from initdash.tables import plural
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
 
 
 def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, int, int, list[str]]:
-    """Build the user's model once: it must have a Linear/Conv layer and outputs that fit the labels."""
+    """Build the user's model once: it must have a kernel (a weight an initializer acts on) and outputs that
+    fit the labels."""
     import torch
 
     spec, n_out = config.model, dataset.n_outputs
@@ -92,8 +94,9 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
             raise
         raise UserError(f"{spec.label}: not enough memory to build the model once") from None
     layers = weight_layers(model)
-    if not layers:
-        raise UserError(f"{spec.label}: the model has no Linear or Conv layer, so no initializer could act on it")
+    if not any(s.kind == "kernel" for s in slots(model)):
+        raise UserError(f"{spec.label}: the model has no kernel (a Linear, Conv, ConvTranspose, Bilinear, attention "
+                        "or RNN weight), so no initializer could act on it")
     example = torch.as_tensor(dataset.x_train[:2])
     try:
         with torch.no_grad():
@@ -118,4 +121,4 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
     problem = vmap_problem(model, example)
     if problem:
         notes.append(f"{spec.label}: {problem}; its runs train one model at a time (the same numbers, slower)")
-    return params, widest, len(layers), notes
+    return params, widest, max(len(layers), 1), notes

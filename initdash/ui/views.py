@@ -250,6 +250,8 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
         parts.append(c.executor)
     if any("one model at a time" in n for n in notes):
         parts.append("one model at a time")
+    if c.left_to_module:  # the names are in the headless note and `initdash audit`
+        parts.append("some parameters left to the module")
     parts.append(f"sweep {session.current.sweep_id if session.current else 0}")
     lines = [parts[0]]
     for part in parts[1:]:
