@@ -1,33 +1,28 @@
-"""ExperimentConfig: every setting of an experiment, frozen and validated (ranges the engine can honour)."""
+"""ExperimentConfig: every setting of an experiment, frozen and validated by the settings model (initdash.settings:
+types and ranges the engine can honour), however the settings arrived."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from initdash.data import DEFAULT_DATA
-from initdash.errors import UserError
-from initdash.executors import EXECUTORS
-from initdash.initializers import DEFAULT_INITIALIZERS, FLOAT32_MAX, InitSpec, parse_spec
+from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, InitSpec, parse_spec
+from initdash.models.roles import Role
 from initdash.models.spec import ModelSpec
+from initdash.settings import DEVICES, EXECUTORS, OPTIMIZERS, ConfigSettings, ExecutorName, modern, validated
 
-OPTIMIZERS = ("rmsprop", "sgd", "adam")
+__all__ = ["DEFAULT_LR", "DEVICES", "EXECUTORS", "OPTIMIZERS", "RUNTIME_SETTINGS", "SETTINGS", "ExecutorName",
+           "ExperimentConfig"]
+
 # Keras 3 defaults: RMSprop(lr=0.001, rho=0.9, epsilon=1e-7), SGD(lr=0.01), Adam(lr=0.001, epsilon=1e-7).
 DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
-DEVICES = ("cpu", "cuda", "auto")
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address")
+            "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "device", "executor", "ray_address")
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
-
-MAX_EPOCHS = 1_000_000
-MAX_BATCH = 2**31 - 1  # torch indexes a batch with 32-bit sizes in places
-MAX_REPEATS = 100_000  # far above what memory allows for any model; the memory estimate says more
-MAX_SEED = 2**63 - 1  # what SQLite's INTEGER holds
-MAX_SPLIT_SEED = 2**32 - 1  # numpy's RandomState
 
 
 @dataclass(frozen=True)
@@ -50,23 +45,12 @@ class ExperimentConfig:
     executor: str = "local"
     ray_address: str | None = None
     data_digest: str = ""  # sha256 of a data file's bytes ("" for built-in data)
+    apply_to: tuple[Role, ...] = DEFAULT_ROLES  # the roles the initializers act on; the others get Keras' defaults
+    # What initialization left to the module (audit.coverage), recorded when the session began: one line each.
+    left_to_module: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _range("--epochs", self.epochs, 1, MAX_EPOCHS)
-        _range("--batch-size", self.batch_size, 1, MAX_BATCH)
-        _range("--repeats", self.repeats, 1, MAX_REPEATS)
-        _range("--seed", self.seed, 0, MAX_SEED)
-        _range("--split-seed", self.split_seed, 0, MAX_SPLIT_SEED)
-        _check(self.optimizer in OPTIMIZERS,
-               f"unknown optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
-        # Weights are float32: a rate that is not a finite float32 turns every step into inf.
-        _check(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= FLOAT32_MAX),
-               f"--lr must be a number > 0 and at most {FLOAT32_MAX:.4g} (float32), got {self.lr}")
-        _check(len(self.initializers) >= 1, "need at least one initializer")
-        _check(self.device in DEVICES, f"unknown device {self.device!r} (choose from {', '.join(DEVICES)})")
-        _check(self.executor in EXECUTORS,
-               f"unknown executor {self.executor!r} (choose from {', '.join(EXECUTORS)})")
-        _check(self.ray_address is None or self.executor == "ray", "--ray-address needs --executor ray")
+        validated(ConfigSettings, self.to_dict(), flags=True)  # the one settings model: types and ranges
 
     @property
     def learning_rate(self) -> float:
@@ -81,28 +65,25 @@ class ExperimentConfig:
         """Every setting as plain JSON-ready values, as given (lr is None when it is the optimizer's default)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["model"] = self.model.settings()
-        d["initializers"] = [s.label for s in self.initializers]
+        d["initializers"] = [s.setting for s in self.initializers]
+        if any(s.digest for s in self.initializers):  # a user's initializer file, as a model file's hash
+            d["initializer_digests"] = {s.setting: s.digest for s in self.initializers if s.digest}
+        d["apply_to"], d["left_to_module"] = list(self.apply_to), list(self.left_to_module)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ExperimentConfig:
-        """The config that to_dict() described; also reads the settings of older versions (an MLP's `hidden`
-        and `activation` at the top level, no model)."""
-        d = dict(d)
-        model = d.pop("model", None)
-        hidden, activation = tuple(d.pop("hidden", ()) or ()), d.pop("activation", "relu")
-        if model is None:
-            model = {"name": "mlp" if hidden else "linear", "hidden": list(hidden), "activation": activation}
-        d["model"] = ModelSpec.from_settings(model)
-        d["initializers"] = tuple(parse_spec(label) for label in d.get("initializers", DEFAULT_INITIALIZERS))
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise UserError(message)
-
-
-def _range(flag: str, value: int, low: int, high: int) -> None:
-    _check(low <= value <= high, f"{flag} must be a whole number from {low} to {high}, got {value}")
+    def from_dict(cls, d: dict[str, Any], where: str = "") -> ExperimentConfig:
+        """The config that to_dict() described (or an older version's), validated whole by the settings model
+        (a UserError starting with `where` names the first bad setting)."""
+        s = validated(ConfigSettings, modern(d), where)
+        m = s.model
+        model = ModelSpec(name=m.name, hidden=tuple(m.hidden), activation=m.activation, channels=tuple(m.channels),
+                          depth=m.depth, digest=m.digest)
+        digests = s.initializer_digests
+        initializers = tuple(replace(parse_spec(setting), digest=digests.get(setting, ""))
+                             for setting in s.initializers)
+        return cls(data=s.data, target=s.target, split_seed=s.split_seed, model=model, optimizer=s.optimizer,
+                   lr=s.lr, batch_size=s.batch_size, epochs=s.epochs, initializers=initializers, repeats=s.repeats,
+                   seed=s.seed, device=s.device, executor=s.executor, ray_address=s.ray_address,
+                   data_digest=s.data_digest, apply_to=tuple(s.apply_to) or DEFAULT_ROLES,
+                   left_to_module=tuple(s.left_to_module))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from initdash import locations
 from initdash.events import UnitFailed
+from initdash.text import safe
 
 
 def log_text(text: str) -> Path | None:
@@ -15,7 +16,7 @@ def log_text(text: str) -> Path | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{datetime.now().isoformat()} {text}\n")
+            fh.write(f"{datetime.now().isoformat()} {safe(text, lines=True)}\n")
     except OSError:
         return None
     return path

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -14,33 +16,78 @@ from typing import TYPE_CHECKING, TextIO
 from initdash import __version__, exit_codes
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
-from initdash.events import CANCELLED, UnitFailed, UnitFinished
+from initdash.events import CANCELLED, EpochDone, UnitFailed, UnitFinished
+from initdash.progress import Eta, epochs_done
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
 from initdash.tables import fmt, mean, plural
+from initdash.text import safe
 
 if TYPE_CHECKING:
+    from initdash.export.tensorboard import TensorBoardSink
     from initdash.store import HistoryWriter
 
 POLL_S = 0.05  # how often the main thread looks at a noted signal while no event comes
+LIVE_EVERY_S = 0.25  # a terminal's live progress line is redrawn at most this often
+LINE_EVERY_S = 5.0  # elsewhere (a log file, a pipe) a progress line is written at most this often
 
 
 class Progress:
-    """Progress lines on a stream that may close under us (`| head`): then progress stops, training does not."""
+    """Progress lines on a stream that may close under us (`| head`): then progress stops, training does not.
 
-    def __init__(self, stream: TextIO | None) -> None:
+    `live` is the progress of training: on a terminal one line redrawn in place (\\r), elsewhere a line every
+    LINE_EVERY_S seconds; other lines are written whole, above it.
+    """
+
+    def __init__(self, stream: TextIO | None, clock_s: Callable[[], float] = time.monotonic) -> None:
         self.stream = stream
         self.lost = False  # a line could not be written
+        self._now = clock_s
+        self._tty = _isatty(stream)
+        self._shown = ""  # the live line on screen now (terminal)
+        self._last = -math.inf  # when the live line was last written
 
     def line(self, text: str) -> None:
-        """Write one line, or nothing once the stream is gone."""
+        """Write one line, or nothing once the stream is gone (on a terminal, above the live line)."""
+        live, self._shown = self._shown, ""
+        self._write(("\r\x1b[K" if live else "") + safe(text) + "\n" + (live if live else ""))
+        self._shown = live
+
+    def live(self, text: str, force: bool = False) -> None:
+        """Training's progress: redrawn in place on a terminal, a line every few seconds elsewhere."""
+        now = self._now()
+        if not force and now - self._last < (LIVE_EVERY_S if self._tty else LINE_EVERY_S):
+            return
+        self._last = now
+        text = safe(text)
+        if self._tty:
+            self._shown = text
+            self._write("\r" + text + "\x1b[K")
+        else:
+            self._write(text + "\n")
+
+    def end_live(self) -> None:
+        """Clear a terminal's live line (training ended)."""
+        if self._shown:
+            self._shown = ""
+            self._write("\r\x1b[K")
+
+    def _write(self, text: str) -> None:
         if self.stream is None or self.lost:
             return
         try:
-            print(text, file=self.stream, flush=True)
+            self.stream.write(text)
+            self.stream.flush()
         except (OSError, ValueError):  # a closed pipe, a full disk, a closed file
             self.lost = True
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):
+        return False
 
 
 class Stop:
@@ -74,28 +121,41 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
     """
     progress = progress or Progress(None)
     stop = stop or Stop()
-    for _ in range(sweeps):
+    per_sweep = len(config.initializers) * config.epochs
+    eta = Eta(sweeps * per_sweep)
+    for k in range(sweeps):
         stop.check()
         events: queue.Queue = queue.Queue()
         sweep_id = recorder.begin_sweep(config)
-        sweep = Sweep(config, dataset, sweep_id, events.put, executor)
+        # One unit after another (each holds its turn to the end): the same numbers as taking turns an epoch
+        # each, but every unit's result arrives as it ends, not all of them in the sweep's last round.
+        sweep = Sweep(config, dataset, sweep_id, events.put, executor, interleave=False)
         sweep.start()
         pending = {unit.label for unit in sweep.units}
+        head = f"sweep {k + 1} of {sweeps} · " if sweeps > 1 else ""
         try:
             while pending:
                 stop.check()
                 try:
                     event = events.get(timeout=POLL_S)
                 except queue.Empty:
+                    progress.live(head + eta.text())  # the clock goes on between epochs
                     continue
                 recorder.apply(event)
+                current = recorder.session.current
+                if isinstance(event, EpochDone) and current is not None and current.sweep_id == sweep_id:
+                    eta.update(k * per_sweep + epochs_done(current, config.epochs))
+                    progress.live(head + eta.text())
                 if isinstance(event, (UnitFinished, UnitFailed)) and event.sweep_id == sweep_id:
                     pending.discard(event.initializer)
+                    if current is not None:
+                        eta.update(k * per_sweep + epochs_done(current, config.epochs))
                     progress.line(_progress_line(recorder, sweep_id, event))
             # A worker may still be unwinding after its last event; exiting under it can abort the process
             # (torch's threads: "terminate called without an active exception", exit code 134).
             sweep.join()
         except BaseException:
+            progress.end_live()
             sweep.cancel()
             sweep.join(timeout=2)
             while not events.empty():  # what the workers sent before they stopped is kept
@@ -105,6 +165,7 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
                 recorder.apply(event)
             recorder.end_sweep("interrupted")
             raise
+    progress.end_live()
     stop.check()
 
 
@@ -121,7 +182,8 @@ def _progress_line(recorder: Recorder, sweep_id: int, event: UnitFinished | Unit
 
 def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | None, store: HistoryWriter | None,
          session: Session | None, executor: Executor | None, opened: int | None = None,
-         notes: list[str] | tuple[str, ...] = ()) -> int:
+         notes: list[str] | tuple[str, ...] = (), sink: TensorBoardSink | None = None,
+         results: TextIO | None = None) -> int:
     """The headless run as the command line starts it; returns the exit code.
 
     Results go to every destination (stdout's table, --out, the history) even when another one fails; the
@@ -144,7 +206,10 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
         err.line(f"continuing session {opened}: {done} complete sweep{'' if done == 1 else 's'} so far")
     session = session or Session(config, dataset.describe())
     recorder = Recorder(session, store,
-                        on_store_error=lambda msg: err.line(f"initdash: history: {msg}; sweeps are no longer saved"))
+                        on_store_error=lambda msg: err.line(f"initdash: history: {msg}; sweeps are no longer saved"),
+                        sink=sink)
+    if sink is not None:
+        sink.on_error = lambda msg: err.line(f"initdash: tensorboard: {msg}; no more event files are written")
     stopped: Interrupted | KeyboardInterrupt | None = None
     # A signal is acted on between events only; once training stopped, a second one is noted and ignored:
     # what finished is being delivered.
@@ -153,21 +218,27 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
             run_sweeps(config, dataset, sweeps, recorder, err, executor, stop)
         except (KeyboardInterrupt, Interrupted) as exc:
             stopped = exc
-        return _deliver(session, recorder, store, out, stopped, err)
+        if sink is not None:
+            sink.close()  # every event file written before the results are said to be delivered
+            if sink.error is None and stopped is None:
+                err.line(f"wrote TensorBoard runs in {sink.root} (tensorboard --logdir {sink.root.parent})")
+        return _deliver(session, recorder, store, out, stopped, err, results or sys.stdout, sink)
 
 
 def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, out: Path | None,
-             stopped: BaseException | None, err: Progress) -> int:
+             stopped: BaseException | None, err: Progress, results: TextIO,
+             sink: TensorBoardSink | None = None) -> int:
     """Results to every destination (--out, then the table on stdout; the history has them already); the exit
     code: 0 only if every destination got them, 130 / 143 after a signal."""
     from initdash import report, stats
     from initdash.errors import UserError
+    from initdash.export import json_csv
 
-    delivered = recorder.store_error is None
+    delivered = recorder.store_error is None and (sink is None or sink.error is None)
     written: list[Path] = []
     if out is not None:  # files first: a reader of stdout that leaves early must not cost the --out file
         try:
-            written = report.write(session, out)
+            written = json_csv.write(session, out)
             if stopped is None:  # interrupted: the one line below says it
                 err.line(f"wrote {' and '.join(map(str, written))}")
         except UserError as exc:
@@ -181,7 +252,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
         text = report.results_table(session)
         if _most_runs(session) > 1:
             text += "\n\n" + stats.stats_table(session)
-        print(text, flush=True)
+        print(text, file=results, flush=True)
     except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
         delivered = False
     if store is not None and recorder.store_error is None:

@@ -1,4 +1,4 @@
-"""The history commands: `initdash history`, `initdash export ID`, `initdash import FILE`.
+"""The history commands: `initdash history`, `initdash export ID`, `initdash import FILE`; and `initdash report`.
 
 Readers only read: `history` and `export` open the database read-only, never create, convert or lock it.
 """
@@ -8,20 +8,20 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from initdash import exit_codes
-from initdash.cli import _Parser, add_db_option, session_id
+from initdash.arguments import Parser, add_db_option, session_id
 from initdash.errors import UserError
+from initdash.text import safe
 
 
 def history_main(argv: list[str]) -> int:
     """`initdash history`: the stored sessions as a table, or JSON."""
     from initdash.store import default_path, open_reader
 
-    p = _Parser(prog="initdash history", description="List the sessions stored in the history database.")
+    p = Parser(prog="initdash history", description="List the sessions stored in the history database.")
     p.add_argument("--json", action="store_true", help="a JSON list of objects (with an `id` key) instead")
     add_db_option(p)
     args = p.parse_args(argv)
@@ -36,7 +36,7 @@ def history_main(argv: list[str]) -> int:
         print(json.dumps([i.to_dict() for i in infos], indent=1))
         return exit_codes.OK
     if not infos:
-        print(f"no sessions stored yet in {path}")
+        print(safe(f"no sessions stored yet in {path}"))
         return exit_codes.OK
     print(history_table(infos, shutil.get_terminal_size().columns))
     return exit_codes.OK
@@ -55,7 +55,7 @@ def history_table(infos: list, width: int = 200) -> str:
             sweeps = str(i.sweeps) + (f" +{i.interrupted} interrupted" if i.interrupted else "")
             inits = str(len(i.initializers)) if count_only else ",".join(i.initializers[:3]) + (
                 f",+{len(i.initializers) - 3}" if len(i.initializers) > 3 else "")
-            data = i.data.split(" (")[0]  # the name; --json has it all
+            data = i.data.split(" (")[0] + (" (imported)" if i.imported else "")  # the name; --json has it all
             rows.append([str(i.id), when, data, i.model, i.optimizer, str(i.epochs or "?"), inits, sweeps,
                          str(i.runs), i.best or "-"])
         header = ["id", "date", "data", "model", "optimizer", "epochs", "initializers", "sweeps", "runs",
@@ -67,52 +67,73 @@ def history_table(infos: list, width: int = 200) -> str:
 
 
 def export_main(argv: list[str]) -> int:
-    """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out."""
-    from initdash import report
+    """`initdash export ID --out FILE`: a stored session in the JSON or CSV format of --out, or as TensorBoard
+    event files (--format tensorboard --out DIR)."""
+    from initdash.export import json_csv, paths, tensorboard
     from initdash.store import default_path, open_reader
 
-    p = _Parser(prog="initdash export", description="Write a stored session as JSON or CSV.")
+    p = Parser(prog="initdash export", description="Write a stored session as JSON, CSV or TensorBoard runs.")
     p.add_argument("id", type=session_id, metavar="ID", help="session id (see `initdash history`)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv", help="where to write it")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.json|FILE.csv|DIR", help="where to write it")
+    p.add_argument("--format", choices=("json", "csv", "tensorboard"),
+                   help="default: by --out's extension; tensorboard: event files in the directory --out "
+                        "(new or empty; needs initdash[tensorboard])")
+    p.add_argument("--force", action="store_true", help="overwrite --out (a JSON or CSV file) if it exists")
     add_db_option(p)
     args = p.parse_args(argv)
     path = args.db or default_path()
-    report.check_out_path(args.out, {"history database": path})
-    there = [str(t) for t in report.output_paths(args.out) if t.exists()]
-    if there and not args.force:
-        raise UserError(f"--out {' and '.join(there)} already exists (add --force to overwrite)")
+    if args.format == "tensorboard":
+        tensorboard.require()
+        paths.check_out_dir(args.out, "--out", empty=True)
+    else:
+        paths.check_out_path(args.out, {"history database": path})
+        if args.format is not None and args.out.suffix.lower() != f".{args.format}":
+            raise UserError(f"--format {args.format} writes FILE.{args.format}, not {args.out}")
+        there = [str(t) for t in paths.output_paths(args.out) if t.exists()]
+        if there and not args.force:
+            raise UserError(f"--out {' and '.join(there)} already exists (add --force to overwrite)")
     if not path.exists():
         raise UserError(f"no history database at {path}")
     with open_reader(path) as reader:
         session = reader.load_session(args.id)
-    written = report.write(session, args.out)
-    print(f"wrote {' and '.join(map(str, written))}", file=sys.stderr)
+    if args.format == "tensorboard":
+        print(safe(f"wrote {tensorboard.write(session, args.out)} (tensorboard --logdir {args.out})"), file=sys.stderr)
+        return exit_codes.OK
+    written = json_csv.write(session, args.out)
+    print(safe(f"wrote {' and '.join(map(str, written))}"), file=sys.stderr)
     return exit_codes.OK
 
 
 def import_main(argv: list[str]) -> int:
     """`initdash import FILE`: an export (JSON or CSV, of this or an older initdash) as a new stored session."""
-    from initdash import report
-    from initdash.session import events_of
+    from initdash.export import json_csv
     from initdash.store import HistoryWriter
 
-    p = _Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
+    p = Parser(prog="initdash import", description="Store an exported session (JSON or CSV) as a new session.")
     p.add_argument("file", type=Path, metavar="FILE.json|FILE.csv", help="a file written by --out, e or export")
     add_db_option(p)
     args = p.parse_args(argv)
-    session = report.read(args.file)  # before the database is opened: a bad file creates nothing
+    session = json_csv.read(args.file)  # validated whole before the database is opened: a bad file creates nothing
     with HistoryWriter.open(args.db) as store:
-        store.start_session(session.config, session.data_label)
-        for sweep in session.sweeps:
-            events = events_of(sweep)
-            if not events:
-                continue
-            # The export's sweep ids are kept (a fresh session: nothing is below them).
-            sweep_id = store.begin_sweep(session.config, at_least=sweep.sweep_id)
-            for event in events:
-                store.append(sweep_id, replace(event, sweep_id=sweep_id))
-            store.end_sweep(sweep_id, sweep.state if sweep.state != "running" else "interrupted")
-        print(f"imported {args.file} as session {store.session_id} in {store.path} "
-              f"({len(session.completed())} complete sweeps)", file=sys.stderr)
+        session_id = store.import_session(session)  # one transaction: all of it or nothing
+        print(safe(f"imported {args.file} as session {session_id} in {store.path} "
+                   f"({len(session.completed())} complete sweeps): results only, nothing in the file is run or "
+                   "contacted"), file=sys.stderr)
     return exit_codes.OK
+
+
+def report_main(argv: list[str]) -> int:
+    """`initdash report DIR`: initdash's statistics per group over the TensorBoard runs under DIR."""
+    from initdash.export.tensorboard_report import DEFAULT_GROUP, DEFAULT_METRIC, report_directory
+
+    p = Parser(prog="initdash report", description="Statistics per group (n, mean ± std, 95%% CI, probability "
+                                                   "of improvement) of the TensorBoard runs under DIR, any tool's.")
+    p.add_argument("path", type=Path, metavar="DIR", help="a TensorBoard log directory")
+    p.add_argument("--group-by", default=DEFAULT_GROUP, metavar="HPARAM",
+                   help=f"an HParam, or NAME=VALUE in the run directories' names (default {DEFAULT_GROUP})")
+    p.add_argument("--metric", default=DEFAULT_METRIC, metavar="TAG",
+                   help=f"the scalar, at each run's last step (default {DEFAULT_METRIC})")
+    p.add_argument("--better", choices=("lower", "higher"),
+                   help="which way the metric is better (default: lower for losses and errors, else higher)")
+    args = p.parse_args(argv)
+    return report_directory(args.path, args.group_by, args.metric, args.better)

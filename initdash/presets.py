@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from initdash.config import SETTINGS
-from initdash.errors import UserError, opening
+from initdash.errors import UserError, first_line
+from initdash.limits import MAX_CONFIG_BYTES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,6 +58,7 @@ PRESETS = {p.name: p for p in (
 )}
 
 KEYS = SETTINGS  # a preset or a config file holds the experiment's settings, named as the flags name them
+OUTPUT_KEYS = ("tensorboard",)  # and a config file where its outputs go
 
 
 def preset(name: str) -> Preset:
@@ -73,21 +75,20 @@ def preset_lines() -> list[str]:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The settings of a TOML config file (flag names, dashes or underscores), checked for unknown keys."""
+    """The settings of a TOML config file (flag names, dashes or underscores, each once), typed by the settings
+    model; at most MAX_CONFIG_BYTES."""
+    from initdash.inputs import read_limited
+    from initdash.settings import file_settings
+
+    label = f"--config {path}"
+    data = read_limited(path, MAX_CONFIG_BYTES, label)
     try:
-        with opening(f"--config {path}"), path.open("rb") as fh:
-            raw = tomllib.load(fh)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"--config {path}: not valid TOML ({exc})") from None
-    settings: dict[str, Any] = {}
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{label}: not a text file (cannot decode it as UTF-8)") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise UserError(f"{label}: not valid TOML ({first_line(exc)})") from None
     for key, value in raw.items():
-        name = key.replace("-", "_")
-        if name != "preset" and name not in KEYS:
-            raise UserError(f"--config {path}: unknown setting {key!r} (settings: preset, "
-                            f"{', '.join(k.replace('_', '-') for k in KEYS)})")
         if isinstance(value, dict):
-            raise UserError(f"--config {path}: {key} must be a value, not a table")
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)  # hidden = [64, 64], init = ["zeros", "he_normal"]
-        settings[name] = value
-    return settings
+            raise UserError(f"{label}: {key} must be a value, not a table")
+    return file_settings(raw, label)

@@ -9,7 +9,7 @@ use the complete ones only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from initdash.config import ExperimentConfig
 from initdash.events import (
@@ -33,7 +33,11 @@ DONE: UnitState = "done"
 ENDED: tuple[UnitState, ...] = (DONE, FAILED, CANCELLED, INTERRUPTED)  # a worker that trains no more
 
 SweepState = Literal["running", "complete", "cancelled", "interrupted"]
-SWEEP_STATES: tuple[SweepState, ...] = ("running", "complete", "cancelled", "interrupted")
+SWEEP_STATES: tuple[SweepState, ...] = get_args(SweepState)
+SWEEP_RUNNING: SweepState = "running"
+COMPLETE: SweepState = "complete"  # every unit ended (done or failed): a sweep statistics use
+SWEEP_CANCELLED: SweepState = "cancelled"  # a rerun replaced it
+SWEEP_INTERRUPTED: SweepState = "interrupted"  # the process stopped while it trained
 
 
 @dataclass
@@ -88,17 +92,17 @@ class SweepRecord:
 
     sweep_id: int
     initializers: dict[str, UnitRecord]
-    state: SweepState = "running"
+    state: SweepState = SWEEP_RUNNING
 
     @property
     def finished(self) -> bool:
         """True once no worker trains any more."""
-        return self.state != "running" or all(r.state in ENDED for r in self.initializers.values())
+        return self.state != SWEEP_RUNNING or all(r.state in ENDED for r in self.initializers.values())
 
     @property
     def complete(self) -> bool:
         """True once every worker has ended, none cancelled or interrupted: a sweep statistics can use."""
-        return self.state in ("running", "complete") and \
+        return self.state in (SWEEP_RUNNING, COMPLETE) and \
             all(r.state in (DONE, FAILED) for r in self.initializers.values())
 
     @property
@@ -109,10 +113,10 @@ class SweepRecord:
     def end(self, state: SweepState) -> None:
         """Mark a sweep that stopped early: workers still training end with it, and so do their runs."""
         if self.complete:
-            self.state = "complete"
+            self.state = COMPLETE
             return
         self.state = state
-        run_status = CANCELLED if state == "cancelled" else INTERRUPTED
+        run_status = CANCELLED if state == SWEEP_CANCELLED else INTERRUPTED
         for runs in self.initializers.values():
             if runs.state in (QUEUED, RUNNING):
                 runs.state = run_status  # type: ignore[assignment]
@@ -126,6 +130,7 @@ class Session:
         self.config = config
         self.data_label = data_label
         self.sweeps: list[SweepRecord] = []
+        self.imported = False  # stored by `initdash import`: data, whose model, data and executor are never used
 
     @property
     def current(self) -> SweepRecord | None:
@@ -145,7 +150,7 @@ class Session:
         cur = self.current
         if cur is not None and not cur.finished:
             if cur.recorded_anything:
-                cur.end("cancelled")
+                cur.end(SWEEP_CANCELLED)
             else:
                 self.sweeps.pop()
         record = SweepRecord(sweep_id, {s.label: UnitRecord(s.label) for s in self.config.initializers})
@@ -155,7 +160,7 @@ class Session:
     def apply(self, event: Event) -> bool:
         """Record one event; False (and nothing changes) when it belongs to a replaced or ended sweep."""
         cur = self.current
-        if cur is None or event.sweep_id != cur.sweep_id or cur.state != "running" \
+        if cur is None or event.sweep_id != cur.sweep_id or cur.state != SWEEP_RUNNING \
                 or event.initializer not in cur.initializers:
             return False
         runs = cur.initializers[event.initializer]
@@ -182,13 +187,13 @@ class Session:
                 runs.seeds, runs.statuses = event.seeds, [FAILED] * len(event.seeds)
                 runs.histories = [[] for _ in event.seeds]
         if cur.finished and cur.complete:
-            cur.state = "complete"
+            cur.state = COMPLETE
         return True
 
     def end_current(self, state: SweepState) -> SweepRecord | None:
         """Mark the current sweep as stopped early (interrupted, cancelled) if it was still training."""
         cur = self.current
-        if cur is None or cur.state != "running":
+        if cur is None or cur.state != SWEEP_RUNNING:
             return None
         if not cur.recorded_anything:
             self.sweeps.pop()
@@ -198,7 +203,7 @@ class Session:
 
     def completed(self) -> list[SweepRecord]:
         """The sweeps that ran to the end: the ones statistics are about."""
-        return [s for s in self.sweeps if s.state == "complete"]
+        return [s for s in self.sweeps if s.state == COMPLETE]
 
     def labels(self) -> list[str]:
         """Initializer labels in config order."""

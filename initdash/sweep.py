@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
+from initdash.errors import fails_only_its_work, said
 from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
 from initdash.initializers import InitSpec
 
@@ -66,15 +67,16 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
 
         def on_epoch(report: EpochReport) -> None:
             emit(EpochDone(sid, label, report))
-            if between_epochs is not None:
+            if between_epochs is not None and report.epoch < config.epochs:  # not after the last: it ends now
                 between_epochs()
 
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
                                      on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
         emit(UnitFinished(sid, label, tuple(outcomes)))
-    except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-        emit(UnitFailed(sid, label, message, traceback.format_exc(), unit.seeds))
+    except BaseException as exc:  # a user's model may raise anything, sys.exit included: only this unit fails
+        if not fails_only_its_work(exc):
+            raise
+        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), unit.seeds))
 
 
 class Executor(Protocol):
@@ -99,13 +101,12 @@ class Sweep:
     """One training of every initializer: seeds, units, a cancel flag, and the executor that runs them."""
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, sweep_id: int, emit: Emit,
-                 executor: Executor | None = None) -> None:
-        if executor is None:
-            from initdash.executors.local import LocalExecutor
-
-            executor = LocalExecutor()
+                 executor: Executor, interleave: bool = True) -> None:
         self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
         self.emit, self.executor = emit, executor
+        # Local threads take turns an epoch each (every initializer's curves grow together on the dashboard);
+        # False: one unit after another, each to its end (headless: results as each unit ends).
+        self.interleave = interleave
         self.cancel_event = threading.Event()
         self.units = [Unit(sweep_id, spec, run_seeds(config.seed, sweep_id, spec.label, config.repeats))
                       for spec in config.initializers]

@@ -42,7 +42,9 @@ def mean_pm_std(values: Sequence[float], digits: int = 4, sep: str = " ± ") -> 
 
 def text_table(header: Sequence[str], rows: Iterable[Sequence[str]], left: Iterable[int] = (0,)) -> str:
     """Columns aligned (numbers right, columns in `left` left), a rule under the header, no trailing spaces."""
-    rows = [list(map(str, r)) for r in rows]
+    from initdash.text import safe
+
+    rows = [list(map(safe, r)) for r in rows]
     widths = [max(len(r[k]) for r in [list(header), *rows]) for k in range(len(header))]
     left = set(left)
 

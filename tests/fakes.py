@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from initdash.config import ExperimentConfig
-from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, UnitFinished, RunOutcome, UnitStarted
+from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, RunOutcome, UnitFinished, UnitStarted
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
 from initdash.recorder import Recorder

@@ -15,6 +15,7 @@ from fakes import experiment  # noqa: E402
 from initdash import engine  # noqa: E402
 from initdash.data import load  # noqa: E402
 from initdash.events import DIVERGED, METRICS, OK, UnitFinished  # noqa: E402
+from initdash.executors.local import LocalExecutor  # noqa: E402
 from initdash.initializers import parse_list, parse_spec  # noqa: E402
 from initdash.models.spec import ACTIVATIONS  # noqa: E402
 from initdash.recorder import Recorder  # noqa: E402
@@ -119,7 +120,7 @@ def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
     session = Session(config, data.describe())
     recorder = Recorder(session)
     events: queue.Queue = queue.Queue()
-    sweep = Sweep(config, data, recorder.begin_sweep(), events.put)
+    sweep = Sweep(config, data, recorder.begin_sweep(), events.put, LocalExecutor())
     sweep.start()
     pending = {s.label for s in config.initializers}
     while pending:

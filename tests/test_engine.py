@@ -293,7 +293,10 @@ def test_batch_size_larger_than_the_data(lesson_data):
 
 
 def test_the_lessons_numbers_did_not_move():
-    """Sweep 1 of `initdash --seed 1` as initdash 0.1.0 computed it: every initializer's final numbers, exactly."""
+    """Sweep 1 of `initdash --seed 1` as initdash 0.1.0 computed it: every initializer's final numbers.
+
+    Exact on one machine; across CPUs (an Intel and an AMD one here) float32 sums in another SIMD order move the
+    loss in its 9th digit, so the loss is compared to 1e-8 relative and the accuracy (a count) exactly."""
     from initdash.sweep import run_seeds
 
     before = {"zeros": (0.5399481275287512, 0.8616504854368932), "uniform": (0.538568500998487, 0.8495145631067961),
@@ -303,4 +306,5 @@ def test_the_lessons_numbers_did_not_move():
     data, config = load(), experiment(seed=1)
     for label, (loss, val_accuracy) in before.items():
         (out,) = engine.train_batched(data, config, parse_spec(label), run_seeds(1, 1, label, 1))
-        assert (out.history[-1]["loss"], out.history[-1]["val_accuracy"]) == (loss, val_accuracy), label
+        assert out.history[-1]["loss"] == pytest.approx(loss, rel=1e-8, abs=0), label
+        assert out.history[-1]["val_accuracy"] == val_accuracy, label

@@ -7,8 +7,8 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import pytest
 
-from initdash import report
 from initdash.cli import main
+from initdash.export import json_csv
 from initdash.stats import compute
 from initdash.store import open_reader
 
@@ -114,7 +114,7 @@ def test_export_equals_the_runs_own_export(capsys, saved, tmp_path):
     rc, _, _ = run(capsys, "export", "1", "--db", str(d / "h.db"), "--out", str(tmp_path / "again.csv"))
     assert rc == 0
     csv_lines = (tmp_path / "again.csv").read_text().splitlines()
-    assert csv_lines[0] == ",".join(report.CSV_COLUMNS)
+    assert csv_lines[0] == ",".join(json_csv.CSV_COLUMNS)
     assert len(csv_lines) == 1 + 2 * 2 * 2 * 2  # sweeps x initializers x repeats x epochs (0 and 1)
 
 
@@ -126,7 +126,7 @@ def test_export_refuses_to_overwrite_without_force(capsys, saved, tmp_path):
     one_line_error(rc, err, f"--out {out} already exists (add --force to overwrite)")
     assert out.read_text() == "precious"
     rc, _, _ = run(capsys, "export", "1", "--db", str(d / "h.db"), "--out", str(out), "--force")
-    assert rc == 0 and out.read_text().startswith(",".join(report.CSV_COLUMNS))
+    assert rc == 0 and out.read_text().startswith(",".join(json_csv.CSV_COLUMNS))
 
 
 def test_open_continues_sweep_numbering(capsys, saved, tmp_path):
@@ -271,7 +271,7 @@ def test_import_of_old_exports(capsys, tmp_path):
     assert back["config"]["model"] == {"name": "mlp", "hidden": [4], "activation": "tanh"}
     assert run(capsys, "export", "2", "--db", str(db), "--out", str(tmp_path / "back.csv"))[0] == 0
     lines = (tmp_path / "back.csv").read_text().splitlines()
-    assert lines[0] == ",".join(report.CSV_COLUMNS) and len(lines) == 1 + 3 * 2 * 2 * 3
+    assert lines[0] == ",".join(json_csv.CSV_COLUMNS) and len(lines) == 1 + 3 * 2 * 2 * 3
     assert lines[1] == "1,he_normal,0,7,ok,0,0.6,0.5,0.61,0.75"
 
 

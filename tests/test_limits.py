@@ -150,12 +150,12 @@ def test_a_validation_set_without_a_class_says_so(tmp_path, capsys):
     (RuntimeError("a bug"), exit_codes.FAILED, "internal error: RuntimeError: a bug (traceback in"),
 ])
 def test_unexpected_errors_are_one_line(capsys, monkeypatch, error, code, words):
-    from initdash import cli
+    from initdash import experiment
 
     def boom(*args, **kw):
         raise error
 
-    monkeypatch.setattr(cli, "prepare", boom)
+    monkeypatch.setattr(experiment, "prepare", boom)
     assert main(["--headless", "--no-save"]) == code
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and "Traceback" not in err, err

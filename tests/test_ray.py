@@ -23,6 +23,7 @@ from initdash.config import ExperimentConfig
 from initdash.data import load
 from initdash.events import EpochDone, UnitFailed, UnitFinished
 from initdash.initializers import parse_list
+from initdash.initializers.user import attach_sources
 from initdash.models.spec import ModelSpec
 from initdash.models.user import attach_source
 from initdash.recorder import Recorder
@@ -130,6 +131,19 @@ def test_a_model_file_travels_as_source(executor, tmp_path):
     path.unlink()  # the worker has the text only
     sweep, events = run_sweep(executor, config("he_normal", epochs=1, model=spec, data="iris"))
     (*_, (_, last)) = collect(events, {"he_normal"})
+    sweep.join(10)
+    assert isinstance(last, UnitFinished), last
+    assert [o.status for o in last.outcomes] == ["ok"]
+
+
+def test_an_initializer_file_travels_as_source(executor, tmp_path):
+    path = tmp_path / "myinit.py"
+    path.write_text("import torch\n\ndef small(model, generator, std=0.01):\n    for p in model.parameters():\n"
+                    "        torch.nn.init.normal_(p, 0.0, std, generator=generator)\n")
+    specs = attach_sources(parse_list(f"{path}:small:std=0.02"))
+    path.unlink()  # the worker has the text only
+    sweep, events = run_sweep(executor, config("zeros", epochs=1, data="iris").with_changes(initializers=specs))
+    (*_, (_, last)) = collect(events, {"myinit.py:small:std=0.02"})
     sweep.join(10)
     assert isinstance(last, UnitFinished), last
     assert [o.status for o in last.outcomes] == ["ok"]

@@ -20,11 +20,12 @@ from initdash.events import (
     OK,
     EpochDone,
     EpochReport,
+    RunOutcome,
     UnitFailed,
     UnitFinished,
-    RunOutcome,
     UnitStarted,
 )
+from initdash.export import json_csv, paths
 from initdash.initializers import parse_list
 from initdash.session import Session
 
@@ -61,7 +62,7 @@ def session() -> Session:
 
 
 def test_runs_one_entry_per_seed_with_status(session):
-    runs = report.runs(session)
+    runs = json_csv.runs(session)
     assert [(r["sweep"], r["initializer"], r["repeat"], r["seed"], r["status"]) for r in runs] == [
         (1, "zeros", 0, 11, OK), (1, "zeros", 1, 12, OK),
         (1, "he_normal", 0, 21, OK), (1, "he_normal", 1, 22, DIVERGED),
@@ -72,7 +73,7 @@ def test_runs_one_entry_per_seed_with_status(session):
 
 
 def test_json_document(session):
-    doc = json.loads(report.to_json(session))
+    doc = json.loads(json_csv.to_json(session))
     assert set(doc) == {"initdash", "config", "runs"}
     assert doc["initdash"] == __version__
     config = doc["config"]
@@ -92,7 +93,7 @@ def test_json_document(session):
 
 
 def test_csv_long_format_round_trips_exactly(session):
-    text = report.to_csv(session)
+    text = json_csv.to_csv(session)
     lines = text.splitlines()
     assert lines[0] == "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy"
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -101,7 +102,7 @@ def test_csv_long_format_round_trips_exactly(session):
     assert [(r["repeat"], r["seed"], r["epoch"]) for r in he] == [("0", "21", "0"), ("0", "21", "1"), ("0", "21", "2"),
                                                                   ("1", "22", "0")]
     by_key = {(r["initializer"], int(r["repeat"]), int(r["epoch"])): r for r in rows}
-    for run in report.runs(session):
+    for run in json_csv.runs(session):
         for h in run["history"]:
             r = by_key[(run["initializer"], run["repeat"], h["epoch"])]
             for m in ("loss", "accuracy", "val_loss", "val_accuracy"):
@@ -113,7 +114,7 @@ def test_csv_quotes_labels_with_commas():
     s = Session(config, "d")
     s.begin_sweep(1)
     finish(s, 1, "uniform:low=-1,high=1", [RunOutcome(5, OK, (row(0, 0.5, 0.5), row(1, 0.25, 0.75)))])
-    rows = list(csv.reader(io.StringIO(report.to_csv(s))))
+    rows = list(csv.reader(io.StringIO(json_csv.to_csv(s))))
     assert all(len(r) == 10 for r in rows)
     assert rows[1][1] == "uniform:low=-1,high=1"
 
@@ -149,22 +150,22 @@ def test_results_table_over_reruns_ignores_a_cancelled_sweep(session):
         finish(session, 3, label, [RunOutcome(50, CANCELLED, (row(0, 9.0, 0.0),)),
                                    RunOutcome(51, CANCELLED, (row(0, 9.0, 0.0),))])
     assert report.results_table(session).splitlines()[2].split() == zeros
-    assert len(report.runs(session)) == 18  # ... but it is exported
+    assert len(json_csv.runs(session)) == 18  # ... but it is exported
 
 
 @pytest.mark.parametrize("name", ["out.json", "out.csv", "OUT.JSON"])
 def test_write_by_extension(session, tmp_path, name):
     path = tmp_path / name
-    report.write(session, path)
+    json_csv.write(session, path)
     text = path.read_text(encoding="utf-8")
-    assert text == (report.to_json(session) if name.lower().endswith(".json") else report.to_csv(session))
+    assert text == (json_csv.to_json(session) if name.lower().endswith(".json") else json_csv.to_csv(session))
     assert os.listdir(tmp_path) == [name]  # no temporary file left
 
 
 def test_write_replaces_an_existing_file_with_the_usual_mode(session, tmp_path):
     path = tmp_path / "out.json"
     path.write_text("old")
-    report.write(session, path)
+    json_csv.write(session, path)
     assert json.loads(path.read_text())["runs"]
     umask = os.umask(0o022)
     os.umask(umask)
@@ -178,20 +179,20 @@ def test_write_replaces_an_existing_file_with_the_usual_mode(session, tmp_path):
 ])
 def test_check_out_path_errors(tmp_path, name, words):
     with pytest.raises(UserError, match=words):
-        report.check_out_path(tmp_path / name)
+        paths.check_out_path(tmp_path / name)
 
 
 def test_check_out_path_directory(tmp_path):
     (tmp_path / "d.json").mkdir()
     with pytest.raises(UserError, match="is a directory"):
-        report.check_out_path(tmp_path / "d.json")
+        paths.check_out_path(tmp_path / "d.json")
 
 
 def test_failed_write_leaves_nothing(session, tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report.os, "replace", fail)
+    monkeypatch.setattr(paths.os, "replace", fail)
     with pytest.raises(UserError, match="cannot write .*No space left on device"):
-        report.write(session, tmp_path / "out.json")
+        json_csv.write(session, tmp_path / "out.json")
     assert os.listdir(tmp_path) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fakes import config, make_session, run_events, sweep_events
 
-from initdash import report, store
+from initdash import store
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import (
@@ -24,11 +24,12 @@ from initdash.events import (
     OK,
     EpochDone,
     EpochReport,
+    RunOutcome,
     UnitFailed,
     UnitFinished,
-    RunOutcome,
     UnitStarted,
 )
+from initdash.export import json_csv
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
 from initdash.recorder import Recorder
@@ -163,9 +164,9 @@ def test_replay_is_the_session_in_memory(tmp_path):
     assert loaded.sweeps[1].initializers["zeros"].error == "RuntimeError: boom"
     assert loaded.sweeps[4].initializers["zeros"].status_text(3) == "interrupted at epoch 1/3"
     assert [s.sweep_id for s in loaded.completed()] == [1, 2, 4]
-    assert report.to_json(loaded) == report.to_json(original)
-    assert report.to_csv(loaded) == report.to_csv(original)
-    assert report.to_layers_csv(loaded) == report.to_layers_csv(original)
+    assert json_csv.to_json(loaded) == json_csv.to_json(original)
+    assert json_csv.to_csv(loaded) == json_csv.to_csv(original)
+    assert json_csv.to_layers_csv(loaded) == json_csv.to_layers_csv(original)
     assert compute(loaded) == compute(original)
     assert (info.sweeps, info.interrupted, info.runs) == (3, 1, 18)
     assert (info.model, info.initializers, info.executor, info.seed) == \
@@ -525,7 +526,7 @@ def test_old_schema_is_read_in_memory_and_migrated_when_written(tmp_path, versio
     assert (info.sweeps, info.interrupted, info.runs, info.model, info.created) == \
         (2, 1, 12, "mlp 8-4 tanh", "2024-05-01T10:00:00+00:00")
     with HistoryWriter.open(db) as writer:  # written: migrated in place, once
-        assert writer.conn.execute("PRAGMA user_version").fetchone() == (3,)
+        assert writer.conn.execute("PRAGMA user_version").fetchone() == (store.SCHEMA_VERSION,)
         tables = {r[0] for r in writer.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert not tables & {"workers", "runs", "epochs", "layers"}
         same_session(expected, writer.load_session(1))

@@ -1,7 +1,7 @@
 """Training, as pure functions (no threads, no UI): many models of one architecture at once.
 
 Every run is built from the config's model spec and initialized from its own seed (`initializers.initialize`:
-weights drawn layer by layer from one generator per run, which then shuffles that run's batches). Then one
+every parameter by its role, drawn from one generator per run, which then shuffles that run's batches). Then one
 engine trains them all (see loop.py for the rules every engine shares):
 
 - fast.py: the hand-written batched path for the built-in linear and mlp models;
@@ -58,7 +58,7 @@ def build_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     for spec, seed in runs:
         gen = torch.Generator().manual_seed(seed)
         model = build(config.model, data.in_shape, data.n_outputs, seed)
-        initialize(model, spec, gen, x_cpu)
+        initialize(model, spec, gen, x_cpu, config.apply_to)
         models.append(model.to(device))
         gens.append(gen)
     return models, gens

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from initdash.config import ExperimentConfig
     from initdash.sweep import Executor
-
-ExecutorName = Literal["local", "ray"]
-EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 
 def connect(config: ExperimentConfig) -> Executor:

@@ -70,7 +70,7 @@ class LocalExecutor:
         ticket = turns.acquire()
         try:
             train_unit(sweep.config, sweep.dataset, unit, sweep.emit, sweep.cancel_event,
-                       between_epochs=lambda: turns.pass_on(ticket))
+                       between_epochs=(lambda: turns.pass_on(ticket)) if sweep.interleave else None)
         finally:
             turns.release(ticket)
 

@@ -5,14 +5,10 @@ Importing this package does not import torch; building a model does.
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initdash.errors import UserError
 from initdash.models.spec import BUILTIN_MODELS, DESCRIPTIONS, ModelSpec
 from initdash.models.user import attach_source, source_path
 
@@ -20,16 +16,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from initdash.config import ExperimentConfig
-    from initdash.data import Dataset, Described
-
 __all__ = ["ModelSpec", "attach_source", "source_path", "build", "weight_layers", "forward_layers",
-           "observed_modules", "check", "model_lines", "BYTES_PER_PARAMETER"]
-
-# A parameter costs its value, its gradient, two optimizer states and one scratch buffer, float32 each.
-BYTES_PER_PARAMETER = 5 * 4
-MEMORY_SHARE = 0.8  # refuse a sweep whose models would need more than this share of the available memory
-
+           "observed_modules", "model_lines"]
 
 def build(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int, seed: int = 0) -> nn.Module:
     """A fresh model. Anything it draws at construction (beyond the weights, which the initializer sets) comes
@@ -51,11 +39,11 @@ def build(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int, seed: int 
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Every Linear and Conv1d/2d/3d layer, by module path, in the order the model registers them."""
-    from torch import nn
+    """The layers per-layer statistics describe: those whose kernel is their `.weight` and whose output is one
+    tensor (Linear, Conv, ConvTranspose, Bilinear), by module path, in the order the model registers them."""
+    from initdash.models.roles import kernel_layers
 
-    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, kinds)]
+    return kernel_layers(model)
 
 
 def forward_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module]]:
@@ -101,100 +89,3 @@ def model_lines() -> list[str]:
     lines = [f"{name:<{width}}  {DESCRIPTIONS[name]}" for name in BUILTIN_MODELS]
     return lines + ["", "Your own: --model FILE.py:NAME or package.module:NAME, NAME a callable returning a "
                     "torch.nn.Module; it gets in_shape and n_outputs if it accepts them. The file runs as Python code."]
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux: MemAvailable), or None if unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
-
-
-def check(config: ExperimentConfig, dataset: Described) -> list[str]:
-    """Check before anything trains or is written that the model fits the data and the memory; returns notes
-    worth saying once (e.g. that the model trains one copy at a time). A user's model is built once for it
-    (which imports torch); a built-in is checked by arithmetic."""
-    from initdash.models.sizes import parameter_count
-
-    spec, shape, n_out = config.model, dataset.in_shape, dataset.n_outputs
-    notes: list[str] = []
-    if spec.builtin:
-        if spec.name in ("cnn", "resnet") and len(shape) > 4:
-            raise UserError(f"--model {spec.name} needs examples of 1 to 3 spatial dimensions; "
-                            f"{dataset.name} has shape {shape}")
-        params, widest = parameter_count(spec.name, shape, n_out, spec.hidden, spec.channels, spec.depth)
-        layers = 1 + len(spec.hidden) if spec.fast else len(spec.channels) + 2 * spec.depth + 2
-    else:
-        params, widest, layers, notes = _check_user_model(config, dataset)
-    models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
-    batch = min(config.batch_size, dataset.n_train)
-    need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * widest * layers)
-    have = available_memory()
-    if have is not None and need > MEMORY_SHARE * have:
-        inits, runs = len(config.initializers), config.repeats
-        who = (f"{inits} initializer{'s' * (inits != 1)} x {runs} run{'s' * (runs != 1)}"
-               if config.executor == "local" else f"{runs} run{'s' * (runs != 1)} per Ray task")
-        raise UserError(f"{spec.label} on {dataset.name}: {who} of {params:,} parameters each need about "
-                        f"{_size(need)}, more than the {_size(have)} of memory available here: use a smaller "
-                        "model or fewer --repeats")
-    return notes
-
-
-def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, int, int, list[str]]:
-    """Build the user's model once: it must have a Linear/Conv layer and outputs that fit the labels."""
-    import torch
-
-    spec, n_out = config.model, dataset.n_outputs
-    try:
-        model = build(spec, dataset.in_shape, n_out, seed=0)
-    except (MemoryError, RuntimeError) as exc:
-        if isinstance(exc, RuntimeError) and "memory" not in str(exc).lower():
-            raise
-        raise UserError(f"{spec.label}: not enough memory to build the model once") from None
-    layers = weight_layers(model)
-    if not layers:
-        raise UserError(f"{spec.label}: the model has no Linear or Conv layer, so no initializer could act on it")
-    example = torch.as_tensor(dataset.x_train[:2])
-    try:
-        with torch.no_grad():
-            out = model(example)
-    except Exception as exc:
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise UserError(f"{spec.label}: the model fails on {dataset.name} examples of shape {dataset.in_shape}: "
-                        f"{first}") from None
-    want = "(batch, 1) or (batch,)" if n_out == 1 else f"(batch, {n_out})"
-    classes = f"{dataset.n_classes} classes"
-    if not isinstance(out, torch.Tensor):  # "shape tuple" read as nonsense: say what came back
-        raise UserError(f"{spec.label}: it returns a {type(out).__name__}, not a tensor, for a batch of 2: it must "
-                        f"return one tensor of shape {want} ({dataset.name} has {classes})")
-    got = tuple(out.shape)
-    ok = (
-        tuple(out.shape) == (2, n_out) or (n_out == 1 and tuple(out.shape) == (2,)))
-    if not ok:
-        raise UserError(f"{spec.label}: its output has shape {got} for a batch of 2, but {dataset.name} has "
-                        f"{classes}: it must be {want}")
-    params = sum(p.numel() for p in model.parameters())
-    widest = max([math.prod(dataset.in_shape)] + [m.weight.shape[0] * math.prod(dataset.in_shape[1:] or (1,))
-                                                   for _, m in layers])
-    notes = []
-    from initdash.engine.generic import vmap_problem
-
-    problem = vmap_problem(model, example)
-    if problem:
-        notes.append(f"{spec.label}: {problem}; its runs train one model at a time (the same numbers, slower)")
-    return params, widest, len(layers), notes

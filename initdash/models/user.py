@@ -1,8 +1,9 @@
 """A user's own model: `FILE.py:NAME` or `package.module:NAME`, NAME a callable that returns a fresh
-torch.nn.Module. The file runs as Python code, with the rights of whoever runs initdash.
+torch.nn.Module; and the loading it shares with a user's initializer (initializers/user.py). The file runs as
+Python code, with the rights of whoever runs initdash.
 
-The file's text travels with the spec (ModelSpec.source), so another process (a Ray worker on another
-machine) rebuilds the model without the file. Every failure is one line (UserError); tracebacks go to the log.
+The file's text travels with the spec (ModelSpec.source, InitSpec.source), so another process (a Ray worker
+on another machine) rebuilds it without the file. Every failure is one line (UserError); tracebacks go to the log.
 """
 
 from __future__ import annotations
@@ -17,19 +18,24 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-from initdash.errors import UserError, opening
+from initdash.errors import UserError, fails_only_its_work, opening, said
 from initdash.models.spec import ModelSpec, digest
 
 _LOCK = threading.Lock()
-_MODULES: dict[tuple[str, str], types.ModuleType] = {}  # (name, digest) -> the executed module
+_MODULES: dict[tuple[str, str], types.ModuleType] = {}  # (target, digest) -> the executed module
+
+
+def split_target(text: str, flag: str) -> tuple[str, str]:
+    """`path/f.py:NAME` -> ('path/f.py', 'NAME'); `pkg.mod:NAME` -> ('pkg.mod', 'NAME')."""
+    target, _, attr = text.rpartition(":")
+    if not target or not attr:
+        raise UserError(f"{flag} {text!r}: expected FILE.py:NAME or package.module:NAME")
+    return target, attr
 
 
 def split(spec: ModelSpec) -> tuple[str, str]:
     """`path/mynet.py:build` -> ('path/mynet.py', 'build'); `pkg.mod:build` -> ('pkg.mod', 'build')."""
-    target, _, attr = spec.name.rpartition(":")
-    if not target or not attr:
-        raise UserError(f"--model {spec.name!r}: expected FILE.py:NAME or package.module:NAME")
-    return target, attr
+    return split_target(spec.name, "--model")
 
 
 def is_file(spec: ModelSpec) -> bool:
@@ -37,11 +43,8 @@ def is_file(spec: ModelSpec) -> bool:
     return split(spec)[0].endswith(".py")
 
 
-def source_path(spec: ModelSpec) -> Path | None:
-    """The file that holds a user's model (the module's file for package.module:NAME); None for built-ins."""
-    if spec.builtin:
-        return None
-    target, _ = split(spec)
+def find_source(target: str) -> Path | None:
+    """The file that holds `target`, a FILE.py or a package.module (its module's file), if there is one."""
     if target.endswith(".py"):
         return Path(target)
     try:
@@ -51,13 +54,16 @@ def source_path(spec: ModelSpec) -> Path | None:
     return Path(found.origin) if found is not None and found.origin not in (None, "built-in", "frozen") else None
 
 
-def attach_source(spec: ModelSpec, expect: str | None = None) -> ModelSpec:
-    """The spec with its file's text and hash; with `expect`, refuse a file whose hash differs (--open)."""
-    if spec.builtin:
-        return spec
-    target, _ = split(spec)
-    path = source_path(spec)
-    label = f"model file {target}" if target.endswith(".py") else f"model module {target}"
+def source_path(spec: ModelSpec) -> Path | None:
+    """The file that holds a user's model (the module's file for package.module:NAME); None for built-ins."""
+    return None if spec.builtin else find_source(split(spec)[0])
+
+
+def read_source(target: str, what: str, expect: str | None = None) -> str:
+    """The text of a user's `what` (model, initializer) file or module; with `expect`, refuse one whose hash
+    differs (--open)."""
+    path = find_source(target)
+    label = f"{what} file {target}" if target.endswith(".py") else f"{what} module {target}"
     if path is None:
         if target.endswith(".py"):
             raise UserError(f"{label}: no such file")
@@ -76,20 +82,27 @@ def attach_source(spec: ModelSpec, expect: str | None = None) -> ModelSpec:
     if expect and digest(text) != expect:
         raise UserError(f"{label} changed since the session was recorded (content hash differs): start a new "
                         "session instead")
-    return spec.with_source(text)
+    return text
 
 
-def _log(text: str) -> str:
+def attach_source(spec: ModelSpec, expect: str | None = None) -> ModelSpec:
+    """The spec with its file's text and hash; with `expect`, refuse a file whose hash differs (--open)."""
+    if spec.builtin:
+        return spec
+    return spec.with_source(read_source(split(spec)[0], "model", expect))
+
+
+def traceback_note(text: str) -> str:
     from initdash.failures import log_text
 
     where = log_text(text)
     return f" (traceback in {where})" if where else ""
 
 
-def _module(spec: ModelSpec) -> types.ModuleType:
-    """The executed model file (or imported module), once per content."""
-    target, _ = split(spec)
-    key = (target, spec.digest)
+def load_module(target: str, source: str | None, text_digest: str, what: str) -> types.ModuleType:
+    """The executed file (or imported module) of a user's `what`, once per content; `source` (the text that
+    travelled with the spec) stands in for a module this process cannot import, or for the file."""
+    key = (target, text_digest)
     with _LOCK:
         if key in _MODULES:
             return _MODULES[key]
@@ -97,19 +110,25 @@ def _module(spec: ModelSpec) -> types.ModuleType:
             try:
                 module = importlib.import_module(target)
             except ImportError:
-                if spec.source is None:
+                if source is None:
                     raise
-                module = _execute(target, spec.source, f"initdash_model_{spec.digest[:12]}")
+                module = _execute(target, source, f"initdash_{what}_{text_digest[:12]}")
+            except BaseException as exc:  # the module's own code failed while importing
+                if not fails_only_its_work(exc):
+                    raise
+                raise UserError(f"{what} module {target}: {said(exc)} while importing"
+                                + traceback_note(f"{what} module {target}:\n{traceback.format_exc()}")) from None
         else:
-            if spec.source is None:
-                spec = attach_source(spec)
-            module = _execute(target, spec.source, f"initdash_model_{spec.digest[:12]}")
+            if source is None:
+                source = read_source(target, what)
+                text_digest = digest(source)
+            module = _execute(target, source, f"initdash_{what}_{text_digest[:12]}")
         _MODULES[key] = module
         return module
 
 
 def _execute(filename: str, source: str, name: str) -> types.ModuleType:
-    """Run a model file's text as a fresh module (its folder first on sys.path, for its own imports)."""
+    """Run a user file's text as a fresh module (its folder first on sys.path, for its own imports)."""
     short = Path(filename).name
     try:
         code = compile(source, filename, "exec")
@@ -128,28 +147,27 @@ def _execute(filename: str, source: str, name: str) -> types.ModuleType:
     sys.modules[name] = module  # dataclasses and pickling look a module up by name
     try:
         exec(code, module.__dict__)
-    except SystemExit as exc:  # a model file must not end initdash without a word
+    except BaseException as exc:  # sys.exit included: a user's file must not end initdash without a word
         sys.modules.pop(name, None)
-        raise UserError(f"{short} called sys.exit({exc.code!r}) while loading") from None
-    except Exception as exc:
-        sys.modules.pop(name, None)
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise UserError(f"{short} raised {first} while loading"
-                        + _log(f"model file {filename}:\n{traceback.format_exc()}")) from None
+        if not fails_only_its_work(exc):
+            raise
+        verb = "" if isinstance(exc, SystemExit) else "raised "
+        raise UserError(f"{short} {verb}{said(exc)} while loading"
+                        + traceback_note(f"user file {filename}:\n{traceback.format_exc()}")) from None
     finally:
         if added:
             sys.path.remove(folder)
     return module
 
 
-def factory(spec: ModelSpec) -> Callable[..., object]:
-    """NAME from the model file or module, checked to be callable."""
-    target, attr = split(spec)
+def named_callable(target: str, attr: str, source: str | None, text_digest: str, what: str,
+                   returns: str) -> Callable[..., object]:
+    """NAME from a user's `what` file or module, checked to be callable (`returns` says what it must do)."""
     short = Path(target).name if target.endswith(".py") else target
     try:
-        module = _module(spec)
+        module = load_module(target, source, text_digest, what)
     except ImportError as exc:
-        raise UserError(f"model module {target}: cannot import it: {exc}".splitlines()[0]) from None
+        raise UserError(f"{what} module {target}: cannot import it: {exc}".splitlines()[0]) from None
     if not hasattr(module, attr):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
                        and getattr(v, "__module__", None) == module.__name__)
@@ -157,8 +175,14 @@ def factory(spec: ModelSpec) -> Callable[..., object]:
     fn = getattr(module, attr)
     if not callable(fn):
         raise UserError(f"{short}: {attr!r} is not callable (it is of type {type(fn).__name__}); it must be a "
-                        "function or class that returns a torch.nn.Module")
+                        f"function or class that {returns}")
     return fn
+
+
+def factory(spec: ModelSpec) -> Callable[..., object]:
+    """NAME from the model file or module, checked to be callable."""
+    target, attr = split(spec)
+    return named_callable(target, attr, spec.source, spec.digest, "model", "returns a torch.nn.Module")
 
 
 def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
@@ -175,12 +199,12 @@ def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     try:
         model = fn(**kwargs)
-    except SystemExit as exc:
-        raise UserError(f"{spec.label} called sys.exit({exc.code!r})") from None
-    except Exception as exc:
-        first = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise UserError(f"{spec.label} raised {first}" + _log(f"model {spec.name}:\n{traceback.format_exc()}")) \
-            from None
+    except BaseException as exc:  # sys.exit included
+        if not fails_only_its_work(exc):
+            raise
+        where = traceback_note(f"model {spec.name}:\n{traceback.format_exc()}")
+        verb = "" if isinstance(exc, SystemExit) else "raised "
+        raise UserError(f"{spec.label} {verb}{said(exc)}{where}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{spec.label} returned a {type(model).__name__}, not a torch.nn.Module")
     return model

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 from initdash.events import LAYER_METRICS, METRICS
-from initdash.session import UnitRecord, SweepRecord, SweepState
+from initdash.session import COMPLETE, SWEEP_CANCELLED, SWEEP_INTERRUPTED, SweepRecord, SweepState, UnitRecord
 
 
 def read_sessions(conn: sqlite3.Connection, version: int) \
@@ -56,6 +56,6 @@ def _sweeps(conn: sqlite3.Connection, session_id: int, version: int) -> list[tup
     for _, record in sorted(sweeps.items()):
         if not record.recorded_anything:
             continue
-        state: SweepState = ("complete" if record.complete else "cancelled") if record.finished else "interrupted"
+        state: SweepState = (COMPLETE if record.complete else SWEEP_CANCELLED) if record.finished else SWEEP_INTERRUPTED
         out.append((record, state))
     return out

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from initdash.config import ExperimentConfig
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 from initdash.events import OK
-from initdash.session import Session, SweepState
+from initdash.session import COMPLETE, SWEEP_INTERRUPTED, SWEEP_RUNNING, Session, SweepState
 from initdash.store import codec, schema
 
 
@@ -40,6 +40,7 @@ class SessionInfo:
     seed: int
     version: str
     executor: str
+    imported: bool = False  # stored by `initdash import`
     epochs: int = 0  # of the latest sweep's config (0: unreadable)
     optimizer: str = "?"
     best: str = ""  # the initializer with the best mean final val_accuracy over the complete sweeps ("": none)
@@ -49,7 +50,7 @@ class SessionInfo:
         return {"id": self.id, "created": self.created, "data": self.data, "model": self.model,
                 "initializers": list(self.initializers), "sweeps": self.sweeps, "interrupted": self.interrupted,
                 "runs": self.runs, "seed": self.seed, "version": self.version, "executor": self.executor,
-                "epochs": self.epochs, "optimizer": self.optimizer, "best": self.best}
+                "imported": self.imported, "epochs": self.epochs, "optimizer": self.optimizer, "best": self.best}
 
 
 class HistoryReader:
@@ -109,11 +110,12 @@ def _snapshot(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
 
 def replay(conn: sqlite3.Connection, path: Path, session_id: int) -> Session:
     """The Session that a stored session's events build through Session.apply, with each sweep's end state."""
-    row = conn.execute("SELECT config, data_label FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    row = conn.execute("SELECT config, data_label, imported FROM sessions WHERE id = ?", (session_id,)).fetchone()
     if row is None:
         raise UserError(f"no session {session_id} in {path} (see `initdash history`)")
     configs = ConfigCache(path, session_id)
     session = Session(configs.parse(row[0]), row[1])
+    session.imported = bool(row[2])
     rows = conn.execute(
         "SELECT s.sweep, s.config, s.state, s.owner_pid, s.owner_host, s.owner_started, e.kind, e.initializer, "
         "e.body FROM sweeps s LEFT JOIN events e ON e.session = s.session AND e.sweep = s.sweep "
@@ -126,16 +128,16 @@ def replay(conn: sqlite3.Connection, path: Path, session_id: int) -> Session:
             events = [codec.decode(kind, sweep_id, label, body) for *_, kind, label, body in group if kind]
         except (ValueError, TypeError, KeyError) as exc:
             raise UserError(f"session {session_id} in {path}: sweep {sweep_id} has an unreadable event "
-                            f"({type(exc).__name__}: {exc})".splitlines()[0]) from None
-        if not events and state != "running":
+                            f"({first_line(exc)})") from None
+        if not events and state != SWEEP_RUNNING:
             continue  # begun, never recorded anything: the Session forgets such a sweep too
         config = configs.parse(config_text)
         alone = Session(config, session.data_label)  # one sweep at a time: a later one must not end it
         record = alone.begin_sweep(sweep_id, config)
         for event in events:
             alone.apply(event)
-        if state != "running" and record.state == "running":
-            record.end(state if state != "complete" else "interrupted")
+        if state != SWEEP_RUNNING and record.state == SWEEP_RUNNING:
+            record.end(state if state != COMPLETE else SWEEP_INTERRUPTED)
         session.sweeps.append(record)
         session.config = config
     return session
@@ -153,7 +155,7 @@ class ConfigCache:
         if text not in self.cache:
             try:
                 self.cache[text] = ExperimentConfig.from_dict(json.loads(text))
-            except (ValueError, TypeError, KeyError, AttributeError, UserError) as exc:
+            except (ValueError, TypeError, KeyError, AttributeError, UserError, RecursionError) as exc:
                 raise UserError(f"session {self.session_id} in {self.path} has an unreadable config: "
                                 f"{exc}".splitlines()[0]) from None
         return self.cache[text]
@@ -163,8 +165,8 @@ class ConfigCache:
 
 def effective_state(state: SweepState, pid: int | None, host: str | None, started: str | None) -> SweepState:
     """How a stored sweep stands now: a running one whose process is gone was interrupted."""
-    if state == "running" and not owner_alive(pid, host, started):
-        return "interrupted"
+    if state == SWEEP_RUNNING and not owner_alive(pid, host, started):
+        return SWEEP_INTERRUPTED
     return state
 
 
@@ -216,7 +218,7 @@ def _stat(pid: int) -> tuple[str, str] | None:
 def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
     """Every stored session as a line of `initdash history` (from the sweeps table and the run-starting events;
     no replay)."""
-    sessions = conn.execute("SELECT id, created, data_label, config, root_seed, version FROM sessions "
+    sessions = conn.execute("SELECT id, created, data_label, config, root_seed, version, imported FROM sessions "
                             "ORDER BY id").fetchall()
     sweeps: dict[int, list[tuple]] = {}
     for row in conn.execute("SELECT s.session, s.sweep, s.config, s.state, s.owner_pid, s.owner_host, "
@@ -236,21 +238,21 @@ def session_infos(conn: sqlite3.Connection) -> list[SessionInfo]:
     for (session_id, sweep_id, _), n in runs.items():
         per_sweep[(session_id, sweep_id)] = per_sweep.get((session_id, sweep_id), 0) + n
     out = []
-    for session_id, created, data, config_text, seed, version in sessions:
+    for session_id, created, data, config_text, seed, version, imported in sessions:
         mine = sweeps.get(session_id, [])
         states = [(s[1], effective_state(s[3], s[4], s[5], s[6]), s[7]) for s in mine]
-        complete = [sweep_id for sweep_id, state, _ in states if state == "complete"]
-        interrupted = sum(1 for _, state, recorded in states if state == "interrupted" and recorded)
+        complete = [sweep_id for sweep_id, state, _ in states if state == COMPLETE]
+        interrupted = sum(1 for _, state, recorded in states if state == SWEEP_INTERRUPTED and recorded)
         latest = mine[-1][2] if mine else config_text
         try:
             config = ExperimentConfig.from_dict(json.loads(latest))
             model, inits, executor = config.model.label, tuple(s.label for s in config.initializers), config.executor
             epochs, optimizer = config.epochs, config.optimizer
-        except (ValueError, TypeError, KeyError, AttributeError, UserError):
+        except (ValueError, TypeError, KeyError, AttributeError, UserError, RecursionError):
             model, inits, executor, epochs, optimizer = "?", (), "?", 0, "?"
         out.append(SessionInfo(session_id, created, data, model, inits, len(complete), interrupted,
                                sum(per_sweep.get((session_id, s), 0) for s in complete), seed, version, executor,
-                               epochs, optimizer, _best(conn, session_id, complete)))
+                               bool(imported), epochs, optimizer, _best(conn, session_id, complete)))
     return out
 
 

@@ -22,18 +22,21 @@ from initdash.errors import UserError
 
 ENV_DB = "INITDASH_DB"  # overrides the default path (tests set it so they never touch the real history)
 APPLICATION_ID = 0x69446173  # "iDas" in the SQLite header: tells our files from other SQLite databases
-SCHEMA_VERSION = 3  # PRAGMA user_version. 1: runs and epochs; 2: + per-layer statistics; 3: an event log
-OLD_VERSIONS = (1, 2)  # what migrate() upgrades
+# PRAGMA user_version. 1: runs and epochs; 2: + per-layer statistics; 3: an event log; 4: + sessions.imported
+SCHEMA_VERSION = 4
+OLD_VERSIONS = (1, 2, 3)  # what migrate() upgrades
+IMPORTED = "imported INTEGER NOT NULL DEFAULT 0 CHECK (imported IN (0, 1))"
 BUSY_TIMEOUT_S = 60.0  # how long a statement waits for another process's write before it gives up
 
-SESSIONS = """
+SESSIONS = f"""
 CREATE TABLE sessions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     created TEXT NOT NULL,               -- ISO 8601, UTC
     config TEXT NOT NULL,                -- JSON: ExperimentConfig.to_dict() when the session began
     data_label TEXT NOT NULL,
     root_seed INTEGER NOT NULL,
-    version TEXT NOT NULL                -- initdash version that created it
+    version TEXT NOT NULL,               -- initdash version that created it
+    {IMPORTED}  -- 1: stored by `initdash import`: data only
 )"""
 EVENT_LOG = ("""
 CREATE TABLE sweeps (
@@ -63,7 +66,7 @@ def default_path() -> Path:
     """$INITDASH_DB, else history.db in the platform's user data dir."""
     env = os.environ.get(ENV_DB)
     if env:
-        return Path(env)
+        return Path(env).expanduser().absolute()  # taken at start: a user's model may change the directory
     from initdash.locations import data_dir
 
     return data_dir() / "history.db"
@@ -268,10 +271,18 @@ def _retry(step, deadline_s: float = BUSY_TIMEOUT_S):
 # --- migration --------------------------------------------------------------------------------------------
 
 def migrate(conn: sqlite3.Connection, version: int) -> None:
-    """Schema 1 or 2 -> 3, inside the caller's transaction: every old sweep becomes the events that rebuild it.
+    """Schema 1, 2 or 3 -> 4, inside the caller's transaction. From 1 or 2, every old sweep becomes the events
+    that rebuild it (a sweep the old store never finished, a crash or Ctrl-C, becomes interrupted, with what it
+    recorded); from 3, sessions learn whether they were imported (none before 4 is marked: schema 3 stored
+    imports like any session, so an import made before 4 reads as recorded here)."""
+    if version < 3:
+        _event_log(conn, version)
+    conn.execute(f"ALTER TABLE sessions ADD COLUMN {IMPORTED}")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
-    A sweep the old store never finished (a crash, Ctrl-C) becomes interrupted, with what it recorded.
-    """
+
+def _event_log(conn: sqlite3.Connection, version: int) -> None:
+    """Schema 1 or 2 -> 3: the event log."""
     from initdash.session import events_of
     from initdash.store import codec, legacy
 
@@ -289,7 +300,6 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
                               for seq, event in enumerate(events_of(record), start=1)])
     for table in ("layers", "epochs", "runs", "workers"):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
-    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _normalized(config_text: str) -> str:

@@ -21,10 +21,9 @@ from initdash import __version__
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import Event
-from initdash.session import SWEEP_STATES, Session, SweepState
+from initdash.limits import MAX_ID
+from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, SWEEP_STATES, Session, SweepState
 from initdash.store import codec, reader, schema
-
-MAX_ID = 2**63 - 1  # SQLite's INTEGER
 
 
 class HistoryWriter:
@@ -60,7 +59,7 @@ class HistoryWriter:
                 return
             for sweep_id in sorted(self._mine):
                 try:
-                    self.end_sweep(sweep_id, "interrupted")
+                    self.end_sweep(sweep_id, SWEEP_INTERRUPTED)
                 except UserError:
                     pass  # a full disk or a lost file: the sweep reads as interrupted once this process is gone
             self._closed = True
@@ -75,6 +74,44 @@ class HistoryWriter:
                           "VALUES (?, ?, ?, ?, ?)", (created, _json(config), data_label, config.seed, __version__))
         self.session_id, self.config = int(cur.lastrowid), config
         return self.session_id
+
+    def import_session(self, session: Session) -> int:
+        """Store an imported session whole, in one transaction (all of it or nothing), marked as imported: its
+        model, data and executor are never used (--open asks for them). Returns its id; the export's sweep ids
+        are kept."""
+        from initdash.session import events_of
+
+        with self._lock:
+            self._settle()
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cur = self.conn.execute(
+                        "INSERT INTO sessions (created, config, data_label, root_seed, version, imported) "
+                        "VALUES (?, ?, ?, ?, ?, 1)", (_now(), _json(session.config), session.data_label,
+                                                      session.config.seed, __version__))
+                    session_id = int(cur.lastrowid)
+                    for sweep in session.sweeps:
+                        events = events_of(sweep)
+                        if not events:
+                            continue
+                        state = sweep.state if sweep.state != "running" else "interrupted"
+                        self.conn.execute("INSERT INTO sweeps (session, sweep, config, state, started) "
+                                          "VALUES (?, ?, ?, ?, ?)",
+                                          (session_id, sweep.sweep_id, _json(session.config), state, _now()))
+                        self.conn.executemany(
+                            "INSERT INTO events (session, sweep, seq, kind, initializer, body) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            [(session_id, sweep.sweep_id, seq, *codec.encode(event))
+                             for seq, event in enumerate(events, start=1)])
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise schema.database_error(self.path, exc) from None
+        return session_id
 
     def continue_session(self, session_id: int, config: ExperimentConfig | None = None) -> None:
         """Record further sweeps into a stored session (by default with its stored config)."""
@@ -135,7 +172,7 @@ class HistoryWriter:
     def end_sweep(self, sweep_id: int, state: SweepState) -> None:
         """A sweep this writer began ended (complete, cancelled or interrupted); one that recorded no event is
         deleted instead. Another process's sweep is never touched."""
-        if state not in SWEEP_STATES or state == "running":
+        if state not in SWEEP_STATES or state == SWEEP_RUNNING:
             raise ValueError(f"a sweep ends as complete, cancelled or interrupted, not {state!r}")
         with self._lock:
             if sweep_id not in self._mine:

@@ -11,6 +11,7 @@ import gc
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -18,30 +19,34 @@ from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
 from initdash import locations
 from initdash.config import ExperimentConfig
 from initdash.data import DEFAULT_DATA, Dataset, Described
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 from initdash.events import FAILED, EpochDone, UnitFailed
+from initdash.experiment import Experiment
+from initdash.failures import log_text
+from initdash.limits import MAX_DASHBOARD_REPEATS
+from initdash.progress import Eta, epochs_done
 from initdash.recorder import Recorder
 from initdash.session import Session
 from initdash.sweep import Executor, Sweep
 from initdash.tables import plural
+from initdash.text import safe
 from initdash.ui.help import HelpScreen
 from initdash.ui.labels import short_labels
 from initdash.ui.main_screen import MainScreen
 from initdash.ui.messages import DataLoaded, TrainingEvent
-from initdash.ui.toast import toast
 from initdash.ui.views import wrap_path
 
 if TYPE_CHECKING:
     from initdash.store import HistoryWriter
 
 SWITCH_INTERVAL = 0.001  # seconds; see on_mount
-MAX_REPEATS = 200
 
 
 class InitdashApp(App[int]):
@@ -65,15 +70,21 @@ class InitdashApp(App[int]):
 
     def __init__(self, config: ExperimentConfig, data: Described, session: Session | None = None,
                  start_training: bool = True, export_dir: Path | None = None, store: HistoryWriter | None = None,
-                 executor: Executor | None = None, notes: Iterable[str] = ()) -> None:
+                 executor: Executor | None = None, notes: Iterable[str] = (),
+                 experiment: Experiment | None = None) -> None:
         super().__init__()
         self.session = session or Session(config, data.describe())
+        if experiment is None:
+            experiment = Experiment(config, data, store, self.session, None, list(notes))
+            experiment.executor = executor
+        # The one owner of the slow parts: it loads the data and connects the executor (in a worker, here).
+        self.experiment = experiment
         self.session.config = config  # the one config: what the next sweep trains (repeats via +/-)
         self.data = data
-        self.dataset = data if isinstance(data, Dataset) else None  # built-in data loads after the first frame
         # Every sweep is written to the history as it happens (store None: --no-save).
-        self.recorder = Recorder(self.session, store, on_store_error=self._store_failed)
-        self.executor = executor
+        self.recorder = Recorder(self.session, store, on_store_error=self._store_failed, sink=experiment.sink)
+        if experiment.sink is not None:
+            experiment.sink.on_error = self._tensorboard_failed
         self.start_training = start_training
         self.export_dir = export_dir or Path.cwd()
         self.notes = tuple(notes)
@@ -82,6 +93,7 @@ class InitdashApp(App[int]):
         self._loading = False
         self._heap_frozen = False
         self._sweep_started = 0.0
+        self._eta: Eta | None = None  # the running sweep's epochs done, elapsed and time left
         self._activity = ""  # what training does now, for the status line
         self.main = MainScreen(self.session, data, self.notes)
         self.set_reactive(InitdashApp.next_repeats, config.repeats)
@@ -106,15 +118,16 @@ class InitdashApp(App[int]):
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
         """Cancel whatever trains now and start a fresh sweep with new seeds (once the data is loaded)."""
-        if self.dataset is None or self.executor is None:
+        if not isinstance(self.experiment.data, Dataset) or self.experiment.executor is None:
             self._load_data()
             return
         if self.sweep is not None:
             self.sweep.cancel()
         config = self.session.config.with_changes(repeats=self.next_repeats)
         sweep_id = self.recorder.begin_sweep(config)
-        self.sweep = Sweep(config, self.dataset, sweep_id, self._emit, self.executor)
+        self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
+        self._eta = Eta(len(config.initializers) * config.epochs)
         self._show_activity(f"training sweep {sweep_id}…")
         self.main.live = True
         self.sweep.start()
@@ -126,44 +139,58 @@ class InitdashApp(App[int]):
         if self._loading:
             return
         self._loading = True
-        config, dataset, executor = self.session.config, self.dataset, self.executor
-        self._show_activity("loading data…" if executor is not None else f"connecting to {config.executor}…")
+        experiment = self.experiment
+        connected = experiment.executor is not None
+        self._show_activity("loading data…" if connected else f"connecting to {experiment.config.executor}…")
 
         def load() -> None:
-            from initdash.data import load as load_data
-            from initdash.executors import connect
-
-            # Every failure is posted: the status line must never say "loading data…" forever.
             try:
-                ready = executor or connect(config)
-            except Exception as exc:
-                self.post_message(DataLoaded(None, _why(exc), fatal=True))
+                experiment.connect()
+            except UserError as exc:
+                self.post_message(DataLoaded(str(exc), fatal=True))
                 return
             try:
-                data = dataset or load_data(config.data, config.target, config.split_seed)
-                self.post_message(DataLoaded(data, executor=ready))
-            except Exception as exc:
-                self.post_message(DataLoaded(None, _why(exc), executor=ready))
+                experiment.ready()
+                self.post_message(DataLoaded())
+            except UserError as exc:
+                self.post_message(DataLoaded(str(exc)))
+            except Exception as exc:  # a bug: said on screen and logged, never "loading data…" forever
+                self.post_message(DataLoaded(first_line(exc)))
+                log_text(f"loading the data: {traceback.format_exc()}")
 
         threading.Thread(target=load, name="load-data", daemon=True).start()
 
     def on_data_loaded(self, message: DataLoaded) -> None:
         self._loading = False
-        self.executor = self.executor or message.executor
         if message.fatal:
             self.fatal = message.error
             self.exit(return_code=2)
             return
-        if message.dataset is None:
+        if message.error:
             self._show_activity(f"cannot load the data: {message.error}")
-            toast(self, message.error, severity="error", title="Data", timeout=10)
+            self.notify(message.error, severity="error", title="Data", timeout=10)
             return
-        self.dataset = message.dataset
         self.start_sweep()
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """A toast, replacing the one on screen (four presses of m leave one, not four); its text (file names, a
+        model's messages) is data: shown as written, never as markup."""
+        self.clear_notifications()
+        super().notify(safe(message, lines=True), title=safe(title), severity=severity, timeout=timeout,
+                       markup=markup)
 
     def _store_failed(self, message: str) -> None:
         """The history database failed: say so once; training goes on without saving."""
-        toast(self, f"{message}: history is no longer saved", severity="error", title="History", timeout=10)
+        self.notify(f"{message}: history is no longer saved", severity="error", title="History", timeout=10)
+
+    def _tensorboard_failed(self, message: str) -> None:
+        """The TensorBoard writer failed (on its own thread): say so once; training goes on."""
+        try:
+            self.call_from_thread(self.notify, f"{message}: TensorBoard files are no longer written",
+                                  severity="error", title="TensorBoard")
+        except RuntimeError:  # the app is not running (any more)
+            pass
 
     def _emit(self, event) -> None:
         # Called on worker threads: post_message is thread-safe and never blocks the worker.
@@ -179,10 +206,16 @@ class InitdashApp(App[int]):
         if not self.recorder.apply(event):
             return  # from a sweep that a rerun replaced
         self.main.data_changed()
+        current = self.session.current
+        if isinstance(event, EpochDone) and self._eta is not None and current is not None and not current.finished:
+            self._eta.update(epochs_done(current, self.session.config.epochs))
+            self._activity = f"training sweep {current.sweep_id} · {self._eta.text()}"
+            # Quietly: the status is painted with the data at the next tick, not one redraw per epoch.
+            self.main.set_reactive(MainScreen.status, self._status_text())
         if isinstance(event, UnitFailed):
             where = self.recorder.failure_logs.get((event.sweep_id, event.initializer))
-            toast(self, f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
-                  severity="error", timeout=8)
+            self.notify(f"{event.initializer} failed: {event.message}" + (f"\n(traceback in {where})" if where else ""),
+                        severity="error", timeout=8)
         current = self.session.current
         if current is not None and current.finished:
             took = time.monotonic() - self._sweep_started
@@ -198,14 +231,17 @@ class InitdashApp(App[int]):
     def _show_activity(self, text: str) -> None:
         """The status line: what training does, and what the next sweep will change."""
         self._activity = text
-        parts = [text] if text else []
+        self.main.status = self._status_text()
+
+    def _status_text(self) -> str:
+        parts = [self._activity] if self._activity else []
         current = self.session.current
         shown = len(next(iter(current.initializers.values())).seeds) if current is not None else 0
         if self.next_repeats != (shown or self.session.config.repeats):
             parts.append(f"{self.next_repeats} seeds per initializer from the next rerun (r)")
         if self.data.synthetic and self.session.config.data == DEFAULT_DATA:
             parts.append("synthetic data (real file: --data FILE.csv)")
-        self.main.status = " · ".join(parts)
+        return " · ".join(parts)
 
     def watch_next_repeats(self) -> None:
         self._show_activity(self._activity)
@@ -217,7 +253,7 @@ class InitdashApp(App[int]):
 
     def action_repeats(self, step: int) -> None:
         """One more (or fewer) seed per initializer, from the next rerun on."""
-        repeats = min(max(self.next_repeats + step, 1), MAX_REPEATS)
+        repeats = min(max(self.next_repeats + step, 1), MAX_DASHBOARD_REPEATS)
         if repeats == self.next_repeats:
             self.bell()
             return
@@ -225,15 +261,15 @@ class InitdashApp(App[int]):
 
     def action_export(self) -> None:
         """Write the whole session as JSON and CSV; show where."""
-        from initdash import report
+        from initdash.export import json_csv
 
         stem = self._fresh_stem(("json", "csv", "layers.csv"))
         paths = []
         try:
             for ext in ("json", "csv"):
-                paths += report.write(self.session, self.export_dir / f"{stem}.{ext}")
+                paths += json_csv.write(self.session, self.export_dir / f"{stem}.{ext}")
         except UserError as exc:
-            toast(self, str(exc), severity="error", title="Export failed", timeout=8)
+            self.notify(str(exc), severity="error", title="Export failed", timeout=8)
             return
         self._show_activity(f"exported {', '.join(p.name for p in paths)}")  # the toast has the whole paths
         self._toast_paths("Exported", [str(p) for p in paths])
@@ -243,7 +279,7 @@ class InitdashApp(App[int]):
         try:
             path = self.save_screenshot(f"{self._fresh_stem(('svg',))}.svg", path=str(self.export_dir))
         except OSError as exc:
-            toast(self, f"cannot save screenshot: {exc.strerror or exc}", severity="error", timeout=8)
+            self.notify(f"cannot save screenshot: {exc.strerror or exc}", severity="error", timeout=8)
             return
         self._show_activity(f"screenshot {path}")
         self._toast_paths("Screenshot saved", [path])
@@ -251,7 +287,7 @@ class InitdashApp(App[int]):
     def _toast_paths(self, title: str, paths: list[str]) -> None:
         """Files written, whole: each path broken after a `/` to the toast's width (never inside a name)."""
         width = max(min(self.size.width // 2, 60) - 4, 20)  # Textual's toast: 60 wide at most, half the screen
-        toast(self, "\n".join(wrap_path(p, width) for p in paths), title=title, timeout=5)
+        self.notify("\n".join(wrap_path(p, width) for p in paths), title=title, timeout=5)
 
     def _fresh_stem(self, suffixes: tuple[str, ...]) -> str:
         """initdash-DATE-TIME, with -2, -3, ... when a file of that name exists (two presses in one second)."""
@@ -294,8 +330,3 @@ class InitdashApp(App[int]):
             yield SystemCommand(f"Mute {short.get(label, label)}", f"mute/unmute the curves of {label} (key {i})",
                                 lambda i=i: self.main.run_action(f"mute({i})"))
 
-
-def _why(exc: Exception) -> str:
-    """A failure in one line: a user error as it is, anything else with its type."""
-    text = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-    return text.splitlines()[0] if text else type(exc).__name__

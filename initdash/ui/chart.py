@@ -20,11 +20,11 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
+from plotext import _utility as plotext_utility
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.strip import Strip
-from plotext import _utility as plotext_utility
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 

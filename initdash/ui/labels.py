@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from initdash.initializers import CATALOG, InitSpec
 
@@ -20,10 +21,15 @@ def _value(value: float | str) -> str:
     return value
 
 
+def _name(spec: InitSpec) -> str:
+    """The label without its parameters: `uniform`, `he_normal`, a user's `fixup.py:init`."""
+    return replace(spec, params=()).label
+
+
 def _distinct(spec: InitSpec, same_name: Sequence[InitSpec]) -> list[tuple[str, float | str]]:
-    """The parameters of `spec` worth showing: set to something other than the default and, among specs of the
-    same name, not the same in all of them."""
-    defaults = CATALOG[spec.name].defaults
+    """The parameters of `spec` worth showing: set to something other than the default (a user's initializer
+    has none) and, among specs of the same name, not the same in all of them."""
+    defaults = {} if spec.user else CATALOG[spec.name].defaults
     given = [(k, v) for k, v in spec.params if defaults.get(k) != v]
     if len(same_name) < 2:
         return given
@@ -34,7 +40,7 @@ def _distinct(spec: InitSpec, same_name: Sequence[InitSpec]) -> list[tuple[str, 
 def short_label(spec: InitSpec, same_name: Sequence[InitSpec] = (), width: int = LABEL_WIDTH) -> str:
     """`normal:std=0.5`; past `width`: values only with short words (`variance_scaling:2,out,unif`), then the
     name cut (`varian…:2,out,unif`), at last the whole cut."""
-    name = spec.typed or spec.name
+    name = _name(spec)
     params = _distinct(spec, same_name)
     if not params:
         return name if len(name) <= width else name[:width - 1] + "…"
@@ -54,8 +60,8 @@ def short_labels(specs: Sequence[InitSpec], width: int = LABEL_WIDTH) -> dict[st
     """Full label -> short label for every spec; a short label that two specs would share is the full one."""
     by_name: dict[str, list[InitSpec]] = {}
     for s in specs:
-        by_name.setdefault(s.typed or s.name, []).append(s)
-    out = {s.label: short_label(s, by_name[s.typed or s.name], width) for s in specs}
+        by_name.setdefault(_name(s), []).append(s)
+    out = {s.label: short_label(s, by_name[_name(s)], width) for s in specs}
     taken = [v for v in out.values()]
     return {k: (k if taken.count(v) > 1 else v) for k, v in out.items()}
 

@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from initdash.text import markup_safe
 from initdash.ui.labels import LABEL_WIDTH
 from initdash.ui.palette import marker, rich_color
 from initdash.ui.views import Row
@@ -76,7 +77,7 @@ class Leaderboard(DataTable):
         else:
             key = Text.assemble(f"{digit} ", ("━━", "dim" if r.muted else rich_color(index)))
         label = r.label if len(r.label) <= LABEL_WIDTH else r.label[:LABEL_WIDTH - 1] + "…"  # short already
-        label = f"({label})" if r.muted else label
+        label = markup_safe(f"({label})" if r.muted else label)  # a DataTable reads a str cell as markup
         cells = {"key": key, "label": label, "status": r.status, "loss": r.loss, "val_accuracy": r.val_accuracy,
                  "rank": r.rank, "spread": r.spread, "wins": r.wins}
         return tuple(cells[k] for k, _ in cols)

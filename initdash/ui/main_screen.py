@@ -25,12 +25,12 @@ from initdash.data import Described
 from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
+from initdash.text import safe
 from initdash.ui.chart import MetricChart
 from initdash.ui.labels import short_labels, shorten_labels
 from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.messages import StatsReady
 from initdash.ui.palette import BAND_MARKER
-from initdash.ui.toast import toast
 from initdash.ui.views import (
     CurveCache,
     chart_series,
@@ -97,7 +97,7 @@ class MainScreen(Screen[None]):
 
     # --- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="header")
+        yield Static(id="header", markup=False)
         with Vertical(id="main"):
             with ContentSwitcher(initial="curves", id="views"):
                 with Horizontal(id="curves"):
@@ -154,7 +154,7 @@ class MainScreen(Screen[None]):
     watch_validation = watch_log_loss = watch_muted = watch_signal_epoch = watch_status = _redraw_on_change
 
     def watch_metric(self, metric: Metric) -> None:
-        toast(self.app, f"spread, rank and wins now by final {metric}", timeout=2)
+        self.app.notify(f"spread, rank and wins now by final {metric}", timeout=2)
         self.redraw()
 
     # --- actions ----------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ class MainScreen(Screen[None]):
 
     def watch_band(self, band: bool) -> None:
         if band and len(self.session.completed()) < 2:
-            toast(self.app, "the band shows earlier sweeps: press r to make some")
+            self.app.notify("the band shows earlier sweeps: press r to make some", timeout=3)
         self.redraw()
 
     # --- statistics, off the UI thread --------------------------------------------------------------
@@ -261,7 +261,7 @@ class MainScreen(Screen[None]):
         """Update a Static only when its text changes: every update costs the screen a layout pass."""
         if self._texts.get(selector) != text:
             self._texts[selector] = text
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(safe(text, lines=True))  # markup=False Statics: plain text
 
     def _draw_spread(self, st: stats.SessionStats | None) -> None:
         chart = self.query_one("#spread-chart", MetricChart)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from initdash.data import Dataset
 from initdash.events import Event
 
 if TYPE_CHECKING:
@@ -26,11 +25,9 @@ class TrainingEvent(Message):
 
 @dataclass
 class DataLoaded(Message):
-    """The data set (loaded off the UI thread, after the first frame) and the executor are ready, or not."""
+    """The Experiment loaded its data and connected its executor (off the UI thread), or says why not."""
 
-    dataset: Dataset | None
-    error: str = ""
-    executor: object = None  # the executor connected off the UI thread, if it was not before
+    error: str = ""  # empty: ready
     fatal: bool = False  # the executor could not connect: the dashboard cannot go on
 
 

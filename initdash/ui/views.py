@@ -324,6 +324,8 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
         parts.append(c.executor)
     if any("one model at a time" in n for n in notes):
         parts.append("one model at a time")
+    if c.left_to_module:  # the names are in the headless note and `initdash audit`
+        parts.append("some parameters left to the module")
     if session.current is not None:  # none yet while the data loads
         parts.append(f"sweep {session.current.sweep_id}")
     lines = [parts[0]]

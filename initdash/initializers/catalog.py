@@ -1,9 +1,8 @@
-"""The initializer catalog: Keras 3 names and semantics on top of torch.nn.init, and `initialize`, which
-applies one to every Linear and Conv layer of any model.
+"""The initializer catalog (Keras 3 names and semantics) and what the user asks for: `name`,
+`name:key=value,...`, or a user's own initializer `FILE.py:NAME[:key=value,...]` / `package.module:NAME[:...]`.
 
-Keras lays a Dense kernel out as (fan_in, fan_out) and a conv kernel as (*kernel, in, out); torch's weights
-are (out, in) and (out, in, *kernel). Both give the same fan_in = in x receptive field and fan_out = out x
-receptive field (torch.nn.init's rule is Keras' rule), so the variance-scaling formulas carry over unchanged.
+No torch here: the command line and the config parse specs before torch is imported. The formulas are in
+formulas.py, applying them by role in by_role.py.
 """
 
 from __future__ import annotations
@@ -12,12 +11,9 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
 
 from initdash.errors import UserError
-
-if TYPE_CHECKING:  # torch is imported lazily: the UI paints before it loads
-    import torch
 
 # Keras' VarianceScaling divides the std by the std of a unit normal truncated to [-2, 2], so that the
 # truncated draw has the intended variance: keras/src/initializers/random_initializers.py.
@@ -45,26 +41,48 @@ class Initializer:
 
 @dataclass(frozen=True)
 class InitSpec:
-    """An initializer as the user asked for it: catalog name plus parameter overrides."""
+    """An initializer as the user asked for it: catalog name plus parameter overrides, or a user's callable
+    (`name` is then `/abs/path/f.py:NAME` or `package.module:NAME`, its file's text in `source`)."""
 
     name: str
     params: tuple[tuple[str, float | str], ...] = ()
     typed: str = field(default="", compare=False)  # the alias the user typed (`uniform`), if any
+    source: str | None = field(default=None, compare=False, repr=False)  # a user's file: its text travels
+    digest: str = field(default="", compare=False)  # ... and its content hash is recorded
+
+    @property
+    def user(self) -> bool:
+        """True for a user's own initializer (FILE.py:NAME or package.module:NAME)."""
+        return ":" in self.name
 
     @property
     def label(self) -> str:
-        """The spec as the user wrote it, e.g. `uniform` or `normal:std=0.5`."""
-        name = self.typed or self.name
-        if not self.params:
-            return name
-        return name + ":" + ",".join(f"{k}={_fmt(v)}" for k, v in self.params)
+        """The spec as the user wrote it, e.g. `uniform`, `normal:std=0.5`, `fixup.py:init:depth=3` (a file by
+        its name only: what tables and the dashboard show, and what keys a unit)."""
+        if self.user:
+            target, _, attr = self.name.rpartition(":")
+            name = f"{target.replace(chr(92), '/').rsplit('/', 1)[-1]}:{attr}"
+        else:
+            name = self.typed or self.name
+        return _with_params(name, self.params)
+
+    @property
+    def setting(self) -> str:
+        """The spec as a session stores it: the label, but a user's file by its absolute path."""
+        return _with_params(self.name, self.params) if self.user else self.label
 
     def resolved(self) -> dict[str, float | str]:
-        """Every parameter of the entry, defaults filled in."""
+        """Every parameter of the entry, defaults filled in (a user's: as given)."""
+        if self.user:
+            return dict(self.params)
         entry = CATALOG[self.name]
         values = dict(entry.defaults)
         values.update(self.params)
         return values
+
+
+def _with_params(name: str, params: tuple[tuple[str, float | str], ...]) -> str:
+    return name + (":" + ",".join(f"{k}={_fmt(v)}" for k, v in params) if params else "")
 
 
 def _fmt(value: float | str) -> str:
@@ -139,6 +157,8 @@ def parse_spec(text: str) -> InitSpec:
     """Parse `name` or `name:key=value,key=value` into an InitSpec, with clear errors."""
     text = text.strip()
     name, _, rest = text.partition(":")
+    if _names_user_code(name, rest):
+        return _parse_user(text)
     name = name.strip().lower().replace("-", "_")
     if not name:
         raise UserError(f"empty initializer name in {text!r}")
@@ -162,6 +182,40 @@ def parse_spec(text: str) -> InitSpec:
     spec = InitSpec(canonical, tuple(params.items()), typed=name if name != canonical else "")
     _validate(spec)
     return spec
+
+
+def _names_user_code(head: str, rest: str) -> bool:
+    """`f.py:NAME`, `dir/f.py:...`, `pkg.mod:NAME` or `mod:NAME` (mod no catalog name, no `=` before the next
+    colon) name user code; catalog names are plain words and their parameters come as key=value."""
+    if any(c in head for c in "./\\"):
+        return True
+    word = head.strip().lower().replace("-", "_")
+    return word not in CATALOG and word not in ALIASES and bool(rest.strip()) and "=" not in rest.split(":", 1)[0]
+
+
+def _parse_user(text: str) -> InitSpec:
+    """`FILE.py:NAME[:key=value,...]` or `package.module:NAME[:...]`; a file by its absolute path."""
+    at = text.find(".py:")
+    target, rest = (text[:at + 3], text[at + 4:]) if at > 0 else text.split(":", 1)
+    attr, _, raw = rest.partition(":")
+    attr = attr.strip()
+    if not target.strip() or not attr.isidentifier():
+        raise UserError(f"initializer {text!r}: expected FILE.py:NAME or package.module:NAME, then optionally "
+                        ":key=value,...")
+    if target.endswith(".py"):
+        target = str(Path(target).expanduser().resolve())
+    params: dict[str, float | str] = {}
+    for item in filter(str.strip, raw.split(",")):
+        key, eq, value = (part.strip() for part in item.partition("="))
+        if not eq or not key.isidentifier():
+            raise UserError(f"bad parameter {item.strip()!r} for {attr}: expected key=value (key a Python name)")
+        try:
+            float(value)
+        except ValueError:
+            params[key] = value  # a word: passed as the string
+            continue
+        params[key] = _parse_value(attr, key, value, 0.0)
+    return InitSpec(f"{target}:{attr}", tuple(params.items()))
 
 
 def _parse_value(name: str, key: str, raw: str, default: float | str) -> float | str:
@@ -212,112 +266,11 @@ def parse_list(text: str) -> tuple[InitSpec, ...]:
     if not specs:
         raise UserError("--init needs at least one initializer")
     parsed = tuple(parse_spec(s) for s in specs)
-    dupes = sorted({s.label for s in parsed if parsed.count(s) > 1})
+    labels = [s.label for s in parsed]
+    dupes = sorted({s.label for s in parsed if parsed.count(s) > 1 or labels.count(s.label) > 1})
     if dupes:
         raise UserError(f"initializer listed twice: {', '.join(dupes)}")
     return parsed
-
-
-def _variance_scaling(w: torch.Tensor, g: torch.Generator, scale: float, mode: str, distribution: str) -> None:
-    import torch.nn.init as tinit
-
-    fan_in, fan_out = tinit._calculate_fan_in_and_fan_out(w)
-    n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}[mode]
-    scale = scale / max(1.0, n)
-    if distribution == "truncated_normal":
-        std = math.sqrt(scale) / TRUNCATION_STD_CORRECTION
-        tinit.trunc_normal_(w, 0.0, std, -2.0 * std, 2.0 * std, generator=g)
-    elif distribution == "untruncated_normal":
-        tinit.normal_(w, 0.0, math.sqrt(scale), generator=g)
-    else:
-        limit = math.sqrt(3.0 * scale)
-        tinit.uniform_(w, -limit, limit, generator=g)
-
-
-def _apply(spec_name: str, w: torch.Tensor, g: torch.Generator, p: Mapping[str, Any]) -> None:
-    import torch.nn.init as tinit
-
-    if spec_name == "zeros":
-        tinit.zeros_(w)
-    elif spec_name == "ones":
-        tinit.ones_(w)
-    elif spec_name == "constant":
-        tinit.constant_(w, float(p["value"]))
-    elif spec_name == "random_uniform":
-        tinit.uniform_(w, float(p["low"]), float(p["high"]), generator=g)
-    elif spec_name == "random_normal":
-        tinit.normal_(w, float(p["mean"]), float(p["std"]), generator=g)
-    elif spec_name == "truncated_normal":
-        mean, std = float(p["mean"]), float(p["std"])
-        tinit.trunc_normal_(w, mean, std, mean - 2 * std, mean + 2 * std, generator=g)
-    elif spec_name == "orthogonal":
-        tinit.orthogonal_(w, float(p["gain"]), generator=g)
-    elif spec_name == "lsuv":  # the data-dependent rescaling follows in initialize()
-        tinit.orthogonal_(w, 1.0, generator=g)
-    elif spec_name == "kaiming_normal":
-        tinit.kaiming_normal_(w, generator=g)
-    elif spec_name == "kaiming_uniform":
-        tinit.kaiming_uniform_(w, generator=g)
-    elif spec_name == "torch_default":
-        tinit.kaiming_uniform_(w, a=math.sqrt(5), generator=g)
-    elif "scale" in p:  # variance_scaling and its named family
-        _variance_scaling(w, g, float(p["scale"]), str(p["mode"]), str(p["distribution"]))
-    else:  # pragma: no cover - every catalog entry is handled above
-        raise ValueError(f"no rule for initializer {spec_name}")
-
-
-def init_weight(spec: InitSpec, weight: torch.Tensor, generator: torch.Generator) -> None:
-    """Fill one weight matrix in place as `spec` says, drawing from `generator`."""
-    import torch
-
-    with torch.no_grad():
-        _apply(spec.name, weight, generator, spec.resolved())
-
-
-def initialize(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator,
-               x_train: torch.Tensor | None = None) -> None:
-    """Set every Linear and Conv1d/2d/3d weight of `model` as `spec` says, drawn from `generator` layer by layer
-    in the order the model registers them; biases start at zero (as in Keras); other parameters keep what the
-    model set. A data-dependent initializer (lsuv) then draws a batch of `x_train` from `generator`."""
-    import torch
-
-    from initdash.models import weight_layers
-
-    layers = weight_layers(model)
-    with torch.no_grad():
-        for _, layer in layers:
-            _apply(spec.name, layer.weight, generator, spec.resolved())
-            if layer.bias is not None:
-                layer.bias.zero_()
-    if spec.name == "lsuv":
-        if x_train is None:
-            raise ValueError("lsuv needs the training data")
-        lsuv(model, x_train, generator, spec.resolved())
-
-
-def lsuv(model: torch.nn.Module, x_train: torch.Tensor, generator: torch.Generator, params: Mapping[str, Any]) -> None:
-    """Mishkin & Matas 2015, Algorithm 1: layer by layer in forward order, divide W by the std of the layer's
-    output on a training batch until that output's variance is 1 within `tol` (at most `max_iter` passes)."""
-    import torch
-
-    from initdash.models import evaluating, forward_layers
-
-    n = x_train.shape[0]
-    batch = x_train[torch.randperm(n, generator=generator)[:min(int(params["batch"]), n)]].cpu().float()
-    seen: list[torch.Tensor] = []
-    with torch.no_grad(), evaluating(model):  # measuring must not update running statistics
-        for _, layer in forward_layers(model, batch):
-            handle = layer.register_forward_hook(lambda mod, i, out: seen.append(out))
-            try:
-                for _ in range(int(params["max_iter"])):
-                    seen.clear()
-                    model(batch)
-                    var = seen[0].var().item() if seen else 0.0
-                    if not var > 0 or abs(var - 1.0) < float(params["tol"]):
-                        break  # a dead layer (variance 0) cannot be rescaled to 1
-                    layer.weight /= var ** 0.5
-            finally:
-                handle.remove()
 
 
 def catalog_lines(width: int = 100) -> list[str]:
