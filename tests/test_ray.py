@@ -24,6 +24,7 @@ from initdash.cli import main
 from initdash.config import ExperimentConfig
 from initdash.data import load
 from initdash.events import METRICS, OK, EpochDone, EpochReport, UnitFailed, UnitFinished, UnitStarted
+from initdash.executors.local import LocalExecutor
 from initdash.executors.ray import driver
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
@@ -226,7 +227,7 @@ def test_killed_workers_are_retried_with_the_local_numbers_live_and_stored(execu
     assert set(killed) == set(inits.split(","))
     local, local_store = _recorded(cfg, tmp_path / "local.db")
     local_events: queue.Queue = queue.Queue()  # applied here, in order: the local threads emit concurrently
-    local_sweep = Sweep(cfg, load(cfg.data), local.begin_sweep(cfg), local_events.put)
+    local_sweep = Sweep(cfg, load(cfg.data), local.begin_sweep(cfg), local_events.put, LocalExecutor())
     local_sweep.start()
     local_sweep.join(300)
     while not local_events.empty():

@@ -6,9 +6,11 @@ the task ends (no actor in between, so no single process whose death loses every
 
 Two Ray behaviours this relies on (Ray 2.60, checked by tests/test_ray.py):
 - A retried task (its worker died) runs again from the start, and its stream goes on at the item the driver
-  has not yet seen: items the first attempt already produced are not produced twice. A unit is deterministic
-  for its seeds, so the items both attempts produce are equal, and the driver's stream is the one the local
-  executor would have produced.
+  has not yet seen: an item the first attempt already produced keeps its first value (Ray never overwrites
+  one), so nothing reaches the driver twice. Ray assumes the task deterministic, and a unit is, for its seeds:
+  both attempts produce the same items, and the driver's stream is the one the local executor would have
+  produced. (StreamingGeneratorReplayInconsistentError is for the other replay: a task that had succeeded,
+  re-run to rebuild lost objects, yielding another number of items; diagnosis.py words it.)
 - `ray.cancel(force=False)` interrupts a running task's main thread (`_thread.interrupt_main`, a simulated
   SIGINT). Here that raises the cooperative flag that training checks at every batch, instead of a
   KeyboardInterrupt somewhere in torch (in the middle of `import torch` it would leave a broken worker for the
