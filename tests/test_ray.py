@@ -196,7 +196,12 @@ def test_cancel_stops_every_task_at_its_flag(executor, monkeypatch):
     until(lambda: ray.available_resources().get("CPU", 0) == cpus, 60, "the cancelled tasks still hold CPUs")
     print(f"cancel: every CPU free after {time.monotonic() - t0:.2f} s")
     until(lambda: not any(_unit_processes(label) for label in training), 30, "a worker still trains a unit")
-    assert all(_alive(pid) for pid in workers)  # the tasks stopped at their flag: no worker was killed
+    # Within the grace time, so the tasks stopped at their flag, not by a kill; and nothing trains on in their
+    # workers (a training thread left behind would keep using a CPU).
+    used = {pid: _cpu_seconds(pid) for pid in workers}
+    time.sleep(1.5)
+    grew = {pid: _cpu_seconds(pid) - before for pid, before in used.items() if before and _cpu_seconds(pid)}
+    assert all(seconds < 0.5 for seconds in grew.values()), grew
     rest = []
     while not events.empty():
         rest.append(events.get()[1])
@@ -416,6 +421,15 @@ def _descendants(root: int) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return {p for p in found if _alive(p)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far (0.0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _alive(pid: int) -> bool:
