@@ -167,8 +167,8 @@ class Session:
                 or event.initializer not in cur.initializers:
             return False
         runs = cur.initializers[event.initializer]
-        if isinstance(event, UnitStarted):
-            runs.seeds, runs.state, runs.layer_names = event.seeds, RUNNING, event.layer_names
+        if isinstance(event, UnitStarted):  # a retried attempt starts again: what the one before recorded goes
+            runs.seeds, runs.state, runs.layer_names, runs.epoch = event.seeds, RUNNING, event.layer_names, -1
             runs.statuses = [OK] * len(event.seeds)
             runs.histories = [[] for _ in event.seeds]
         elif isinstance(event, EpochDone):
