@@ -55,7 +55,7 @@ def session_id(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option of `initdash`."""
-    from initdash.config import DEVICES, EXECUTORS, OPTIMIZERS
+    from initdash.config import DEFAULT_DESIGN, DESIGNS, DEVICES, EXECUTORS, OPTIMIZERS
     from initdash.data import BUILTIN_DATA, DEFAULT_DATA
     from initdash.initializers import DEFAULT_INITIALIZERS
     from initdash.models.spec import ACTIVATIONS, BUILTIN_MODELS
@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="initializers, e.g. zeros,he_normal,normal:std=0.5 (default: the lesson's five)")
     t.add_argument("--repeats", type=int, default=1, metavar="N", help="seeds per initializer in every sweep")
     t.add_argument("--seed", type=int, metavar="N", help="root seed (default: a fresh random one, shown)")
+    t.add_argument("--design", default=DEFAULT_DESIGN, choices=DESIGNS,
+                   help="paired (default): repeat k of every initializer shares its data order and dropout, so "
+                        "only the initializer differs; independent: every run draws all from its own seed")
     t.add_argument("--device", default="cpu", choices=DEVICES, help="where to train (default cpu)")
     t.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local threads (default), or a Ray cluster: needs initdash[ray]")
@@ -184,7 +187,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return ExperimentConfig(
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
-        repeats=args.repeats, seed=seed, device=args.device, executor=args.executor, ray_address=args.ray_address)
+        repeats=args.repeats, seed=seed, design=args.design, device=args.device, executor=args.executor,
+        ray_address=args.ray_address)
 
 
 def _model_path(name: str) -> str:

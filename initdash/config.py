@@ -18,10 +18,17 @@ DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 DEVICES = ("cpu", "cuda", "auto")
 ExecutorName = Literal["local", "ray"]  # where a sweep's units train (initdash.executors)
 EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
+# How the runs of a sweep share their randomness. Paired: repeat k of every initializer has the same data order
+# and dropout, so only the initializer differs; independent: every run draws everything from its own seed.
+Design = Literal["paired", "independent"]
+PAIRED: Design = "paired"
+INDEPENDENT: Design = "independent"
+DESIGNS: tuple[Design, ...] = get_args(Design)
+DEFAULT_DESIGN: Design = PAIRED  # for new sessions; a stored one without a design was independent
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address")
+            "lr", "batch_size", "epochs", "init", "repeats", "seed", "design", "device", "executor", "ray_address")
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
@@ -43,6 +50,7 @@ class ExperimentConfig:
         default_factory=lambda: tuple(parse_spec(n) for n in DEFAULT_INITIALIZERS))
     repeats: int = 1
     seed: int = 0
+    design: Design = DEFAULT_DESIGN
     device: str = "cpu"
     executor: str = "local"
     ray_address: str | None = None
@@ -60,6 +68,7 @@ class ExperimentConfig:
         _check(self.lr is None or (math.isfinite(self.lr) and 0 < self.lr <= FLOAT32_MAX),
                f"--lr must be a number > 0 and at most {FLOAT32_MAX:.4g} (float32), got {self.lr}")
         _check(len(self.initializers) >= 1, "need at least one initializer")
+        _check(self.design in DESIGNS, f"unknown design {self.design!r} (choose from {', '.join(DESIGNS)})")
         _check(self.device in DEVICES, f"unknown device {self.device!r} (choose from {', '.join(DEVICES)})")
         _check(self.executor in EXECUTORS,
                f"unknown executor {self.executor!r} (choose from {', '.join(EXECUTORS)})")
@@ -92,6 +101,7 @@ class ExperimentConfig:
             model = {"name": "mlp" if hidden else "linear", "hidden": list(hidden), "activation": activation}
         d["model"] = ModelSpec.from_settings(model)
         d["initializers"] = tuple(parse_spec(label) for label in d.get("initializers", DEFAULT_INITIALIZERS))
+        d.setdefault("design", INDEPENDENT)  # sessions stored before designs existed trained independently
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 

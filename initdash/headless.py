@@ -133,7 +133,7 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
     err = Progress(sys.stderr)
     err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}, {config.optimizer} "
              f"lr {config.learning_rate:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
-             f"seed {config.seed}"
+             f"seed {config.seed}, {config.design} design"
              + ("" if config.executor == "local" else f", executor {config.executor}"))
     for note in dataset.notes(config.data):
         err.line(note)

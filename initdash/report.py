@@ -22,13 +22,21 @@ LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer",
 
 
 def runs(session: Session) -> list[dict[str, Any]]:
-    """Every run of every sweep (whatever it ended as) as the JSON export's `runs` list."""
-    out = []
+    """Every run of every sweep (whatever it ended as) as the JSON export's `runs` list.
+
+    `seed` is the initializer's seed (as older versions wrote it) and `init_seed` the same; `data_seed` seeds the
+    run's data order and dropout (the initializer's seed itself in the independent design).
+    """
+    from initdash.sweep import data_seeds
+
+    config, out = session.config, []
     for sweep in session.sweeps:
         for label, group in sweep.initializers.items():
+            shuffles = data_seeds(config.seed, sweep.sweep_id, config.design, group.seeds)
             for i, seed in enumerate(group.seeds):
-                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed,
-                       "status": group.run_status(i), "history": [dict(h) for h in group.histories[i]]}
+                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed, "init_seed": seed,
+                       "data_seed": shuffles[i], "status": group.run_status(i),
+                       "history": [dict(h) for h in group.histories[i]]}
                 if group.layer_names:
                     run["layer_names"] = list(group.layer_names)
                 out.append(run)
@@ -209,7 +217,7 @@ def _from_json(text: str, path: Path) -> Session:
 
 
 def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
-    from initdash.config import ExperimentConfig
+    from initdash.config import INDEPENDENT, ExperimentConfig
     from initdash.initializers import parse_spec
 
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -237,9 +245,10 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
     labels = list(dict.fromkeys(r["initializer"] for r in runs.values()))
     epochs = max(h["epoch"] for r in runs.values() for h in r["history"])
     repeats = max(r["repeat"] for r in runs.values()) + 1
+    # A CSV records no design: its runs are compared as independent ones, which never claims more than they show.
     config = ExperimentConfig(data=f"{IMPORTED_CSV}{path.name}",
                               initializers=tuple(parse_spec(label) for label in labels), epochs=max(epochs, 1),
-                              repeats=repeats)
+                              repeats=repeats, design=INDEPENDENT)
     return _session(config, f"{path.name} (imported)", list(runs.values()))
 
 
@@ -261,7 +270,7 @@ def _session(config, data_label: str, runs: list[dict[str, Any]]) -> Session:
                      else INTERRUPTED if INTERRUPTED in statuses else DONE)
             histories = [[dict(h) for h in r["history"]] for r in group]
             record.initializers[label] = UnitRecord(
-                label, tuple(int(r["seed"]) for r in group), state,
+                label, tuple(int(r.get("init_seed", r["seed"])) for r in group), state,
                 max((int(h[-1]["epoch"]) for h in histories if h), default=-1), statuses, histories,
                 "failed (imported)" if state == FAILED else "", tuple(group[0].get("layer_names", ())))
         states = {g.state for g in record.initializers.values()}
