@@ -123,7 +123,8 @@ COMMANDS_HELP = """commands:
   initdash history [--json]            list the stored sessions
   initdash export ID --out FILE.json|FILE.csv
                                        write a stored session in the --out formats
-  initdash import FILE.json|FILE.csv   store an export as a new session (older exports too)"""
+  initdash import FILE.json|FILE.csv   store an export as a new session (older exports too)
+  initdash report ID|FILE.json         the statistics of a stored session or an export, as headless prints them"""
 
 
 def add_db_option(group: argparse._ActionsContainer) -> None:
@@ -198,5 +199,6 @@ def _model_path(name: str) -> str:
         return f"{Path(file).expanduser().resolve()}:{attr}"
     return name
 
-# The subcommands, and the function of initdash.history that runs each.
-COMMANDS = {"history": "history_main", "export": "export_main", "import": "import_main"}
+# The subcommands: the module of initdash and the function in it that runs each ("module:function").
+COMMANDS = {"history": "history:history_main", "export": "history:export_main", "import": "history:import_main",
+            "report": "report_cmd:report_main"}

@@ -86,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
-        from initdash import history
+        import importlib
 
-        return getattr(history, COMMANDS[argv[0]])(argv[1:])
+        module, _, function = COMMANDS[argv[0]].partition(":")
+        return getattr(importlib.import_module(f"initdash.{module}"), function)(argv[1:])
     if argv and not argv[0].startswith("-"):
         raise UserError(f"unknown command {argv[0]!r} (commands: {', '.join(COMMANDS)}; options: initdash --help)")
     args = build_parser().parse_args(argv)

@@ -160,7 +160,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
              stopped: BaseException | None, err: Progress) -> int:
     """Results to every destination (--out, then the table on stdout; the history has them already); the exit
     code: 0 only if every destination got them, 130 / 143 after a signal."""
-    from initdash import report, stats
+    from initdash import report
     from initdash.errors import UserError
 
     delivered = recorder.store_error is None
@@ -178,10 +178,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
         err.line(f"initdash: interrupted by {name}: {_saved_words(session, recorder, store, written)}")
         return exit_codes.INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else stopped.exit_code
     try:
-        text = report.results_table(session)
-        if _most_runs(session) > 1:
-            text += "\n\n" + stats.stats_table(session)
-        print(text, flush=True)
+        print(report.results_text(session), flush=True)
     except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
         delivered = False
     if store is not None and recorder.store_error is None:
@@ -211,15 +208,6 @@ def _saved_words(session: Session, recorder: Recorder, store: HistoryWriter | No
         where = f"saved as session {store.session_id} in {store.path}"
     files = f"; wrote {' and '.join(map(str, written))}" if written else ""
     return f"{what} {where}{files}"
-
-
-def _most_runs(session: Session) -> int:
-    """The largest number of runs (over complete sweeps) that any initializer has."""
-    counts: dict[str, int] = {}
-    for sweep in session.completed():
-        for label, group in sweep.initializers.items():
-            counts[label] = counts.get(label, 0) + len(group.seeds)
-    return max(counts.values(), default=0)
 
 
 def _catchable() -> list[signal.Signals]:
