@@ -97,3 +97,13 @@ def test_sessions_two_standard_deviations_apart_are_clear_end_to_end(design):
         summary = compute(make_session([{"he_normal": list(a), "zeros": list(b)}], design=design)).summary
         said.append(summary.endswith(": clear") and summary.startswith("he_normal beats zeros"))
     assert sum(said) >= 20, sum(said)
+
+
+def test_the_normal_approximation_only_where_counting_is_too_slow():
+    rng = np.random.default_rng(6)
+    a, b = rng.integers(0, 30, 60) / 30, rng.integers(0, 30, 60) / 30  # ties, 60 a side: too many steps
+    assert verdict.p_values([a], [b], False)[0] == sps.mannwhitneyu(a, b, method="asymptotic").pvalue
+    a, b = a[:30], b[:30]  # 30 a side: counted, exactly
+    every = sps.PermutationMethod(n_resamples=2000, rng=1)  # (every split would take minutes: a close estimate)
+    assert verdict.p_values([a], [b], False)[0] == pytest.approx(sps.mannwhitneyu(a, b, method=every).pvalue,
+                                                                 abs=0.03)
