@@ -20,15 +20,23 @@ LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer",
 
 
 def runs(session: Session) -> list[dict[str, Any]]:
-    """Every run of every sweep (whatever it ended as) as the JSON export's `runs` list."""
-    out = []
+    """Every run of every sweep (whatever it ended as) as the JSON export's `runs` list.
+
+    `seed` is the initializer's seed (as older versions wrote it) and `init_seed` the same; `data_seed` seeds the
+    run's data order and dropout (the initializer's seed itself in the independent design).
+    """
+    from initdash.sweep import data_seeds
+
+    config, out = session.config, []
     for sweep in session.sweeps:
-        for label, group in sweep.initializers.items():
-            for i, seed in enumerate(group.seeds):
-                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed,
-                       "status": group.run_status(i), "history": [dict(h) for h in group.histories[i]]}
-                if group.layer_names:
-                    run["layer_names"] = list(group.layer_names)
+        for label, unit in sweep.initializers.items():
+            shuffles = data_seeds(config.seed, sweep.sweep_id, config.design, unit.seeds)
+            for i, seed in enumerate(unit.seeds):
+                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed, "init_seed": seed,
+                       "data_seed": shuffles[i], "status": unit.run_status(i),
+                       "history": [dict(h) for h in unit.histories[i]]}
+                if unit.layer_names:
+                    run["layer_names"] = list(unit.layer_names)
                 out.append(run)
     return out
 

@@ -219,15 +219,15 @@ def spread_data(session: Session, st: stats.SessionStats, hidden: frozenset[str]
 
 
 def spread_lines(st: stats.SessionStats, width: int = 200) -> list[str]:
-    """The spread view's table: n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer;
-    columns are left out from the right (wins, rank, the CI) until it fits `width`."""
-    header = ["initializer", "n", "mean ± std", "95% CI of mean", "P(beats best)", "rank", "wins"]
-    rows = [[s.label, str(s.n), mean_pm_std(s.values, 4, sep="±"), stats.ci_text(s, 3),
+    """The spread view's table: n, mean ± std, IQM, 95% CI of the mean, P(beats best), rank, wins per initializer;
+    columns are left out from the right (wins, rank, the CI, the IQM) until it fits `width`."""
+    header = ["initializer", "n", "mean ± std", "IQM", "95% CI of mean", "P(beats best)", "rank", "wins"]
+    rows = [[s.label, str(s.n), mean_pm_std(s.values, 4, sep="±"), fmt(s.iqm, 4), stats.ci_text(s, 3),
              stats.against_best_text(st, s), "-" if s.rank is None else f"{s.rank} {s.change}".strip(), str(s.wins)]
             for s in st.inits]
     keep = list(range(len(header)))
     lines = text_table(header, rows).splitlines()
-    for drop in (6, 5, 3):
+    for drop in (7, 6, 4, 3):
         if max(map(len, lines)) <= width:
             break
         keep.remove(drop)
