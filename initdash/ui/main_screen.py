@@ -91,6 +91,7 @@ class MainScreen(Screen[None]):
     def __init__(self, session: Session, data: Described, notes: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.session, self.data, self.notes = session, data, notes
+        self.progress = ""  # the running sweep's elapsed time and ETA (set by the app; painted with the data)
         self.curves = CurveCache()
         self._stale = True  # new training data since the last redraw
         self._texts: dict[str, str] = {}
@@ -239,7 +240,8 @@ class MainScreen(Screen[None]):
             self._draw_curves()
         self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric,
                                          self.size.width)
-        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20)))
+        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20),
+                                              self.progress))
         summary = st.summary if st is not None else "statistics: computing…"
         self._set_text("#summary", f"{SHORT[self.metric]}: {summary}")
         self._set_text("#status", self.status)

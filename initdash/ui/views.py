@@ -235,9 +235,10 @@ def spread_lines(st: stats.SessionStats, width: int = 200) -> list[str]:
     return lines
 
 
-def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200) -> str:
-    """The summary above the charts: model, data, training settings, seed, sweep; broken into lines of at most
-    `width` between its parts, never inside one."""
+def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200,
+                progress: str = "") -> str:
+    """The summary above the charts: model, data, training settings, seed, sweep (and while it trains, its
+    elapsed time and ETA); broken into lines of at most `width` between its parts, never inside one."""
     c = session.config
     parts = [c.model.label, data.name + (" (synthetic)" if data.synthetic else "")]
     if data.n_classes > 2:
@@ -253,6 +254,8 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
     if c.left_to_module:  # the names are in the headless note and `initdash audit`
         parts.append("some parameters left to the module")
     parts.append(f"sweep {session.current.sweep_id if session.current else 0}")
+    if progress:
+        parts.append(progress)
     lines = [parts[0]]
     for part in parts[1:]:
         if len(lines[-1]) + 3 + len(part) <= width:
