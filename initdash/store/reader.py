@@ -59,8 +59,9 @@ class HistoryReader:
     """
 
     def __init__(self, conn: sqlite3.Connection, path: Path,
-                 reopen: Callable[[], sqlite3.Connection] | None = None) -> None:
+                 reopen: Callable[[], sqlite3.Connection] | None = None, state: tuple = ()) -> None:
         self.conn, self.path, self.reopen = conn, path, reopen
+        self.state = state  # the file as it was when `conn` was opened (schema.file_state)
         self._lock = threading.Lock()
 
     def sessions(self) -> list[SessionInfo]:
@@ -72,20 +73,24 @@ class HistoryReader:
         return self._read(lambda conn: replay(conn, self.path, session_id))
 
     def _read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        result = None
         for attempt in range(REREADS):
-            before = schema.file_state(self.path) if self.reopen else None
-            try:
-                with self._lock, _snapshot(self.conn, self.path):
-                    result = query(self.conn)
-            except UserError:
-                if before is None or schema.file_state(self.path) == before or attempt == REREADS - 1:
-                    raise
-                result = None
-            if before is None or schema.file_state(self.path) == before:
+            with self._lock:
+                if self.reopen is not None and schema.file_state(self.path) != self.state:
+                    # written since we opened it: a fresh connection (through the writer's -wal if it has one)
+                    self.conn.close()
+                    self.state = schema.file_state(self.path)
+                    self.conn = self.reopen()
+                before = self.state
+                try:
+                    with _snapshot(self.conn, self.path):
+                        result = query(self.conn)
+                except UserError:  # e.g. a page read while a writer moved it: again, unless nothing changed
+                    if self.reopen is None or schema.file_state(self.path) == before or attempt == REREADS - 1:
+                        raise
+                    continue
+            if self.reopen is None or schema.file_state(self.path) == before:
                 return result
-            with self._lock:  # written under us: read again, now through the writer's -wal if it has one
-                self.conn.close()
-                self.conn = self.reopen()
         return result
 
     def close(self) -> None:
@@ -108,7 +113,8 @@ def open_reader(path: Path | str | None = None, writing: bool = False) -> Histor
     path = Path(path) if path is not None else schema.default_path()
     if writing:
         return HistoryReader(schema.open_rw(path, create=False), path)
-    return HistoryReader(schema.open_ro(path), path, reopen=lambda: schema.open_ro(path))
+    state = schema.file_state(path)
+    return HistoryReader(schema.open_ro(path), path, reopen=lambda: schema.open_ro(path), state=state)
 
 
 @contextmanager
