@@ -97,7 +97,7 @@ def regular(path: Path) -> None:
     if path.is_dir():
         raise UserError(f"history database {path} is a directory")
     if path.exists() and not path.is_file():
-        raise UserError(f"history database {path} is not a regular file (use --db PATH to a file, or --no-save)")
+        raise UserError(f"history database {path} is not a regular file (give --db a file)")
 
 
 def open_rw(path: Path, create: bool = True, make_dirs: bool = False) -> sqlite3.Connection:
