@@ -320,3 +320,21 @@ def test_schema_3_databases_gain_the_imported_column(tmp_path):
         assert writer.conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert writer.conn.execute("SELECT imported FROM sessions").fetchall() == [(0,)]
 
+
+
+def test_a_recorded_session_keeps_its_own_model_and_data(capsys, tmp_path):
+    from fakes import config, sweep_events
+
+    from initdash.store import HistoryWriter
+
+    with HistoryWriter.open(tmp_path / "h.db") as writer:
+        cfg = config(inits="zeros", repeats=1)
+        writer.start_session(cfg, "banknote-like")
+        sid = writer.begin_sweep(cfg)
+        for e in sweep_events(sid, {"zeros": [0.5]}):
+            writer.append(sid, e)
+        writer.end_sweep(sid, "complete")
+    for flag, value in (("--data", "moons"), ("--model", "mlp")):
+        rc = main(["--headless", "--open", "1", "--db", str(tmp_path / "h.db"), flag, value])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"{flag} cannot be combined with --open: session 1 keeps its own settings" in err
