@@ -66,7 +66,7 @@ def session_id(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every option of `initdash`."""
-    from initdash.config import DEVICES, EXECUTORS, OPTIMIZERS
+    from initdash.config import DEFAULT_DESIGN, DESIGNS, DEVICES, EXECUTORS, OPTIMIZERS
     from initdash.data import BUILTIN_DATA, DEFAULT_DATA
     from initdash.initializers import DEFAULT_INITIALIZERS
     from initdash.models.spec import ACTIVATIONS, BUILTIN_MODELS
@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "Keras' defaults (see README)")
     t.add_argument("--repeats", type=int, default=1, metavar="N", help="seeds per initializer in every sweep")
     t.add_argument("--seed", type=int, metavar="N", help="root seed (default: a fresh random one, shown)")
+    t.add_argument("--design", default=DEFAULT_DESIGN, choices=DESIGNS,
+                   help="paired (default): repeat k of every initializer shares its data order and dropout, so "
+                        "only the initializer differs; independent: every run draws all from its own seed")
     t.add_argument("--device", default="cpu", choices=DEVICES, help="where to train (default cpu)")
     t.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local threads (default), or a Ray cluster: needs initdash[ray]")
@@ -139,6 +142,7 @@ COMMANDS_HELP = """commands:
   initdash export ID --format tensorboard --out DIR
                                        write a stored session in the --out formats, or as TensorBoard runs
   initdash import FILE.json|FILE.csv   store an export as a new session (older exports too)
+  initdash report ID|FILE.json         the statistics of a stored session or an export, as headless prints them
   initdash report DIR [--group-by HPARAM] [--metric TAG]
                                        statistics per group of the TensorBoard runs under DIR (any tool's)
   initdash audit [--model M] [--data D] [--init I] [--apply-to ROLE,...] [--seed N]
@@ -206,8 +210,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return ExperimentConfig(
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
-        apply_to=args.apply_to,
-        repeats=args.repeats, seed=seed, device=args.device, executor=args.executor, ray_address=args.ray_address)
+        apply_to=args.apply_to, repeats=args.repeats, seed=seed, design=args.design, device=args.device,
+        executor=args.executor, ray_address=args.ray_address)
 
 
 def model_path(name: str) -> str:
@@ -219,5 +223,5 @@ def model_path(name: str) -> str:
 
 # The subcommands, and the function that runs each (module:function).
 COMMANDS = {"history": "initdash.history:history_main", "export": "initdash.history:export_main",
-            "import": "initdash.history:import_main", "report": "initdash.history:report_main",
+            "import": "initdash.history:import_main", "report": "initdash.report_cmd:report_main",
             "audit": "initdash.audit:audit_main"}

@@ -10,17 +10,31 @@ from initdash.data import DEFAULT_DATA
 from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, InitSpec, parse_spec
 from initdash.models.roles import Role
 from initdash.models.spec import ModelSpec
-from initdash.settings import DEVICES, EXECUTORS, OPTIMIZERS, ConfigSettings, ExecutorName, modern, validated
+from initdash.settings import (
+    DEFAULT_DESIGN,
+    DESIGNS,
+    DEVICES,
+    EXECUTORS,
+    INDEPENDENT,
+    OPTIMIZERS,
+    PAIRED,
+    ConfigSettings,
+    Design,
+    ExecutorName,
+    modern,
+    validated,
+)
 
-__all__ = ["DEFAULT_LR", "DEVICES", "EXECUTORS", "OPTIMIZERS", "RUNTIME_SETTINGS", "SETTINGS", "ExecutorName",
-           "ExperimentConfig"]
+__all__ = ["DEFAULT_DESIGN", "DEFAULT_LR", "DESIGNS", "DEVICES", "EXECUTORS", "INDEPENDENT", "OPTIMIZERS", "PAIRED",
+           "RUNTIME_SETTINGS", "SETTINGS", "Design", "ExecutorName", "ExperimentConfig"]
 
 # Keras 3 defaults: RMSprop(lr=0.001, rho=0.9, epsilon=1e-7), SGD(lr=0.01), Adam(lr=0.001, epsilon=1e-7).
 DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "device", "executor", "ray_address")
+            "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "design", "device", "executor",
+            "ray_address")
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
@@ -41,6 +55,7 @@ class ExperimentConfig:
         default_factory=lambda: tuple(parse_spec(n) for n in DEFAULT_INITIALIZERS))
     repeats: int = 1
     seed: int = 0
+    design: Design = DEFAULT_DESIGN
     device: str = "cpu"
     executor: str = "local"
     ray_address: str | None = None
@@ -84,6 +99,6 @@ class ExperimentConfig:
                              for setting in s.initializers)
         return cls(data=s.data, target=s.target, split_seed=s.split_seed, model=model, optimizer=s.optimizer,
                    lr=s.lr, batch_size=s.batch_size, epochs=s.epochs, initializers=initializers, repeats=s.repeats,
-                   seed=s.seed, device=s.device, executor=s.executor, ray_address=s.ray_address,
+                   seed=s.seed, design=s.design, device=s.device, executor=s.executor, ray_address=s.ray_address,
                    data_digest=s.data_digest, apply_to=tuple(s.apply_to) or DEFAULT_ROLES,
                    left_to_module=tuple(s.left_to_module))

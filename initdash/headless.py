@@ -195,7 +195,7 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
     err = Progress(sys.stderr)
     err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}, {config.optimizer} "
              f"lr {config.learning_rate:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
-             f"seed {config.seed}"
+             f"seed {config.seed}, {config.design} design"
              + ("" if config.executor == "local" else f", executor {config.executor}"))
     for note in dataset.notes(config.data):
         err.line(note)
@@ -230,7 +230,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
              sink: TensorBoardSink | None = None) -> int:
     """Results to every destination (--out, then the table on stdout; the history has them already); the exit
     code: 0 only if every destination got them, 130 / 143 after a signal."""
-    from initdash import report, stats
+    from initdash import report
     from initdash.errors import UserError
     from initdash.export import json_csv
 
@@ -249,10 +249,7 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
         err.line(f"initdash: interrupted by {name}: {_saved_words(session, recorder, store, written)}")
         return exit_codes.INTERRUPTED if isinstance(stopped, KeyboardInterrupt) else stopped.exit_code
     try:
-        text = report.results_table(session)
-        if _most_runs(session) > 1:
-            text += "\n\n" + stats.stats_table(session)
-        print(text, file=results, flush=True)
+        print(report.results_text(session), file=results, flush=True)
     except (OSError, ValueError):  # stdout closed (`| head`) or full: the table did not arrive
         delivered = False
     if store is not None and recorder.store_error is None:
@@ -282,15 +279,6 @@ def _saved_words(session: Session, recorder: Recorder, store: HistoryWriter | No
         where = f"saved as session {store.session_id} in {store.path}"
     files = f"; wrote {' and '.join(map(str, written))}" if written else ""
     return f"{what} {where}{files}"
-
-
-def _most_runs(session: Session) -> int:
-    """The largest number of runs (over complete sweeps) that any initializer has."""
-    counts: dict[str, int] = {}
-    for sweep in session.completed():
-        for label, group in sweep.initializers.items():
-            counts[label] = counts.get(label, 0) + len(group.seeds)
-    return max(counts.values(), default=0)
 
 
 def _catchable() -> list[signal.Signals]:

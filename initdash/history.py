@@ -120,20 +120,3 @@ def import_main(argv: list[str]) -> int:
                    f"({len(session.completed())} complete sweeps): results only, nothing in the file is run or "
                    "contacted"), file=sys.stderr)
     return exit_codes.OK
-
-
-def report_main(argv: list[str]) -> int:
-    """`initdash report DIR`: initdash's statistics per group over the TensorBoard runs under DIR."""
-    from initdash.export.tensorboard_report import DEFAULT_GROUP, DEFAULT_METRIC, report_directory
-
-    p = Parser(prog="initdash report", description="Statistics per group (n, mean ± std, 95%% CI, probability "
-                                                   "of improvement) of the TensorBoard runs under DIR, any tool's.")
-    p.add_argument("path", type=Path, metavar="DIR", help="a TensorBoard log directory")
-    p.add_argument("--group-by", default=DEFAULT_GROUP, metavar="HPARAM",
-                   help=f"an HParam, or NAME=VALUE in the run directories' names (default {DEFAULT_GROUP})")
-    p.add_argument("--metric", default=DEFAULT_METRIC, metavar="TAG",
-                   help=f"the scalar, at each run's last step (default {DEFAULT_METRIC})")
-    p.add_argument("--better", choices=("lower", "higher"),
-                   help="which way the metric is better (default: lower for losses and errors, else higher)")
-    args = p.parse_args(argv)
-    return report_directory(args.path, args.group_by, args.metric, args.better)

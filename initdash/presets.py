@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from initdash.config import SETTINGS
 from initdash.errors import UserError, first_line
 from initdash.limits import MAX_CONFIG_BYTES
 
@@ -56,10 +55,6 @@ PRESETS = {p.name: p for p in (
            {"data": "moons", "hidden": ",".join(["64"] * 4), "activation": "sigmoid", "optimizer": "sgd",
             "lr": 1.0, "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
 )}
-
-KEYS = SETTINGS  # a preset or a config file holds the experiment's settings, named as the flags name them
-OUTPUT_KEYS = ("tensorboard",)  # and a config file where its outputs go
-
 
 def preset(name: str) -> Preset:
     """The preset called `name`, or a clear error."""

@@ -61,8 +61,12 @@ class Eta:
         t0, d0 = self._first
         return (self._now() - t0) / (self.done - d0) * (self.total - self.done)
 
-    def text(self) -> str:
-        """`12/50 epochs · 0:07 elapsed · ETA 0:21`."""
+    def times(self) -> str:
+        """`0:07 elapsed · ETA 0:21` (`ETA …` until there is a rate)."""
         left = self.left
         eta = "ETA …" if math.isnan(left) else f"ETA {clock(left)}"
-        return f"{self.done}/{self.total} epochs · {clock(self.elapsed)} elapsed · {eta}"
+        return f"{clock(self.elapsed)} elapsed · {eta}"
+
+    def text(self) -> str:
+        """`12/50 epochs · 0:07 elapsed · ETA 0:21`."""
+        return f"{self.done}/{self.total} epochs · {self.times()}"

@@ -19,3 +19,23 @@ def results_table(session: Session) -> str:
         failed = sum(len(g.seeds) for g in groups if g.state == FAILED)
         rows.append([label, *(mean_pm_std(finals[m]) for m in METRICS), n_runs, diverged, failed])
     return text_table(["initializer", *METRICS, "runs", "diverged", "failed"], rows)
+
+
+def results_text(session: Session, metric: str = "val_accuracy") -> str:
+    """What headless prints at the end: the results table, then (with more than one run of an initializer) the
+    statistics across runs with the verdict sentence."""
+    from initdash import stats
+
+    text = results_table(session)
+    if most_runs(session) > 1:
+        text += "\n\n" + stats.stats_table(session, metric)
+    return text
+
+
+def most_runs(session: Session) -> int:
+    """The largest number of runs (over complete sweeps) that any initializer has."""
+    counts: dict[str, int] = {}
+    for sweep in session.completed():
+        for label, unit in sweep.initializers.items():
+            counts[label] = counts.get(label, 0) + len(unit.seeds)
+    return max(counts.values(), default=0)

@@ -1,13 +1,14 @@
 """The Session: every sweep's results, fed by events; the one state the TUI, the headless mode and the store
 replay read.
 
-A sweep is one training of every initializer (what `r` starts); within it a worker trains one initializer's
-runs (one per seed: its repeats). Every sweep that recorded anything is kept, however it ended; statistics
-use the complete ones only.
+A sweep is one training of every initializer (what `r` starts); within it a unit is one initializer's runs
+(one per seed: its repeats), trained together by one worker. Every sweep that recorded anything is kept,
+however it ended; statistics use the complete ones only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -20,7 +21,9 @@ from initdash.events import (
     METRICS,
     OK,
     EpochDone,
+    EpochReport,
     Event,
+    RunOutcome,
     UnitFailed,
     UnitFinished,
     UnitStarted,
@@ -164,8 +167,8 @@ class Session:
                 or event.initializer not in cur.initializers:
             return False
         runs = cur.initializers[event.initializer]
-        if isinstance(event, UnitStarted):
-            runs.seeds, runs.state, runs.layer_names = event.seeds, RUNNING, event.layer_names
+        if isinstance(event, UnitStarted):  # a retried attempt starts again: what the one before recorded goes
+            runs.seeds, runs.state, runs.layer_names, runs.epoch = event.seeds, RUNNING, event.layer_names, -1
             runs.statuses = [OK] * len(event.seeds)
             runs.histories = [[] for _ in event.seeds]
         elif isinstance(event, EpochDone):
@@ -211,36 +214,49 @@ class Session:
 
 
 def events_of(sweep: SweepRecord) -> list[Event]:
-    """Events that, applied to a fresh sweep of the same id, rebuild `sweep` (imports and old histories use it).
-
-    Per worker: UnitStarted, one EpochDone per evaluated epoch, then UnitFinished or UnitFailed if it ended so.
-    """
+    """Events that, applied to a fresh sweep of the same id, rebuild `sweep` (the store's migration uses it)."""
     out: list[Event] = []
-    sid = sweep.sweep_id
-    for label, runs in sweep.initializers.items():
-        if runs.state == QUEUED:
+    for label, unit in sweep.initializers.items():
+        if unit.state == QUEUED:
             continue
-        if runs.state == FAILED and not any(runs.histories):
-            out.append(UnitFailed(sid, label, runs.error, "", runs.seeds))
-            continue
-        out.append(UnitStarted(sid, label, runs.seeds, runs.layer_names))
-        last = max((int(h[-1]["epoch"]) for h in runs.histories if h), default=-1)
-        for epoch in range(last + 1):
-            rows = [next((r for r in h if int(r["epoch"]) == epoch), None) for h in runs.histories]
-            statuses = tuple(OK if row is not None else (DIVERGED if s == DIVERGED else s)
-                             for row, s in zip(rows, runs.statuses))
-            values = {m: tuple(row[m] if row is not None else float("nan") for row in rows) for m in METRICS}
-            layer_keys = [k for k in (rows[0] or {}) if k not in METRICS and k != "epoch"] if rows else []
-            layers = {k: tuple(tuple(row[k]) if row is not None and k in row else () for row in rows)
-                      for k in layer_keys}
-            from initdash.events import EpochReport
-
-            out.append(EpochDone(sid, label, EpochReport(epoch, values, statuses, layers)))
-        if runs.state in (DONE, CANCELLED):
-            from initdash.events import RunOutcome
-
-            out.append(UnitFinished(sid, label, tuple(RunOutcome(seed, status, tuple(h)) for seed, status, h
-                                                     in zip(runs.seeds, runs.statuses, runs.histories))))
-        elif runs.state == FAILED:
-            out.append(UnitFailed(sid, label, runs.error, "", runs.seeds))
+        out += unit_events(sweep.sweep_id, label, unit.seeds, unit.statuses, unit.histories, unit.layer_names,
+                           error=unit.error if unit.state == FAILED else "", ended=unit.state in (DONE, CANCELLED))
     return out
+
+
+def unit_events(sweep_id: int, label: str, seeds: Sequence[int], statuses: Sequence[str],
+                histories: Sequence[Sequence[dict]], layer_names: Sequence[str] = (), error: str = "",
+                ended: bool = True) -> list[Event]:
+    """The events a unit whose runs are recorded so (imports, old histories) sent while it trained: UnitStarted,
+    one EpochDone per evaluated epoch, then UnitFailed (`error`) or UnitFinished (`ended`); a unit that did
+    neither was stopped with its sweep, which Session.end_current says."""
+    seeds = tuple(seeds)
+    if error and not any(histories):
+        return [UnitFailed(sweep_id, label, error, "", seeds)]
+    out: list[Event] = [UnitStarted(sweep_id, label, seeds, tuple(layer_names))]
+    last = max((int(h[-1]["epoch"]) for h in histories if h), default=-1)
+    for epoch in range(last + 1):
+        rows = [next((r for r in h if int(r["epoch"]) == epoch), None) for h in histories]
+        now = tuple(OK if row is not None else (DIVERGED if s == DIVERGED else s) for row, s in zip(rows, statuses))
+        values = {m: tuple(row[m] if row is not None else float("nan") for row in rows) for m in METRICS}
+        first = next((row for row in rows if row is not None), {})
+        layers = {k: tuple(tuple(row[k]) if row is not None and k in row else () for row in rows)
+                  for k in first if k not in METRICS and k != "epoch"}
+        out.append(EpochDone(sweep_id, label, EpochReport(epoch, values, now, layers)))
+    if error:
+        out.append(UnitFailed(sweep_id, label, error, "", seeds))
+    elif ended:
+        out.append(UnitFinished(sweep_id, label, tuple(RunOutcome(seed, status, tuple(h))
+                                                       for seed, status, h in zip(seeds, statuses, histories))))
+    return out
+
+
+def replay_sweep(session: Session, sweep_id: int, events: Iterable[Event], stopped: SweepState) -> SweepRecord | None:
+    """A recorded sweep applied to `session` as it happened (Session.apply, the one state machine); a sweep its
+    events leave training ends as `stopped`. None (and nothing kept) when it recorded nothing."""
+    record = session.begin_sweep(sweep_id)
+    for event in events:
+        session.apply(event)
+    if record.state == SWEEP_RUNNING:
+        return session.end_current(stopped)
+    return record

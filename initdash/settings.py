@@ -27,6 +27,13 @@ Device = Literal["cpu", "cuda", "auto"]
 DEVICES: tuple[Device, ...] = get_args(Device)
 ExecutorName = Literal["local", "ray"]  # where a sweep's units train (initdash.executors)
 EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
+# How the runs of a sweep share their randomness. Paired: repeat k of every initializer has the same data order
+# and dropout, so only the initializer differs; independent: every run draws everything from its own seed.
+Design = Literal["paired", "independent"]
+PAIRED: Design = "paired"
+INDEPENDENT: Design = "independent"
+DESIGNS: tuple[Design, ...] = get_args(Design)
+DEFAULT_DESIGN: Design = PAIRED  # for new sessions; a stored one without a design was independent
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 
 # The rule of each kind of value, as an error message says it ("--epochs must be <rule>, got 2.5").
@@ -76,6 +83,7 @@ class ConfigSettings(Strict):
         list(DEFAULT_INITIALIZERS)
     repeats: Annotated[int, _whole(1, MAX_REPEATS)] = 1
     seed: Annotated[int, _whole(0, MAX_ID)] = 0
+    design: Design = INDEPENDENT  # sessions stored before designs existed trained independently
     device: Device = "cpu"
     executor: ExecutorName = "local"
     ray_address: Text | None = None
@@ -204,6 +212,7 @@ class FileSettings(Strict):
     apply_to: list[Text] | Text | None = None
     repeats: int | None = None
     seed: int | None = None
+    design: Text | None = None
     device: Text | None = None
     executor: Text | None = None
     ray_address: Text | None = None

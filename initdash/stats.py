@@ -1,5 +1,5 @@
-"""Statistics across sweeps: spread, confidence intervals, ranks, wins, the probability of improvement and a
-plain-words verdict.
+"""Statistics across sweeps: spread, IQM, confidence intervals, ranks, wins, the probability of improvement, and
+a plain-words verdict that says "clear" only when a rank test at the 5% level does (initdash.verdict).
 
 Everything is about the *final* value of a metric: its value at the last epoch of every run that trained to
 the end, over every completed sweep of the Session. Runs that diverged or whose worker failed have no final
@@ -16,16 +16,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from initdash.events import METRICS
+from initdash.config import PAIRED
+from initdash.improvement import (
+    CONFIDENCE,
+    LOWER_IS_BETTER,
+    MIN_N,
+    check_metric,
+    iqm,
+    probability_of_improvement,
+)
 from initdash.session import DONE, Session, SweepRecord
 from initdash.tables import fmt, mean_pm_std, mean_std, plural, text_table
+from initdash.verdict import ALPHA, MANN_WHITNEY, WILCOXON, matched
 
-CONFIDENCE = 0.95
-MIN_N = 3  # fewer runs than this on either side: no interval, "n too small"
+__all__ = ["CONFIDENCE", "LOWER_IS_BETTER", "MIN_N", "probability_of_improvement", "compute", "stats_table"]
+
 TOO_FEW = "n too small"
-LOWER_IS_BETTER = frozenset({"loss", "val_loss"})
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 0  # fixed: the same runs give the same interval on every redraw and every machine
 # Two means this close (relative) are a tie: float noise must not decide a rank.
 _TIE_REL = 1e-12
 
@@ -34,7 +40,7 @@ _TIE_REL = 1e-12
 
 def metric_range(metric: str) -> tuple[float, float]:
     """The values `metric` can take: [0, inf) for losses, [0, 1] for accuracies."""
-    _check_metric(metric)
+    check_metric(metric)
     return (0.0, math.inf) if metric in LOWER_IS_BETTER else (0.0, 1.0)
 
 
@@ -51,69 +57,6 @@ def confidence_interval(values: Sequence[float], bounds: tuple[float, float] = (
     return max(mean - half, bounds[0]), min(mean + half, bounds[1])
 
 
-def probability_of_improvement(a: Sequence[float], b: Sequence[float], metric: str,
-                               confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """P(a random run of A ends better than a random run of B), ties counting half, with its bootstrap CI.
-
-    That is the Mann-Whitney U of A against B over n_a * n_b (rliable's "probability of improvement",
-    Agarwal et al. 2021). Returns (p, low, high): all nan when either side has no runs; low and high nan when
-    either side has fewer than MIN_N runs.
-    """
-    _check_metric(metric)
-    return _improvement(tuple(a), tuple(b), metric in LOWER_IS_BETTER, confidence)
-
-
-@lru_cache(maxsize=1024)  # the dashboard recomputes on every redraw; finished sweeps' values do not change
-def _improvement(a: tuple[float, ...], b: tuple[float, ...], lower: bool,
-                 confidence: float) -> tuple[float, float, float]:
-    if not a or not b:
-        return math.nan, math.nan, math.nan
-    import numpy as np
-
-    sign = -1.0 if lower else 1.0
-    x, y = sign * np.asarray(a, dtype=float), np.sort(sign * np.asarray(b, dtype=float))
-    # For each run of A: how many runs of B it beats (strictly below it) plus half of those it ties.
-    below, up_to = np.searchsorted(y, x, "left"), np.searchsorted(y, x, "right")
-    p = float((below + up_to).sum() / (2.0 * x.size * y.size))
-    if x.size < MIN_N or y.size < MIN_N:
-        return p, math.nan, math.nan
-    # Percentile bootstrap, stratified: A's runs and B's runs are resampled independently, as rliable does.
-    # Not scipy.stats.bootstrap: it hands the statistic resampled data, and U on 2000 resamples of 50 x 50
-    # runs costs ~15 ms a pair there (~150 ms for 5 initializers), over our 50 ms budget. Here a resample is
-    # a count per run, B's counts are summed in sorted order, and U is a weighted sum: O(resamples (n_a + n_b)).
-    # Percentile, not BCa: rliable's choice, and P(B beats A) = 1 - P(A beats B) with the interval mirrored
-    # exactly; BCa's bias correction is not symmetric when resamples tie with the estimate (U is discrete).
-    # Resamples go in blocks of at most 2**19 counts a side, so memory stays bounded however many runs there are.
-    block = max(1, min(BOOTSTRAP_RESAMPLES, 2**19 // max(x.size, y.size)))
-    ps = np.empty(BOOTSTRAP_RESAMPLES)
-    for start in range(0, BOOTSTRAP_RESAMPLES, block):
-        rows = min(block, BOOTSTRAP_RESAMPLES - start)
-        w_a, w_b = _resample_counts(0, x.size, start, rows), _resample_counts(1, y.size, start, rows)
-        beaten = np.zeros((rows, y.size + 1))
-        np.cumsum(w_b, axis=1, out=beaten[:, 1:])  # beaten[:, k]: resampled runs of B among its k lowest
-        score = beaten.take(below, axis=1) + beaten.take(up_to, axis=1)  # per run of A: 2 x runs of B it beats
-        ps[start:start + rows] = np.einsum("ri,ri->r", w_a, score)
-    ps /= 2.0 * x.size * y.size
-    tail = 50.0 * (1.0 - confidence)
-    low, high = np.percentile(ps, [tail, 100.0 - tail])
-    return p, float(low), float(high)
-
-
-@lru_cache(maxsize=8)  # every pair with the same n reuses them: half the cost of a pair (at most 4 MB each)
-def _resample_counts(side: int, n: int, start: int, rows: int):
-    """Resamples start..start+rows of n runs: how often each run is drawn when drawing n with replacement.
-
-    Side 0 (A) and side 1 (B) draw from their own seeded streams, so A and B are resampled independently.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng([BOOTSTRAP_SEED, side, n, start])
-    draws = rng.integers(0, n, (rows, n)) + n * np.arange(rows)[:, None]
-    counts = np.bincount(draws.ravel(), minlength=rows * n).reshape(rows, n).astype(float)
-    counts.flags.writeable = False  # shared by every caller
-    return counts
-
-
 # --- Results ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -124,6 +67,7 @@ class InitStats:
     n: int  # runs with a final value (diverged and failed runs have none)
     mean: float  # nan when n == 0
     std: float  # sample std; 0 when n == 1, nan when n == 0
+    iqm: float  # interquartile mean (rliable's): the mean of the middle half of the runs; nan when n == 0
     ci_low: float  # 95% CI of the mean, clipped to the metric's range; nan when n < MIN_N
     ci_high: float
     rank: int | None  # in the latest completed sweep (1 = best; ties share the best rank); None: no value
@@ -151,6 +95,14 @@ class PairStats:
     high: float
     n_a: int  # runs of a with a final value
     n_b: int
+    test: str = MANN_WHITNEY  # Wilcoxon signed-rank on per-repeat differences in the paired design
+    n_pairs: int = 0  # paired design: runs of a and b of the same sweep and repeat, both with a final value
+    p_value: float = math.nan  # the test's two-sided p-value (nan: no runs to test)
+    p_holm: float = math.nan  # the same, Holm-adjusted over every pair of initializers
+    family: int = 0  # the pairs Holm corrects over
+    reachable: bool = False  # these counts can reach the 5% level after Holm at all
+    needed: int = 0  # the fewest runs each at which they can
+    estimate: int | None = None  # runs each that would make the observed difference clear (None: no difference)
 
     @property
     def has_ci(self) -> bool:
@@ -159,13 +111,13 @@ class PairStats:
 
     @property
     def clear(self) -> bool:
-        """A clear difference: the 95% interval of p leaves out 50%."""
-        return self.has_ci and (self.low > 0.5 or self.high < 0.5)
+        """A clear difference: the rank test rejects "no difference" at the 5% level after Holm."""
+        return self.p_holm < ALPHA
 
     def swapped(self) -> PairStats:
-        """The same pair seen from b: P(b beats a) = 1 - P(a beats b), the interval mirrored."""
-        return PairStats(self.b, self.a, self.b_wins, self.a_wins, self.sweeps, 1.0 - self.p, 1.0 - self.high,
-                         1.0 - self.low, self.n_b, self.n_a)
+        """The same pair seen from b: P(b beats a) = 1 - P(a beats b), the interval mirrored; the test is symmetric."""
+        return replace(self, a=self.b, b=self.a, a_wins=self.b_wins, b_wins=self.a_wins, p=1.0 - self.p,
+                       low=1.0 - self.high, high=1.0 - self.low, n_a=self.n_b, n_b=self.n_a)
 
 
 @dataclass(frozen=True)
@@ -178,6 +130,7 @@ class SessionStats:
     inits: tuple[InitStats, ...]  # in config order
     pairs: tuple[PairStats, ...]  # every pair, config order
     summary: str
+    paired: bool = False  # the session's design: runs compared repeat by repeat
 
     def get(self, label: str) -> InitStats:
         """The stats of one initializer."""
@@ -200,11 +153,6 @@ class SessionStats:
 
 
 # --- Computation -----------------------------------------------------------------------------------------
-
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r} (choose from {', '.join(METRICS)})")
-
 
 def better(metric: str, x: float, y: float) -> bool:
     """True when x is better than y for `metric` (and not a tie)."""
@@ -231,6 +179,41 @@ def sweep_means(sweep: SweepRecord, metric: str) -> dict[str, float]:
     return out
 
 
+@lru_cache(maxsize=1024)  # the dashboard recomputes on every redraw; finished sweeps' values do not change
+def _test(a: tuple[float, ...], b: tuple[float, ...], paired: bool) -> tuple[float, float]:
+    """(two-sided p-value, effect size for the runs estimate) of a against b; nan without runs."""
+    from initdash import verdict
+
+    if not a or not b:
+        return math.nan, math.nan
+    p_value = float(verdict.p_values([a], [b], paired)[0])
+    if paired:
+        return p_value, verdict.walsh_effect([x - y for x, y in zip(a, b)])
+    return p_value, probability_of_improvement(a, b, "val_accuracy")[0]  # the side does not matter: |p - 1/2|
+
+
+def tested(pairs: list[PairStats], sweeps: Sequence[SweepRecord], values: dict[str, tuple[float, ...]],
+            metric: str, paired: bool) -> list[PairStats]:
+    """The pairs with their rank test, Holm-adjusted over all of them, and what more runs would show."""
+    from initdash import verdict
+
+    tests = []
+    for pair in pairs:
+        a, b = matched(sweeps, pair.a, pair.b, metric) if paired else (values[pair.a], values[pair.b])
+        tests.append((len(a) if paired else 0, *_test(tuple(a), tuple(b), paired)))
+    adjusted = verdict.holm([t[1] for t in tests]) if tests else []
+    family = sum(not math.isnan(t[1]) for t in tests)
+    out = []
+    for pair, (n_pairs, p_value, effect), p_holm in zip(pairs, tests, adjusted):
+        n_a, n_b = (n_pairs, n_pairs) if paired else (pair.n_a, pair.n_b)
+        out.append(replace(
+            pair, test=WILCOXON if paired else MANN_WHITNEY, n_pairs=n_pairs, p_value=p_value, p_holm=float(p_holm),
+            family=family, reachable=verdict.smallest_p(n_a, n_b, paired) * max(family, 1) < ALPHA,
+            needed=verdict.runs_needed(family, paired),
+            estimate=None if math.isnan(effect) else verdict.runs_estimate(effect, family, paired)))
+    return out
+
+
 def ranks(means: dict[str, float], metric: str) -> dict[str, int]:
     """Competition ranks (1, 2, 2, 4): 1 + how many are strictly better; ties share the best rank."""
     return {k: 1 + sum(better(metric, o, v) for o in means.values()) for k, v in means.items()}
@@ -251,7 +234,7 @@ def rank_change(now: int | None, before: int | None, has_previous: bool) -> str:
 
 def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
     """Statistics of the final `metric` over every completed sweep of the session."""
-    _check_metric(metric)
+    check_metric(metric)
     sweeps = session.completed()
     labels = list(session.labels())
     for sweep in sweeps:  # initializers of earlier sweeps that the config no longer lists still count
@@ -270,7 +253,7 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
         low, high = confidence_interval(values, bounds)
         rank = latest.get(label)
         inits.append(InitStats(
-            label=label, n=len(values), mean=mean, std=std, ci_low=low, ci_high=high, rank=rank,
+            label=label, n=len(values), mean=mean, std=std, iqm=iqm(values), ci_low=low, ci_high=high, rank=rank,
             change=rank_change(rank, previous.get(label), len(per_sweep_ranks) >= 2),
             wins=sum(r.get(label) == 1 for r in per_sweep_ranks), values=tuple(values)))
     pairs = []
@@ -281,8 +264,10 @@ def compute(session: Session, metric: str = "val_accuracy") -> SessionStats:
             pairs.append(PairStats(a.label, b.label, sum(better(metric, m[a.label], m[b.label]) for m in both),
                                    sum(better(metric, m[b.label], m[a.label]) for m in both), len(both),
                                    p, low, high, a.n, b.n))
+    paired = session.config.design == PAIRED
+    pairs = tested(pairs, sweeps, {s.label: s.values for s in inits}, metric, paired)
     stats = SessionStats(metric, len(sweeps), ranked[-1][0] if ranked else None, tuple(inits),
-                         tuple(pairs), "")
+                         tuple(pairs), "", paired)
     return replace(stats, summary=summarize(stats))
 
 
@@ -340,22 +325,67 @@ def summarize(stats: SessionStats) -> str:
     if pair.p < 0.5:
         pair = pair.swapped()  # say it the way round that reads naturally: the winner of most run pairs first
     head = f"{pair.a} beats {pair.b} in {pair.p:.0%} of run pairs"
-    if not pair.has_ci:
-        n, label = min((pair.n_a, pair.a), (pair.n_b, pair.b))
-        return f"{head}; {TOO_FEW} (n={n} {'each' if pair.n_a == pair.n_b else 'for ' + label})"
-    return f"{head}, 95% CI {percent_interval(pair.low, pair.high)}: {'clear' if pair.clear else 'not clear'}"
+    if pair.has_ci:
+        head += f" (95% interval {percent_interval(pair.low, pair.high)})"
+    return head + verdict_words(pair)
+
+
+def _holm(pair: PairStats) -> str:
+    return f", Holm over {plural(pair.family, 'pair')}" if pair.family > 1 else ""
+
+
+def verdict_words(pair: PairStats) -> str:
+    """What the test says of a pair, to follow its head: `; Mann-Whitney U p = 0.008: clear`, or why not."""
+    n_a, n_b = (pair.n_pairs, pair.n_pairs) if pair.test == WILCOXON else (pair.n_a, pair.n_b)
+    if not pair.reachable:
+        runs = f"{n_a} run{'s' * (n_a != 1)} each" if n_a == n_b else f"{n_a} and {n_b} runs"
+        if pair.test == WILCOXON:
+            runs = plural(n_a, "pair")
+        return (f": not clear: {runs} can never reach the 5% level ({pair.test}{_holm(pair)}); it takes at least "
+                f"{pair.needed} runs each")
+    said = f"; {pair.test} p = {pair.p_holm:.2g}{f' ({_holm(pair)[2:]})' if pair.family > 1 else ''}"
+    if pair.clear:
+        return f"{said}: clear"
+    if pair.estimate is None:
+        return f"{said}: not clear (no difference between them)"
+    return f"{said}: not clear; about {pair.estimate} runs each would make a difference this size clear"
+
+
+def test_text(stats: SessionStats, s: InitStats) -> str:
+    """The `p vs best` cell: the Holm-adjusted p-value against the best, `clear` when it is, `too few`, `best`."""
+    best = stats.best
+    if best is None or s.n == 0:
+        return "-"
+    if s.label == best.label:
+        return "best"
+    pair = stats.pair(s.label, best.label)
+    if not pair.reachable:
+        return "too few"
+    return "-" if math.isnan(pair.p_holm) else f"{pair.p_holm:.2g}{' clear' if pair.clear else ''}"
+
+
+def method_line(stats: SessionStats) -> str:
+    """How the table's verdicts are reached, and what its columns mean: two lines."""
+    family = max((p.family for p in stats.pairs), default=0)
+    test = "Wilcoxon signed-rank on per-repeat differences (paired design)" if stats.paired else \
+        "Mann-Whitney U (independent runs)"
+    holm = f", Holm over {plural(family, 'pair')}" if family > 1 else ""
+    return (f"clear: {test} at the 5% level{holm}\n"
+            "P(beats best): probability of improvement with its 95% bootstrap interval; IQM: interquartile mean")
 
 
 # --- Text table ------------------------------------------------------------------------------------------
 
 def stats_table(session: Session, metric: str = "val_accuracy", digits: int = 4) -> str:
-    """The leaderboard across sweeps as text: initializer, n, mean ± std, 95% CI, P(beats best), rank, change,
-    wins; then the summary line."""
+    """The leaderboard across sweeps as text: initializer, n, mean ± std, IQM, 95% CI, P(beats best), the test's
+    p vs best, rank, change, wins; then how the verdicts are reached and the summary line."""
     stats = compute(session, metric)
     where = f"rank and change in sweep {stats.latest_sweep}" if stats.latest_sweep is not None else "no ranks yet"
     title = (f"{metric} at the end of training over {plural(stats.sweeps, 'completed sweep')} "
              f"({'lower' if metric in LOWER_IS_BETTER else 'higher'} is better; {where})")
-    header = ["initializer", "n", "mean ± std", "95% CI", "P(beats best)", "rank", "change", "wins"]
-    rows = [[s.label, str(s.n), mean_pm_std(s.values, digits), ci_text(s, digits), against_best_text(stats, s),
-             "-" if s.rank is None else str(s.rank), s.change or "-", str(s.wins)] for s in stats.inits]
-    return "\n".join([title, text_table(header, rows, left=(0, 6)), "", stats.summary])
+    header = ["initializer", "n", "mean ± std", "IQM", "95% CI", "P(beats best)", "p vs best", "rank", "change",
+              "wins"]
+    rows = [[s.label, str(s.n), mean_pm_std(s.values, digits), fmt(s.iqm, digits), ci_text(s, digits),
+             against_best_text(stats, s), test_text(stats, s), "-" if s.rank is None else str(s.rank),
+             s.change or "-", str(s.wins)] for s in stats.inits]
+    return "\n".join([title, text_table(header, rows, left=(0, 8)), "", method_line(stats), stats.summary])

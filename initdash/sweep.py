@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from initdash.config import ExperimentConfig
+from initdash.config import PAIRED, ExperimentConfig
 from initdash.data import Dataset
 from initdash.errors import fails_only_its_work, said
 from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
@@ -38,13 +38,30 @@ def run_seeds(root: int, sweep_id: int, initializer: str, repeats: int) -> tuple
     return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(repeats))
 
 
+def data_seeds(root: int, sweep_id: int, design: str, init_seeds: tuple[int, ...]) -> tuple[int, ...]:
+    """The seeds of the data order (and dropout) of one initializer's runs in one sweep.
+
+    Paired: repeat k's seed depends only on (sweep, k), so every initializer sees the same batches and masks.
+    Independent: each run's own seed (its one generator draws the weights, then shuffles: initdash 0.x's
+    numbers).
+    """
+    if design != PAIRED:
+        return init_seeds
+    import numpy as np
+
+    # spawn key (sweep, k): one entry shorter than run_seeds' (sweep, label, k), so the streams never meet.
+    seq = np.random.SeedSequence(root, spawn_key=(sweep_id,))
+    return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(len(init_seeds)))
+
+
 @dataclass(frozen=True)
 class Unit:
     """One worker's job: one initializer's runs of one sweep."""
 
     sweep_id: int
     spec: InitSpec
-    seeds: tuple[int, ...]
+    seeds: tuple[int, ...]  # the initializer's seed of each run
+    data_seeds: tuple[int, ...] | None = None  # paired design: each run's data order and dropout; None: `seeds`
 
     @property
     def label(self) -> str:
@@ -71,7 +88,8 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
                 between_epochs()
 
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
-                                     on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
+                                     on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)),
+                                     data_seeds=unit.data_seeds)
         emit(UnitFinished(sid, label, tuple(outcomes)))
     except BaseException as exc:  # a user's model may raise anything, sys.exit included: only this unit fails
         if not fails_only_its_work(exc):
@@ -108,8 +126,13 @@ class Sweep:
         # False: one unit after another, each to its end (headless: results as each unit ends).
         self.interleave = interleave
         self.cancel_event = threading.Event()
-        self.units = [Unit(sweep_id, spec, run_seeds(config.seed, sweep_id, spec.label, config.repeats))
-                      for spec in config.initializers]
+        self.units = [self._unit(spec) for spec in config.initializers]
+
+    def _unit(self, spec: InitSpec) -> Unit:
+        seeds = run_seeds(self.config.seed, self.sweep_id, spec.label, self.config.repeats)
+        paired = self.config.design == PAIRED
+        return Unit(self.sweep_id, spec, seeds,
+                    data_seeds(self.config.seed, self.sweep_id, self.config.design, seeds) if paired else None)
 
     def start(self) -> None:
         """Hand every unit to the executor; returns at once."""

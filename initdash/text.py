@@ -1,9 +1,10 @@
 """Outside text (file names, CSV headers, model messages, imported strings) made safe for where it is shown.
 
-`safe` is for a terminal or a plain-text file: every character that is not printable (ESC, the C1 controls,
-bidirectional overrides, line and paragraph separators, ...) is shown as its Python escape (`\\x1b`), so no
-escape sequence reaches a terminal and a one-line message stays one line. `markup_safe` is for Textual and Rich,
-which also read `[...]` as markup: the text is made safe, then its brackets escaped.
+`safe` is for a terminal, a plain-text file, and Textual widgets that show plain text (Static(markup=False),
+notify(markup=False)): every character that is not printable (ESC, the C1 controls, bidirectional overrides,
+line and paragraph separators, ...) is shown as its Python escape (`\\x1b`), so no escape sequence reaches a
+terminal and a one-line message stays one line. `markup_safe` is for where Rich markup is read (a DataTable's
+str cells, Text.from_markup): the text is made safe, then its brackets escaped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def safe(text: object, lines: bool = False) -> str:
 
 
 def markup_safe(text: object, lines: bool = False) -> str:
-    """`safe(text)` with Rich/Textual markup escaped: shown as written, `[bold]` and `[link=...]` included."""
-    from rich.markup import escape  # Textual's own markup.escape is the same rule
+    """`safe(text)` with Rich markup escaped: shown as written, `[bold]` and `[link=...]` included."""
+    from rich.markup import escape
 
     return escape(safe(text, lines))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from initdash.config import ExperimentConfig
+from initdash.config import PAIRED, ExperimentConfig
 from initdash.events import DIVERGED, METRICS, OK, EpochDone, EpochReport, Event, RunOutcome, UnitFinished, UnitStarted
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
@@ -20,9 +20,10 @@ def experiment(hidden: tuple[int, ...] = (), activation: str = "relu", model: st
 
 
 def config(inits: str = "he_normal,zeros,uniform,normal", repeats: int = 2, epochs: int = 2,
-           seed: int = 7) -> ExperimentConfig:
-    """A small config; only its labels, repeats and epochs matter to the fakes."""
-    return ExperimentConfig(initializers=parse_list(inits), repeats=repeats, epochs=epochs, seed=seed)
+           seed: int = 7, design: str = PAIRED) -> ExperimentConfig:
+    """A small config; only its labels, repeats, epochs and design matter to the fakes."""
+    return ExperimentConfig(initializers=parse_list(inits), repeats=repeats, epochs=epochs, seed=seed,
+                            design=design)  # type: ignore[arg-type]
 
 
 def metrics(final: float, epoch: int, epochs: int) -> dict[str, float]:
@@ -66,10 +67,10 @@ def sweep_events(sweep_id: int, finals: dict[str, list[float | None]], epochs: i
 
 
 def make_session(sweeps: list[dict[str, list[float | None]]], cfg: ExperimentConfig | None = None,
-                 store=None) -> Session:
+                 store=None, design: str = PAIRED) -> Session:
     """A Session fed sweep by sweep through a Recorder (and into the store too, if given, as the headless mode
-    does: a store error fails the test)."""
-    cfg = cfg or config(",".join(sweeps[0]), repeats=len(next(iter(sweeps[0].values()))))
+    does: a store error fails the test). Repeat k of every initializer is a pair in the paired design."""
+    cfg = cfg or config(",".join(sweeps[0]), repeats=len(next(iter(sweeps[0].values()))), design=design)
     session = Session(cfg, "fake data (synthetic, 6/4 train/val, 4 features)")
     if store is not None and store.session_id is None:
         store.start_session(cfg, session.data_label)

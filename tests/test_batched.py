@@ -129,7 +129,7 @@ def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
         if isinstance(event, UnitFinished):
             pending.discard(event.initializer)
     for unit in sweep.units:
-        alone = engine.train_batched(data, config, unit.spec, unit.seeds)
+        alone = engine.train_many(data, config, [(unit.spec, s) for s in unit.seeds], data_seeds=unit.data_seeds)
         runs = session.current.initializers[unit.label]
         assert runs.seeds == unit.seeds
         assert [list(o.history) for o in alone] == runs.histories  # bit for bit

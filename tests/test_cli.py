@@ -46,13 +46,15 @@ def test_json_schema_and_values(capsys, tmp_path):
     config = doc["config"]
     assert config["seed"] == 3 and config["epochs"] == 2 and config["optimizer"] == "rmsprop"
     assert config["lr"] == 0.001 and config["batch_size"] == 16 and config["repeats"] == 1
+    assert config["design"] == "paired"
     assert config["data"] == "banknote-like" and config["split_seed"] == 42 and config["model"] == {"name": "linear"}
     assert config["initializers"] == list(DEFAULT_INITIALIZERS)
     runs = doc["runs"]
     assert [r["initializer"] for r in runs] == list(DEFAULT_INITIALIZERS)
     seeds = set()
     for r in runs:
-        assert set(r) == {"sweep", "initializer", "repeat", "seed", "status", "history"}
+        assert set(r) == {"sweep", "initializer", "repeat", "seed", "init_seed", "data_seed", "status", "history"}
+        assert r["init_seed"] == r["seed"] and r["data_seed"] == runs[0]["data_seed"]  # paired: one data order
         assert r["sweep"] == 1 and r["repeat"] == 0 and r["status"] == "ok"
         assert isinstance(r["seed"], int) and 0 <= r["seed"] < 2**63
         seeds.add(r["seed"])

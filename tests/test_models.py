@@ -220,7 +220,7 @@ def test_a_model_vmap_cannot_batch_trains_one_at_a_time_with_the_same_numbers(tm
     iris, runs = load("iris"), doc["runs"]
     engine.limit_threads()  # as every worker does: BatchNorm's sums depend on the thread count
     for run in runs:
-        ref = engine.train_reference(iris, config, parse_spec("he_normal"), run["seed"])
+        ref = engine.train_reference(iris, config, parse_spec("he_normal"), run["seed"], data_seed=run["data_seed"])
         assert [h["val_loss"] for h in run["history"]] == [h["val_loss"] for h in ref.history]
 
 
@@ -322,8 +322,9 @@ def test_a_users_model_on_two_classes_may_answer_either_shape(tmp_path, capsys, 
     assert zeros[0]["loss"] == pytest.approx(math.log(2), abs=1e-9)  # binary cross-entropy, not a broadcast
     config = experiment(model=ModelSpec(f"{path}:build"), epochs=1, seed=3)
     engine.limit_threads()
-    ref = engine.train_reference(load(), config, parse_spec("he_normal"), doc["runs"][2]["seed"])
-    assert [h["loss"] for h in doc["runs"][2]["history"]] == pytest.approx([h["loss"] for h in ref.history], abs=1e-6)
+    run = doc["runs"][2]
+    ref = engine.train_reference(load(), config, parse_spec("he_normal"), run["seed"], data_seed=run["data_seed"])
+    assert [h["loss"] for h in run["history"]] == pytest.approx([h["loss"] for h in ref.history], abs=1e-6)
 
 
 def test_a_model_with_lazy_layers_trains(tmp_path, capsys):

@@ -51,8 +51,8 @@ def test_config_file_sits_between_preset_and_flags(tmp_path, capsys):
 
 @pytest.mark.parametrize("text, message", [
     ("epochz = 3\n", "unknown setting 'epochz'"),
-    ("lr = 'x'\n", "lr = 'x' is not a number"),
-    ("repeats = 'many'\n", "repeats = 'many' is not a whole number"),
+    ("lr = 'x'\n", "lr must be a number, got 'x'"),
+    ("repeats = 'many'\n", "repeats must be a whole number, got 'many'"),
     ("epochs = [\n", "not valid TOML"),
     ("hidden = { size = 3 }\n", "must be a value, not a table"),
     ("preset = 'nope'\n", "unknown preset 'nope'"),

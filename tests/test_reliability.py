@@ -90,6 +90,7 @@ with HistoryWriter.open(sys.argv[1]) as writer:
 """
 
 
+@pytest.mark.slow
 def test_many_processes_create_and_write_one_fresh_file(tmp_path):
     """The schema is created exactly once however many processes open a new file at the same moment."""
     for round_ in range(4):
@@ -109,6 +110,7 @@ def test_many_processes_create_and_write_one_fresh_file(tmp_path):
         assert {(i["sweeps"], i["interrupted"], i["runs"]) for i in infos} == {(3, 0, 12)}
 
 
+@pytest.mark.slow
 def test_concurrent_headless_runs_on_a_fresh_file(tmp_path):
     """Six `initdash --headless` at once on a new file (the light test above repeats the race more often)."""
     env = environment(tmp_path)
@@ -126,6 +128,7 @@ def test_concurrent_headless_runs_on_a_fresh_file(tmp_path):
     print(f"6 concurrent headless runs: {time.monotonic() - started:.1f} s")
 
 
+@pytest.mark.slow
 def test_two_processes_continue_one_session(tmp_path, capsys):
     db = tmp_path / "h.db"
     assert main([*RUN, "--init", "zeros,he_normal", "--epochs", "1", "--db", str(db)]) == 0
@@ -146,6 +149,7 @@ def test_two_processes_continue_one_session(tmp_path, capsys):
 
 # --- signals, kill -9, closed pipes ---------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_what_finished_and_says_so_in_one_line(tmp_path, sig, code):
     db, out = tmp_path / "h.db", tmp_path / "out.json"
@@ -184,6 +188,7 @@ def test_signal_saves_what_finished_and_says_so_in_one_line(tmp_path, sig, code)
     assert (info["sweeps"], info["interrupted"]) == (2, 1)
 
 
+@pytest.mark.slow
 def test_kill_9_leaves_an_interrupted_sweep_that_history_export_and_open_see(tmp_path):
     db = tmp_path / "h.db"
     env = environment(tmp_path)

@@ -86,7 +86,7 @@ def test_json_document(session):
     assert config["data_label"] == "test data"
     assert len(doc["runs"]) == 6
     for run in doc["runs"]:
-        assert set(run) == {"sweep", "initializer", "repeat", "seed", "status", "history"}
+        assert set(run) == {"sweep", "initializer", "repeat", "seed", "init_seed", "data_seed", "status", "history"}
         for h in run["history"]:
             assert set(h) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
     assert doc["runs"][0]["history"][2] == row(2, 0.25, 0.5)

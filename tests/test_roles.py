@@ -128,11 +128,11 @@ def test_initialization_draws_from_the_run_generator_only():
 
 
 def load_mixed():
-    sys.path.insert(0, str(ROOT / "examples"))
+    sys.path.insert(0, str(ROOT / "assets" / "examples"))
     try:
         import mixed
     finally:
-        sys.path.remove(str(ROOT / "examples"))
+        sys.path.remove(str(ROOT / "assets" / "examples"))
     return mixed.build(10)
 
 

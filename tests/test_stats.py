@@ -9,7 +9,8 @@ import pytest
 from fakes import config, make_session, run_events, sweep_events
 from scipy import stats as sps
 
-from initdash import stats
+from initdash import improvement, stats
+from initdash.config import INDEPENDENT
 from initdash.events import UnitFailed
 from initdash.stats import (
     PairStats,
@@ -22,7 +23,7 @@ from initdash.stats import (
 )
 from initdash.ui.views import spread_lines
 
-THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
+THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats (compared as independent runs below)
     {"he_normal": [0.90, 0.92], "zeros": [0.50, 0.50], "uniform": [0.80, 0.84], "normal": [0.82, 0.86]},
     {"he_normal": [0.94, 0.90], "zeros": [0.50, 0.52], "uniform": [0.86, 0.80], "normal": [0.80, 0.82]},
     {"he_normal": [0.92, 0.92], "zeros": [0.48, 0.50], "uniform": [0.84, 0.82], "normal": [0.84, 0.86]},
@@ -31,8 +32,8 @@ THREE = [  # val_accuracy at the end of each run: 3 sweeps x 2 repeats
 
 def fresh(a, b, metric="val_accuracy"):
     """probability_of_improvement without its memo: what a fresh process would compute."""
-    stats._improvement.cache_clear()
-    stats._resample_counts.cache_clear()
+    improvement._improvement.cache_clear()
+    improvement._resample_counts.cache_clear()
     return probability_of_improvement(a, b, metric)
 
 
@@ -157,17 +158,18 @@ def test_n_too_small_has_no_interval():
     assert improvement_text(small) == "100% (n too small)"
 
 
-def test_clear_only_when_the_interval_leaves_out_half():
-    def pair(low, high):
-        return PairStats("a", "b", 0, 0, 0, (low + high) / 2, low, high, 5, 5)
+def test_clear_only_when_the_holm_adjusted_test_says_so():
+    def pair(low, high, p_holm):
+        return PairStats("a", "b", 0, 0, 0, (low + high) / 2, low, high, 5, 5, p_holm=p_holm)
 
-    assert pair(0.51, 0.9).clear and pair(0.1, 0.49).clear
-    assert not pair(0.5, 0.9).clear and not pair(0.1, 0.5).clear and not pair(0.3, 0.7).clear
-    assert improvement_text(pair(0.123, 0.371)) == "25% [12%, 38%]"  # rounded outwards
+    assert pair(0.51, 0.9, 0.049).clear and pair(0.1, 0.49, 0.01).clear
+    assert not pair(0.9, 1.0, 0.05).clear and not pair(0.9, 1.0, math.nan).clear  # an interval alone is no test
+    assert pair(0.3, 0.7, 0.04).swapped().clear
+    assert improvement_text(pair(0.123, 0.371, 0.5)) == "25% [12%, 38%]"  # rounded outwards
 
 
 def test_pairs_in_session_stats():
-    s = compute(make_session(THREE))
+    s = compute(make_session(THREE, design=INDEPENDENT))
     uniform_normal = s.pair("uniform", "normal")
     # uniform .80 .84 .86 .80 .84 .82 against normal .82 .86 .80 .82 .84 .86: 15 of 36 pairs, ties half
     assert uniform_normal.p == pytest.approx(15 / 36) and (uniform_normal.n_a, uniform_normal.n_b) == (6, 6)
@@ -178,6 +180,9 @@ def test_pairs_in_session_stats():
     assert (flipped.low, flipped.high) == mirrored
     he_zeros = s.pair("he_normal", "zeros")
     assert (he_zeros.p, he_zeros.low, he_zeros.high, he_zeros.clear) == (1.0, 1.0, 1.0, True)
+    # Mann-Whitney, 6 against 6 all apart: p = 2 / C(12, 6); Holm over the 6 pairs of 4 initializers
+    assert he_zeros.test == "Mann-Whitney U" and he_zeros.p_value == pytest.approx(2 / 924)
+    assert he_zeros.family == 6 and he_zeros.p_holm == pytest.approx(6 * 2 / 924)
     assert s.best.label == "he_normal"
 
 
@@ -206,7 +211,7 @@ def test_mean_std_ci_per_initializer():
 
 def test_ranks_changes_and_wins():
     # sweep means: 2: he .92, uniform .83, normal .81, zeros .51; 3: he .92, normal .85, uniform .83, zeros .49
-    s = compute(make_session(THREE))
+    s = compute(make_session(THREE, design=INDEPENDENT))
     assert s.sweeps == 3 and s.latest_sweep == 3
     got = {i.label: (i.rank, i.change, i.wins) for i in s.inits}
     assert got == {"he_normal": (1, "=", 3), "normal": (2, "↑1", 0), "uniform": (3, "↓1", 0), "zeros": (4, "=", 0)}
@@ -264,41 +269,48 @@ def test_diverged_failed_and_cancelled_runs_are_not_counted():
 # --- words -----------------------------------------------------------------------------------------------
 
 def test_summary_clear_and_unclear():
-    s = compute(make_session(THREE))
-    assert s.summary == "he_normal beats normal in 100% of run pairs, 95% CI [100%, 100%]: clear"
-    assert compute(make_session(THREE), "val_loss").summary == s.summary  # lower is better for a loss
-    close = compute(make_session([{"he_normal": [0.80], "zeros": [0.78]}, {"he_normal": [0.79], "zeros": [0.81]},
-                                  {"he_normal": [0.82], "zeros": [0.80]}]))
-    # he .80 .79 .82 against zeros .78 .81 .80: 1.5 + 1 + 3 of 9 pairs
-    pair = close.pair("he_normal", "zeros")
-    assert pair.p == pytest.approx(5.5 / 9) and not pair.clear
-    interval = stats.percent_interval(pair.low, pair.high)
-    assert close.summary == f"he_normal beats zeros in 61% of run pairs, 95% CI {interval}: not clear"
-    assert len("val acc: " + close.summary) <= 80  # the dashboard's summary line
+    s = compute(make_session(THREE, design=INDEPENDENT))
+    assert s.summary == ("he_normal beats normal in 100% of run pairs (95% interval [100%, 100%]); "
+                         "Mann-Whitney U p = 0.013 (Holm over 6 pairs): clear")
+    assert compute(make_session(THREE, design=INDEPENDENT), "val_loss").summary == s.summary  # lower is better
+    close = [{"he_normal": [0.80, 0.79, 0.83, 0.77, 0.81], "zeros": [0.78, 0.81, 0.80, 0.79, 0.80]}]
+    pair = compute(make_session(close, design=INDEPENDENT)).pair("he_normal", "zeros")
+    # he .80 .79 .83 .77 .81 against zeros .78 .81 .80 .79 .80: 3 + 1.5 + 5 + 0 + 4.5 of 25 pairs (ties half)
+    assert pair.p == pytest.approx(14 / 25) and not pair.clear and pair.reachable
+    assert pair.p_value == pytest.approx(sps.mannwhitneyu([.80, .79, .83, .77, .81], [.78, .81, .80, .79, .80],
+                                                          method=sps.PermutationMethod(np.inf)).pvalue)
+    assert compute(make_session(close, design=INDEPENDENT)).summary == (
+        f"he_normal beats zeros in 56% of run pairs (95% interval {stats.percent_interval(pair.low, pair.high)}); "
+        f"Mann-Whitney U p = {pair.p_value:.2g}: not clear; about {pair.estimate} runs each would make a difference "
+        "this size clear")
+    assert pair.estimate > 300  # 56%: a difference this small takes hundreds of runs
 
 
 def test_summary_names_the_winner_of_most_run_pairs_first():
     # he_normal has the best mean thanks to one lucky run, but zeros wins 12 of 16 run pairs
     s = compute(make_session([{"he_normal": [0.60, 0.61, 0.62, 0.99], "zeros": [0.63, 0.64, 0.65, 0.66]}]))
     assert s.best.label == "he_normal"
-    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs, 95% CI [")
+    assert s.summary.startswith("zeros beats he_normal in 75% of run pairs (95% interval [")
 
 
 def test_summary_picks_the_closest_challenger_of_the_best():
     s = compute(make_session([{"he_normal": [0.90, 0.91, 0.92], "uniform": [0.70, 0.71, 0.72],
                                "normal": [0.905, 0.89, 0.93], "zeros": [0.5, 0.51, 0.52]}]))
-    assert s.summary.startswith("he_normal beats normal in 56% of run pairs, 95% CI [")
-    assert s.summary.endswith("not clear")
+    assert s.summary.startswith("he_normal beats normal in 56% of run pairs (95% interval [")
+    assert ": not clear: 3 pairs can never reach the 5% level" in s.summary
 
 
 def test_summary_says_when_there_is_too_little_data():
     assert compute(make_session([{"he_normal": [0.9], "zeros": [0.5]}])).summary == \
         "only 1 sweep so far: rerun to compare"
     few = compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, None]}]))
-    assert few.summary == "he_normal beats zeros in 100% of run pairs; n too small (n=1 for zeros)"
+    assert few.summary == ("he_normal beats zeros in 100% of run pairs: not clear: 1 pair can never reach "
+                           "the 5% level (Wilcoxon signed-rank); it takes at least 6 runs each")
     assert not few.pair("he_normal", "zeros").clear  # far apart, but n = 1 proves nothing
-    two = compute(make_session([{"he_normal": [0.9, 0.91], "zeros": [0.5, 0.6]}] * 1))
-    assert two.summary == "he_normal beats zeros in 100% of run pairs; n too small (n=2 each)"
+    # 3 against 3: Mann-Whitney's smallest p is 2 / C(6, 3) = 0.1; 4 against 4 can reach 2 / 70
+    three = compute(make_session([{"he_normal": [0.9, 0.91, 0.92], "zeros": [0.5, 0.6, 0.7]}], design=INDEPENDENT))
+    assert three.summary == ("he_normal beats zeros in 100% of run pairs (95% interval [100%, 100%]): not clear: "
+                             "3 runs each can never reach the 5% level (Mann-Whitney U); it takes at least 4 runs each")
     empty = make_session([{"zeros": [0.5]}])
     empty.begin_sweep(2)
     empty.sweeps = empty.sweeps[1:]
@@ -306,26 +318,47 @@ def test_summary_says_when_there_is_too_little_data():
 
 
 def test_every_initializer_clearly_apart():
-    s = compute(make_session([{"he_normal": [0.90, 0.91], "uniform": [0.70, 0.71], "zeros": [0.50, 0.51]}] * 2))
-    assert s.summary == "he_normal beats uniform in 100% of run pairs, 95% CI [100%, 100%]: clear"
-    assert all(p.clear for p in s.pairs)
+    # paired: 8 pairs (4 sweeps x 2 repeats) all one way: signed-rank p = 2 / 2**8; Holm over 3 pairs
+    s = compute(make_session([{"he_normal": [0.90, 0.91], "uniform": [0.70, 0.71], "zeros": [0.50, 0.51]}] * 4))
+    assert s.summary == ("he_normal beats uniform in 100% of run pairs (95% interval [100%, 100%]); "
+                         "Wilcoxon signed-rank p = 0.023 (Holm over 3 pairs): clear")
+    assert all(p.clear for p in s.pairs) and s.pairs[0].n_pairs == 8
+    assert s.pairs[0].p_value == pytest.approx(2 / 2**8) and s.pairs[0].p_holm == pytest.approx(3 * 2 / 2**8)
+
+
+def test_paired_runs_are_matched_by_sweep_and_repeat():
+    # Every repeat of b is its repeat of a minus a little: Mann-Whitney sees overlap, the pairs see one direction
+    a = [0.70, 0.75, 0.80, 0.85, 0.90, 0.95]
+    sweeps = [{"ones": a, "zeros": [x - 0.01 for x in a]}]
+    paired = compute(make_session(sweeps)).pair("ones", "zeros")
+    independent = compute(make_session(sweeps, design=INDEPENDENT)).pair("ones", "zeros")
+    assert paired.test == "Wilcoxon signed-rank" and paired.clear and paired.p_value == pytest.approx(2 / 2**6)
+    assert independent.test == "Mann-Whitney U" and not independent.clear and independent.p_value > 0.5
+    # a diverged run leaves its repeat out of the pairs (and only that one)
+    gone = compute(make_session([{"ones": a, "zeros": [None] + [x - 0.01 for x in a[1:]]}])).pair("ones", "zeros")
+    assert gone.n_pairs == 5 and (gone.n_a, gone.n_b) == (6, 5) and not gone.reachable
 
 
 # --- tables ----------------------------------------------------------------------------------------------
 
 def test_stats_table_text():
-    text = stats_table(make_session(THREE))
+    text = stats_table(make_session(THREE, design=INDEPENDENT))
     lines = text.splitlines()
     assert lines[0] == ("val_accuracy at the end of training over 3 completed sweeps "
                         "(higher is better; rank and change in sweep 3)")
-    assert lines[1].split() == ["initializer", "n", "mean", "±", "std", "95%", "CI", "P(beats", "best)", "rank",
-                                "change", "wins"]
+    assert lines[1].split() == ["initializer", "n", "mean", "±", "std", "IQM", "95%", "CI", "P(beats", "best)", "p",
+                                "vs", "best", "rank", "change", "wins"]
     he = lines[3]
-    assert he.startswith("he_normal") and "0.9167 ± 0.0151" in he and "[0.9009, 0.9325]" in he
-    assert he.split()[-4:] == ["best", "1", "=", "3"]
+    # IQM of .90 .92 .94 .90 .92 .92: the middle half .90 .92 .92 (scipy trims 1 of 6 each side) -> .9150
+    assert he.startswith("he_normal") and "0.9167 ± 0.0151  0.9150" in he and "[0.9009, 0.9325]" in he
+    assert he.split()[-5:] == ["best", "best", "1", "=", "3"]
     uniform = next(line for line in lines if line.startswith("uniform"))
-    assert "0% [0%, 0%]" in uniform  # no run of uniform beats any run of he_normal
-    assert lines[-1] == compute(make_session(THREE)).summary
+    assert "0% [0%, 0%]  0.013 clear" in uniform  # no run of uniform beats any run of he_normal
+    assert lines[-3] == "clear: Mann-Whitney U (independent runs) at the 5% level, Holm over 6 pairs"
+    assert lines[-2].startswith("P(beats best): probability of improvement with its 95% bootstrap interval")
+    assert lines[-1] == compute(make_session(THREE, design=INDEPENDENT)).summary
+    paired = stats_table(make_session(THREE)).splitlines()
+    assert "too few" in paired[4] and paired[-3].startswith("clear: Wilcoxon signed-rank on per-repeat differences")
     with pytest.raises(ValueError):
         stats_table(make_session(THREE), "f1")
 
@@ -333,8 +366,8 @@ def test_stats_table_text():
 def test_spread_lines():
     s = compute(make_session(THREE))
     lines = spread_lines(s)
-    assert lines[0].split() == ["#", "initializer", "n", "mean", "±", "std", "95%", "CI", "of", "mean", "P(beats",
-                                "best)", "rank", "wins"]
+    assert lines[0].split() == ["#", "initializer", "n", "mean", "±", "std", "IQM", "95%", "CI", "of", "mean",
+                                "P(beats", "best)", "rank", "wins"]
     normal = next(line for line in lines if line.split()[1:2] == ["normal"])
     assert "[0.808, 0.859]" in normal and "0% [0%, 0%]" in normal and normal.split()[-3:] == ["2", "↑1", "0"]
     assert lines[-1] == "best: by mean over 3 sweeps · rank: in sweep 3 only"
@@ -344,9 +377,9 @@ def test_spread_lines():
 
 def test_spread_lines_leave_out_columns_in_order_and_say_which():
     s = compute(make_session(THREE))
-    order = ("wins", "rank", "95% CI of mean", "P(beats best)")
+    order = ("wins", "rank", "95% CI of mean", "IQM", "P(beats best)")
     widths = [max(map(len, spread_lines(s)[:-1]))]
-    for k in range(1, 5):  # the width each table has once the first k columns of the order are left out
+    for k in range(1, 6):  # the width each table has once the first k columns of the order are left out
         lines = spread_lines(s, widths[-1] - 1)
         assert lines[-1].endswith("hidden to fit: " + ", ".join(order[:k]))
         assert [h for h in order if h not in lines[0]] == list(order[:k])

@@ -17,8 +17,8 @@ from initdash.initializers import initialize, parse_list, parse_spec
 from initdash.initializers.user import attach_sources
 
 ROOT = Path(__file__).resolve().parent.parent
-MIXED = f"{ROOT / 'examples' / 'mixed.py'}:build"
-GPT2 = ROOT / "examples" / "gpt2_init.py"
+MIXED = f"{ROOT / 'assets' / 'examples' / 'mixed.py'}:build"
+GPT2 = ROOT / "assets" / "examples" / "gpt2_init.py"
 
 SCALED = textwrap.dedent("""
     import torch

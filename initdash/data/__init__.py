@@ -179,6 +179,9 @@ def load(source: str = DEFAULT_DATA, target: str | None = None, split_seed: int 
             raise UserError(f"{path}: data files must end in .csv or .npz")
         if suffix == ".npz" and target is not None:
             raise UserError("--target only applies to CSV files (an npz holds its labels in y)")
+        from initdash.inputs import regular_file
+
+        regular_file(path, str(path))  # not /dev/zero, a pipe or a socket: its hash and its rows must end
         if suffix == ".csv":
             x, y, features, classes = read_csv(path, target)
         else:

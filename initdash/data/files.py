@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from initdash.errors import UserError, opening
+from initdash.inputs import bounded_lines
+from initdash.limits import MAX_CSV_LINE
 
 MAX_CLASSES = 1000
 REGRESSION_DISTINCT = 20  # more distinct non-integer labels than this looks like a regression target
@@ -35,7 +37,7 @@ def read_csv(path: Path, target: str | None = None) -> tuple[np.ndarray, np.ndar
     """
     try:
         with opening(str(path)), path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
+            reader = csv.reader(bounded_lines(fh, MAX_CSV_LINE, str(path)))
             header, label_col, features = _csv_header(path, reader, target)
             blocks: list[np.ndarray] = []
             labels: list[str] = []
@@ -127,13 +129,17 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     raise UserError(f"{path}: no array named {key!r} (arrays: {', '.join(names) or 'none'}); "
                                     "need x (N, ...) and y (N,)")
             x, y = archive["x"], archive["y"]
+            for key, array in (("x", x), ("y", y)):
+                if not isinstance(array, np.ndarray):  # a member not written by numpy (no .npy in its name)
+                    raise UserError(f"{path}: {key} is not a .npy array (numpy.savez writes them)")
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, zipfile.BadZipFile) and exc.errno is not None:
             raise UserError(f"{path}: cannot read: {exc.strerror}") from None
         raise UserError(f"{path}: not an .npz file (numpy.savez writes them)") from None
-    except ValueError as exc:  # object arrays need pickle, which initdash never loads
-        raise UserError(f"{path}: arrays must hold numbers or text, not Python objects ({exc})".splitlines()[0]) \
-            from None
+    except ValueError as exc:  # object arrays need pickle, which initdash never loads; or not a .npy at all
+        if "pickle" in str(exc):
+            raise UserError(f"{path}: arrays must hold numbers or text, not Python objects") from None
+        raise UserError(f"{path}: not a valid .npy array inside ({exc})".splitlines()[0]) from None
     if x.dtype.kind not in "biuf":
         raise UserError(f"{path}: x must hold numbers, it holds {x.dtype}")
     if y.ndim == 2 and y.shape[1] == 1:
@@ -142,6 +148,10 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise UserError(f"{path}: y must be one label per example, shape (N,), got {y.shape}")
     if x.ndim == 0 or len(x) != len(y):
         raise UserError(f"{path}: x has {len(x) if x.ndim else 0} examples but y has {len(y)} labels")
+    if len(x) == 0:
+        raise UserError(f"{path}: x and y hold no examples (0 rows)")
+    if x.ndim > 1 and math.prod(x.shape[1:]) == 0:
+        raise UserError(f"{path}: x has no features (shape {x.shape}): every example needs at least one value")
     if y.dtype.kind not in "biufUS":
         raise UserError(f"{path}: y must hold integer or text labels, it holds {y.dtype}")
     x = x.reshape(len(x), 1) if x.ndim == 1 else x

@@ -1,8 +1,10 @@
 """Training, as pure functions (no threads, no UI): many models of one architecture at once.
 
 Every run is built from the config's model spec and initialized from its own seed (`initializers.initialize`:
-every parameter by its role, drawn from one generator per run, which then shuffles that run's batches). Then one
-engine trains them all (see loop.py for the rules every engine shares):
+every parameter by its role, drawn from one generator per run). Its batches are shuffled by a generator of its
+data seed (paired design: shared by repeat k of every initializer), or, without data seeds (independent design),
+by the same generator that drew its weights. Then one engine trains them all (see loop.py for the rules every
+engine shares):
 
 - fast.py: the hand-written batched path for the built-in linear and mlp models;
 - generic.py: any nn.Module, copies stacked and run by torch.func's vmap (or one at a time where vmap
@@ -49,18 +51,20 @@ def tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
 
 
 def build_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
-               device: torch.device) -> tuple[list[torch.nn.Module], list[torch.Generator]]:
-    """One initialized model per (initializer, seed), and the generator each run shuffles with."""
+               device: torch.device, data_seeds: Sequence[int] | None = None
+               ) -> tuple[list[torch.nn.Module], list[torch.Generator]]:
+    """One initialized model per (initializer, seed), and the generator each run shuffles with: one of its data
+    seed when given, else the one that drew its weights (continued)."""
     from initdash.models import build
 
     x_cpu = torch.as_tensor(data.x_train)
     models, gens = [], []
-    for spec, seed in runs:
+    for i, (spec, seed) in enumerate(runs):
         gen = torch.Generator().manual_seed(seed)
         model = build(config.model, data.in_shape, data.n_outputs, seed)
         initialize(model, spec, gen, x_cpu, config.apply_to)
         models.append(model.to(device))
-        gens.append(gen)
+        gens.append(gen if data_seeds is None else torch.Generator().manual_seed(data_seeds[i]))
     return models, gens
 
 
@@ -106,16 +110,17 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
 
 def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
                cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None,
-               on_start: StartCallback | None = None) -> list[RunOutcome]:
+               on_start: StartCallback | None = None, data_seeds: Sequence[int] | None = None) -> list[RunOutcome]:
     """Train one model per (initializer, seed) as one batched computation; outcomes in the order of `runs`.
 
     Each model keeps its own initial weights, its own shuffling generator and its own optimizer state, so its
     history is the one train_reference gives for the same seed. `on_start` gets the names of the layers that
     per-layer statistics describe (none for a model with a single layer) before epoch 0 is evaluated.
+    `data_seeds` (one per run) seed the data order and dropout apart from the weights (the paired design).
     """
     device = resolve_device(config.device)
     data_t = tensors(data, device)
-    models, gens = build_runs(data, config, runs, device)
+    models, gens = build_runs(data, config, runs, device, data_seeds)
     head = Head(data.n_outputs)
     stack, names, generic = _stack(data, config, models, head, data_t[0][:2])
     if on_start is not None:
@@ -124,7 +129,8 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     if generic:  # dropout draws from torch's global stream: give this unit its own
         from initdash.engine.generic import own_random_stream
 
-        state = [torch.Generator().manual_seed(runs[0][1] ^ 0x5EED).get_state()]
+        first = runs[0][1] if data_seeds is None else data_seeds[0]  # paired: the same masks in every unit
+        state = [torch.Generator().manual_seed(first ^ 0x5EED).get_state()]
         guard = partial(own_random_stream, state)
     return loop.run(stack, head, data_t, gens, [s for _, s in runs], config.epochs, config.batch_size, cancel,
                     on_epoch, guard)
@@ -137,14 +143,15 @@ def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds
 
 
 def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, seed: int,
-                    cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None) -> RunOutcome:
+                    cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None,
+                    data_seed: int | None = None) -> RunOutcome:
     """Train one model the plain way (an nn.Module, autograd, one step per batch): the yardstick."""
     from initdash.engine.generic import ModuleStack
     from initdash.models import forward_layers, observed_modules
 
     device = resolve_device(config.device)
     data_t = tensors(data, device)
-    (model,), (gen,) = build_runs(data, config, [(spec, seed)], device)
+    (model,), (gen,) = build_runs(data, config, [(spec, seed)], device, None if data_seed is None else [data_seed])
     order = forward_layers(model, data_t[0][:2])
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
     stack = ModuleStack(model, Head(data.n_outputs), config.optimizer, config.learning_rate, names,
@@ -154,7 +161,8 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     if not config.model.fast:
         from initdash.engine.generic import own_random_stream
 
-        guard = partial(own_random_stream, [torch.Generator().manual_seed(seed ^ 0x5EED).get_state()])
+        first = seed if data_seed is None else data_seed
+        guard = partial(own_random_stream, [torch.Generator().manual_seed(first ^ 0x5EED).get_state()])
     (outcome,) = loop.run(stack, stack.head, data_t, [gen], [seed], config.epochs, config.batch_size, cancel,
                           on_epoch, guard)
     return outcome

@@ -69,6 +69,8 @@ class LocalExecutor:
     def _work(sweep: Sweep, unit: Unit, turns: Turns) -> None:
         ticket = turns.acquire()
         try:
+            if sweep.cancel_event.is_set():  # cancelled while it waited for its turn: it never began
+                return
             train_unit(sweep.config, sweep.dataset, unit, sweep.emit, sweep.cancel_event,
                        between_epochs=(lambda: turns.pass_on(ticket)) if sweep.interleave else None)
         finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 from initdash import __version__
 from initdash.errors import UserError, first_line
-from initdash.events import FAILED, LAYER_METRICS, METRICS
+from initdash.events import FAILED, INTERRUPTED, LAYER_METRICS, METRICS
 from initdash.export.paths import atomic_write, layers_path
 from initdash.session import Session
 
@@ -20,15 +20,23 @@ LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer",
 
 
 def runs(session: Session) -> list[dict[str, Any]]:
-    """Every run of every sweep (whatever it ended as) as the JSON export's `runs` list."""
-    out = []
+    """Every run of every sweep (whatever it ended as) as the JSON export's `runs` list.
+
+    `seed` is the initializer's seed (as older versions wrote it) and `init_seed` the same; `data_seed` seeds the
+    run's data order and dropout (the initializer's seed itself in the independent design).
+    """
+    from initdash.sweep import data_seeds
+
+    config, out = session.config, []
     for sweep in session.sweeps:
-        for label, group in sweep.initializers.items():
-            for i, seed in enumerate(group.seeds):
-                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed,
-                       "status": group.run_status(i), "history": [dict(h) for h in group.histories[i]]}
-                if group.layer_names:
-                    run["layer_names"] = list(group.layer_names)
+        for label, unit in sweep.initializers.items():
+            shuffles = data_seeds(config.seed, sweep.sweep_id, config.design, unit.seeds)
+            for i, seed in enumerate(unit.seeds):
+                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed, "init_seed": seed,
+                       "data_seed": shuffles[i], "status": unit.run_status(i),
+                       "history": [dict(h) for h in unit.histories[i]]}
+                if unit.layer_names:
+                    run["layer_names"] = list(unit.layer_names)
                 out.append(run)
     return out
 
@@ -159,9 +167,10 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
 
 
 def _session(config, data_label: str, runs: list) -> Session:
-    """Rebuild sweeps from validated exported runs: statuses as exported, unit and sweep states from them."""
+    """Validated exported runs replayed as the events their units sent, through Session.apply: statuses as
+    exported, unit and sweep states as a live sweep would have reached them."""
     from initdash.initializers import parse_spec
-    from initdash.session import CANCELLED, DONE, INTERRUPTED, SweepRecord, UnitRecord
+    from initdash.session import CANCELLED, SWEEP_CANCELLED, SWEEP_INTERRUPTED, replay_sweep, unit_events
 
     session = Session(config, data_label)
     labels = session.labels()
@@ -169,20 +178,16 @@ def _session(config, data_label: str, runs: list) -> Session:
     for run in sorted(runs, key=lambda r: (r.sweep, r.repeat)):
         label = run.initializer if run.initializer in labels else parse_spec(run.initializer).label
         sweeps.setdefault(run.sweep, {}).setdefault(label, []).append(run)
-    for sweep_id, groups in sorted(sweeps.items()):
-        record = SweepRecord(sweep_id, {})
-        for label in sorted(groups, key=labels.index):
-            group = groups[label]
-            statuses = [str(r.status) for r in group]
-            state = (FAILED if all(s == FAILED for s in statuses) else CANCELLED if CANCELLED in statuses
-                     else INTERRUPTED if INTERRUPTED in statuses else DONE)
-            histories = [[h.row() for h in r.history] for r in group]
-            record.initializers[label] = UnitRecord(
-                label, tuple(r.seed for r in group), state,
-                max((h[-1]["epoch"] for h in histories if h), default=-1), statuses, histories,
-                "failed (imported)" if state == FAILED else "", tuple(group[0].layer_names))
-        states = {g.state for g in record.initializers.values()}
-        record.state = ("cancelled" if CANCELLED in states else "interrupted" if INTERRUPTED in states
-                        else "complete")
-        session.sweeps.append(record)
+    for sweep_id, units in sorted(sweeps.items()):
+        events, cancelled = [], False
+        for label in sorted(units, key=labels.index):
+            unit = units[label]
+            statuses = [str(r.status) for r in unit]
+            failed = all(s == FAILED for s in statuses)
+            stopped = any(s in (CANCELLED, INTERRUPTED) for s in statuses)
+            cancelled = cancelled or CANCELLED in statuses
+            events += unit_events(sweep_id, label, [r.seed for r in unit], statuses,
+                                  [[h.row() for h in r.history] for r in unit], unit[0].layer_names,
+                                  error="failed (imported)" if failed else "", ended=not stopped)
+        replay_sweep(session, sweep_id, events, SWEEP_CANCELLED if cancelled else SWEEP_INTERRUPTED)
     return session

@@ -99,7 +99,6 @@ def group_name(label: str, cell: Cell | None = None) -> str:
 class _Run:
     path: Path  # the event file
     epoch: int = 0  # the last epoch written: the status that ends the run is written at it
-    ended: bool = False
 
 
 @dataclass
@@ -142,9 +141,6 @@ class EventWriter:
         for sid, label in list(self.units):
             if sid == sweep_id and label in statuses:
                 self._end(self.units.pop((sid, label)), statuses[label])
-
-    def close(self) -> None:
-        """Nothing stays open between calls; runs still training at exit were ended by end_sweep."""
 
     # --- writing -------------------------------------------------------------------------------------------
     def _start(self, key: tuple[int, str], seeds: tuple[int, ...], layer_names: tuple[str, ...],
@@ -190,10 +186,7 @@ class EventWriter:
         # stopped is unknown there, and its own word is in the status text.
         codes = {OK: api_pb2.STATUS_SUCCESS, DIVERGED: api_pb2.STATUS_FAILURE, FAILED: api_pb2.STATUS_FAILURE,
                  CANCELLED: api_pb2.STATUS_UNKNOWN, INTERRUPTED: api_pb2.STATUS_UNKNOWN}
-        for run, status in zip(unit.runs, statuses):
-            if run.ended:
-                continue
-            run.ended = True
+        for run, status in zip(unit.runs, statuses):  # a unit ends once: end_sweep and apply pop it
             info = plugin_data_pb2.SessionEndInfo(status=codes.get(status, api_pb2.STATUS_UNKNOWN),
                                                   end_time_secs=time.time())
             end = summary_pb2.Summary(value=[summary_pb2.Summary.Value(

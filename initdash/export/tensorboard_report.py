@@ -140,9 +140,17 @@ def summary(groups: dict[str, list[float]], metric: str, lower: bool) -> tuple[s
     means = {k: mean_std(v)[0] for k, v in groups.items() if v}
     best = min(means, key=lambda k: means[k] if lower else -means[k]) if means else None
 
+    # Every pair tested as independent runs (Mann-Whitney U), Holm over all of them, as initdash's own sessions.
+    keys = [k for k in groups if groups[k]]
+    tested = stats.tested([stats.PairStats(a, b, 0, 0, 0, *stats.probability_of_improvement(groups[a], groups[b],
+                                                                                         as_metric),
+                                           len(groups[a]), len(groups[b]))
+                           for i, a in enumerate(keys) for b in keys[i + 1:]],
+                          [], {k: tuple(groups[k]) for k in keys}, as_metric, paired=False)
+    by_pair = {(t.a, t.b): t for t in tested}
+
     def pair(a: str, b: str) -> stats.PairStats:
-        p, low, high = stats.probability_of_improvement(groups[a], groups[b], as_metric)
-        return stats.PairStats(a, b, 0, 0, 0, p, low, high, len(groups[a]), len(groups[b]))
+        return by_pair[(a, b)] if (a, b) in by_pair else by_pair[(b, a)].swapped()
 
     rows = []
     for key, values in groups.items():
@@ -158,7 +166,8 @@ def summary(groups: dict[str, list[float]], metric: str, lower: bool) -> tuple[s
 
 
 def _verdict(best: str | None, others: list[str], pair) -> str:
-    """The best group against its closest challenger, by probability of improvement (initdash's words)."""
+    """The best group against its closest challenger, by probability of improvement, and what the rank test
+    says (initdash's words: stats.verdict_words)."""
     from initdash import stats
 
     if best is None:
@@ -169,11 +178,9 @@ def _verdict(best: str | None, others: list[str], pair) -> str:
     if closest.p < 0.5:
         closest = closest.swapped()
     head = f"{shown(closest.a)} beats {shown(closest.b)} in {closest.p:.0%} of run pairs"
-    if not closest.has_ci:
-        n, label = min((closest.n_a, closest.a), (closest.n_b, closest.b))
-        return f"{head}; {stats.TOO_FEW} (n={n} {'each' if closest.n_a == closest.n_b else 'for ' + shown(label)})"
-    interval = stats.percent_interval(closest.low, closest.high)
-    return f"{head} {interval}: {'clear' if closest.clear else 'not clear'}"
+    if closest.has_ci:
+        head += f" (95% interval {stats.percent_interval(closest.low, closest.high)})"
+    return head + stats.verdict_words(closest)
 
 
 def report_directory(path: Path, group_by: str = DEFAULT_GROUP, metric: str = DEFAULT_METRIC,

@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 
-from initdash.events import LAYER_METRICS, METRICS
-from initdash.session import COMPLETE, SWEEP_CANCELLED, SWEEP_INTERRUPTED, SweepRecord, SweepState, UnitRecord
+from initdash.config import ExperimentConfig
+from initdash.events import CANCELLED, FAILED, LAYER_METRICS, METRICS, Event
+from initdash.initializers import parse_spec
+from initdash.session import (
+    DONE,
+    QUEUED,
+    SWEEP_CANCELLED,
+    SWEEP_INTERRUPTED,
+    Session,
+    SweepRecord,
+    SweepState,
+    replay_sweep,
+    unit_events,
+)
 
 
 def read_sessions(conn: sqlite3.Connection, version: int) \
@@ -45,17 +57,23 @@ def _sweeps(conn: sqlite3.Connection, session_id: int, version: int) -> list[tup
     by_worker: dict[tuple[int, str], list[tuple]] = {}
     for row in runs:
         by_worker.setdefault((row[1], row[2]), []).append(row)
-    sweeps: dict[int, SweepRecord] = {}
-    for rerun, label, state, epoch, error in workers:
+    per_sweep: dict[int, list[tuple[str, list[Event], str]]] = {}
+    for rerun, label, state, _epoch, error in workers:
         rows = by_worker.get((rerun, label), [])
-        group = UnitRecord(label, seeds=tuple(r[3] for r in rows), state=state, epoch=epoch,
-                                statuses=[r[4] for r in rows], histories=[history.get(r[0], []) for r in rows],
-                                error=error)
-        sweeps.setdefault(rerun, SweepRecord(rerun, {})).initializers[label] = group
-    out: list[tuple[SweepRecord, SweepState]] = []
-    for _, record in sorted(sweeps.items()):
-        if not record.recorded_anything:
+        if state == QUEUED:
             continue
-        state: SweepState = (COMPLETE if record.complete else SWEEP_CANCELLED) if record.finished else SWEEP_INTERRUPTED
-        out.append((record, state))
+        events = unit_events(rerun, label, [r[3] for r in rows], [r[4] for r in rows],
+                             [history.get(r[0], []) for r in rows], error=error or "" if state == FAILED else "",
+                             ended=state in (DONE, CANCELLED))
+        per_sweep.setdefault(rerun, []).append((label, events, state))
+    out: list[tuple[SweepRecord, SweepState]] = []
+    for sweep_id, units in sorted(per_sweep.items()):
+        # Replayed through Session.apply, the one state machine; an old sweep whose process stopped (workers
+        # still running) ends as interrupted, one a rerun replaced as cancelled.
+        labels = [label for label, _, _ in units]
+        session = Session(ExperimentConfig(initializers=tuple(parse_spec(label) for label in labels)), "")
+        stopped = SWEEP_CANCELLED if any(state == CANCELLED for *_, state in units) else SWEEP_INTERRUPTED
+        record = replay_sweep(session, sweep_id, [e for _, events, _ in units for e in events], stopped)
+        if record is not None:
+            out.append((record, record.state))
     return out

@@ -11,7 +11,7 @@ import os
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
@@ -23,6 +23,8 @@ from initdash.errors import UserError, first_line
 from initdash.events import OK
 from initdash.session import COMPLETE, SWEEP_INTERRUPTED, SWEEP_RUNNING, Session, SweepState
 from initdash.store import codec, schema
+
+REREADS = 5  # reads of a file that a writer keeps changing under an immutable reader, before the last one stands
 
 
 @dataclass(frozen=True)
@@ -54,21 +56,46 @@ class SessionInfo:
 
 
 class HistoryReader:
-    """A history database opened for reading."""
+    """A history database opened for reading.
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn, self.path = conn, path
+    `reopen` (read-only readers): a reader that found no writer reads the file as immutable; should the file
+    change during a read (a writer started), the read is done again through a fresh connection.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path,
+                 reopen: Callable[[], sqlite3.Connection] | None = None, state: tuple = ()) -> None:
+        self.conn, self.path, self.reopen = conn, path, reopen
+        self.state = state  # the file as it was when `conn` was opened (schema.file_state)
         self._lock = threading.Lock()
 
     def sessions(self) -> list[SessionInfo]:
         """Every stored session, oldest first."""
-        with self._lock, _snapshot(self.conn, self.path):
-            return session_infos(self.conn)
+        return self._read(session_infos)
 
     def load_session(self, session_id: int) -> Session:
         """Rebuild a stored session: every sweep, every number, every status as it was recorded."""
-        with self._lock, _snapshot(self.conn, self.path):
-            return replay(self.conn, self.path, session_id)
+        return self._read(lambda conn: replay(conn, self.path, session_id))
+
+    def _read(self, query: Callable[[sqlite3.Connection], Any]) -> Any:
+        result = None
+        for attempt in range(REREADS):
+            with self._lock:
+                if self.reopen is not None and schema.file_state(self.path) != self.state:
+                    # written since we opened it: a fresh connection (through the writer's -wal if it has one)
+                    self.conn.close()
+                    self.state = schema.file_state(self.path)
+                    self.conn = self.reopen()
+                before = self.state
+                try:
+                    with _snapshot(self.conn, self.path):
+                        result = query(self.conn)
+                except UserError:  # e.g. a page read while a writer moved it: again, unless nothing changed
+                    if self.reopen is None or schema.file_state(self.path) == before or attempt == REREADS - 1:
+                        raise
+                    continue
+            if self.reopen is None or schema.file_state(self.path) == before:
+                return result
+        return result
 
     def close(self) -> None:
         """Close the database."""
@@ -88,8 +115,10 @@ def open_reader(path: Path | str | None = None, writing: bool = False) -> Histor
     migrated in the file itself.
     """
     path = Path(path) if path is not None else schema.default_path()
-    conn = schema.open_rw(path, create=False) if writing else schema.open_ro(path)
-    return HistoryReader(conn, path)
+    if writing:
+        return HistoryReader(schema.open_rw(path, create=False), path)
+    state = schema.file_state(path)
+    return HistoryReader(schema.open_ro(path), path, reopen=lambda: schema.open_ro(path), state=state)
 
 
 @contextmanager

@@ -91,10 +91,18 @@ def database_error(path: Path, exc: BaseException) -> UserError:
 
 # --- opening ----------------------------------------------------------------------------------------------
 
-def open_rw(path: Path, create: bool = True, make_dirs: bool = False) -> sqlite3.Connection:
-    """A read-write connection to a current history (created if `create`, migrated if older)."""
+def regular(path: Path) -> None:
+    """Refuse a history path that exists and is not a regular file (/dev/null, a pipe): SQLite would write a
+    journal beside it."""
     if path.is_dir():
         raise UserError(f"history database {path} is a directory")
+    if path.exists() and not path.is_file():
+        raise UserError(f"history database {path} is not a regular file (give --db a file)")
+
+
+def open_rw(path: Path, create: bool = True, make_dirs: bool = False) -> sqlite3.Connection:
+    """A read-write connection to a current history (created if `create`, migrated if older)."""
+    regular(path)
     if not path.exists():
         if not create:
             raise UserError(f"no history database at {path}")
@@ -117,9 +125,8 @@ def open_rw(path: Path, create: bool = True, make_dirs: bool = False) -> sqlite3
 
 def open_ro(path: Path) -> sqlite3.Connection:
     """A connection that reads a current history without changing the file (an older schema: a migrated
-    copy in memory; an empty file: an empty history in memory)."""
-    if path.is_dir():
-        raise UserError(f"history database {path} is a directory")
+    copy in memory; an empty file: an empty history in memory). Nothing is created beside the file."""
+    regular(path)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -165,23 +172,35 @@ def _connect(target: str, uri: bool = False) -> sqlite3.Connection:
     return sqlite3.connect(target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False, uri=uri)
 
 
+def sidecars(path: Path) -> bool:
+    """True while the file has a -wal or -shm beside it: some connection has it open in WAL mode."""
+    return any(Path(f"{path}{s}").exists() for s in ("-wal", "-shm"))
+
+
+def file_state(path: Path) -> tuple:
+    """What changes when anyone writes the file: its inode, size and time, and whether it has sidecars."""
+    try:
+        st = path.stat()
+    except OSError:
+        return ()
+    return st.st_ino, st.st_size, st.st_mtime_ns, sidecars(path)
+
+
 def _connect_ro(path: Path) -> sqlite3.Connection:
-    """mode=ro; in a directory we cannot write, with no -wal/-shm beside the file, immutable=1 (SQLite could not
-    create them, and no writer can be using the file without them)."""
+    """A reader that creates nothing. With no -wal/-shm beside the file no writer has it open: read it as
+    immutable=1 (SQLite then opens no -wal or -shm, and so never creates them; HistoryReader reads again if
+    a writer started meanwhile). With them, a writer is at work: mode=ro reads through its -wal and -shm."""
     uri = path.absolute().as_uri()
-    parent = path.parent if str(path.parent) else Path(".")
-    sidecars = any(Path(f"{path}{s}").exists() for s in ("-wal", "-shm"))
-    immutable = f"{uri}?immutable=1"
-    if not sidecars and not os.access(parent, os.W_OK):
-        return _connect(immutable, uri=True)
+    if not sidecars(path):
+        return _connect(f"{uri}?immutable=1", uri=True)
     conn = _connect(f"{uri}?mode=ro", uri=True)
     try:
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
         conn.close()
-        if sidecars:
+        if sidecars(path):
             raise
-        return _connect(immutable, uri=True)
+        return _connect(f"{uri}?immutable=1", uri=True)  # the writer closed meanwhile, taking its sidecars
     return conn
 
 

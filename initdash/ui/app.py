@@ -128,6 +128,7 @@ class InitdashApp(App[int]):
         self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
         self._eta = Eta(len(config.initializers) * config.epochs)
+        self.main.progress = self._eta.times()
         self._show_activity(f"training sweep {sweep_id}…")
         self.main.live = True
         self.sweep.start()
@@ -209,8 +210,9 @@ class InitdashApp(App[int]):
         current = self.session.current
         if isinstance(event, EpochDone) and self._eta is not None and current is not None and not current.finished:
             self._eta.update(epochs_done(current, self.session.config.epochs))
-            self._activity = f"training sweep {current.sweep_id} · {self._eta.text()}"
-            # Quietly: the status is painted with the data at the next tick, not one redraw per epoch.
+            self._activity = f"training sweep {current.sweep_id} · {self._eta.done}/{self._eta.total} epochs"
+            # Quietly: header and status are painted with the data at the next tick, not one redraw per epoch.
+            self.main.progress = self._eta.times()
             self.main.set_reactive(MainScreen.status, self._status_text())
         if isinstance(event, UnitFailed):
             where = self.recorder.failure_logs.get((event.sweep_id, event.initializer))
@@ -225,6 +227,7 @@ class InitdashApp(App[int]):
             else:
                 text = f"sweep {current.sweep_id} done in {took:.1f} s" + (
                     f" · failed: {', '.join(failed)}" if failed else "")
+            self.main.progress = ""
             self._show_activity(text)
             self.main.live = False  # and the final picture now, not at the next tick
 

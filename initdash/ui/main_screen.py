@@ -88,6 +88,7 @@ class MainScreen(Screen[None]):
     def __init__(self, session: Session, data: Described, notes: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.session, self.data, self.notes = session, data, notes
+        self.progress = ""  # the running sweep's elapsed time and ETA (set by the app; painted with the data)
         self.curves = CurveCache()
         self._stale = True  # new training data since the last redraw
         self._texts: dict[str, str] = {}
@@ -253,7 +254,8 @@ class MainScreen(Screen[None]):
             self._draw_curves()
         self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric,
                                          self.size.width)
-        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20)))
+        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20),
+                                              self.progress))
         self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
         self._set_text("#status", self.status)
 

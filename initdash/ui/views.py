@@ -279,17 +279,17 @@ def spread_data(session: Session, st: stats.SessionStats, muted: frozenset[str] 
     return out
 
 
-SPREAD_HEADER = ("#", "initializer", "n", "mean ± std", "95% CI of mean", "P(beats best)", "rank", "wins")
-SPREAD_DROP_ORDER = ("wins", "rank", "95% CI of mean", "P(beats best)")  # left out first to last, to fit
+SPREAD_HEADER = ("#", "initializer", "n", "mean ± std", "IQM", "95% CI of mean", "P(beats best)", "rank", "wins")
+SPREAD_DROP_ORDER = ("wins", "rank", "95% CI of mean", "IQM", "P(beats best)")  # left out first to last, to fit
 
 
 def spread_lines(st: stats.SessionStats, width: int = 200, labels: dict[str, str] | None = None) -> list[str]:
-    """The spread view's table: #, n, mean ± std, 95% CI of the mean, P(beats best), rank, wins per initializer,
-    then a line that says what `best` and `rank` are about. Columns that do not fit `width` are left out in
-    SPREAD_DROP_ORDER, and the last line names them."""
+    """The spread view's table: #, n, mean ± std, IQM, 95% CI of the mean, P(beats best), rank, wins per
+    initializer, then a line that says what `best` and `rank` are about. Columns that do not fit `width` are left
+    out in SPREAD_DROP_ORDER, and the last line names them."""
     labels = labels or {}
     rows = [[str(k) if k <= 9 else "", labels.get(s.label, s.label), str(s.n), mean_pm_std(s.values, 4, sep="±"),
-             stats.ci_text(s, 3), stats.against_best_text(st, s),
+             fmt(s.iqm, 4), stats.ci_text(s, 3), stats.against_best_text(st, s),
              "-" if s.rank is None else f"{s.rank} {s.change}".strip(), str(s.wins)]
             for k, s in enumerate(st.inits, start=1)]
     keep = list(range(len(SPREAD_HEADER)))
@@ -309,9 +309,10 @@ def spread_lines(st: stats.SessionStats, width: int = 200, labels: dict[str, str
     return [*lines, " · ".join(n for n in notes if n)]
 
 
-def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200) -> str:
-    """The summary above the charts: model, data, training settings, seed, sweep; broken into lines of at most
-    `width` between its parts, never inside one."""
+def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200,
+                progress: str = "") -> str:
+    """The summary above the charts: model, data, training settings, seed, sweep (and while it trains, its
+    elapsed time and ETA); broken into lines of at most `width` between its parts, never inside one."""
     c = session.config
     parts = [c.model.label, data.name + (" (synthetic)" if data.synthetic else "")]
     if data.n_classes > 2:
@@ -328,6 +329,8 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
         parts.append("some parameters left to the module")
     if session.current is not None:  # none yet while the data loads
         parts.append(f"sweep {session.current.sweep_id}")
+    if progress:
+        parts.append(progress)
     lines = [parts[0]]
     for part in parts[1:]:
         if len(lines[-1]) + 3 + len(part) <= width:

@@ -1,5 +1,5 @@
-"""GPT-2's initialization as a user's initializer: `--init examples/gpt2_init.py:gpt2` (or
-`examples/gpt2_init.py:gpt2:std=0.02,layers=12`). initdash calls gpt2(model, generator, **params) on each
+"""GPT-2's initialization as a user's initializer: `--init assets/examples/gpt2_init.py:gpt2` (or
+`assets/examples/gpt2_init.py:gpt2:std=0.02,layers=12`). initdash calls gpt2(model, generator, **params) on each
 freshly built model and draws nothing else for it."""
 
 import math

@@ -1,5 +1,5 @@
 """A small model with one layer of every kind initdash gives a role: the digits' 8 rows as a sequence of 8
-tokens. `initdash audit --model examples/mixed.py:build --data digits --init he_normal` shows what sets what."""
+tokens. `initdash audit --model assets/examples/mixed.py:build --data digits --init he_normal` shows what sets what."""
 
 import torch
 from torch import nn
