@@ -26,7 +26,7 @@ from initdash.settings import (
 )
 
 __all__ = ["DEFAULT_DESIGN", "DEFAULT_LR", "DESIGNS", "DEVICES", "EXECUTORS", "INDEPENDENT", "OPTIMIZERS", "PAIRED",
-           "RUNTIME_SETTINGS", "SETTINGS", "Design", "ExecutorName", "ExperimentConfig"]
+           "OUTPUT_SETTINGS", "RUNTIME_SETTINGS", "SETTINGS", "Design", "ExecutorName", "ExperimentConfig"]
 
 # Keras 3 defaults: RMSprop(lr=0.001, rho=0.9, epsilon=1e-7), SGD(lr=0.01), Adam(lr=0.001, epsilon=1e-7).
 DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
@@ -35,6 +35,8 @@ DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
             "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "design", "device", "executor",
             "ray_address")
+# What a config file may also say: where this run's outputs go (not settings of the experiment).
+OUTPUT_SETTINGS = ("tensorboard",)
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
