@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--sweeps", "--reruns", dest="sweeps", type=int, default=1, metavar="K",
                    help="headless: train every initializer K times with fresh seeds (K presses of r)")
     o.add_argument("--out", type=Path, metavar="FILE.json|FILE.csv", help="headless: write every epoch of every run")
+    o.add_argument("--layer-stats", action="store_true",
+                   help="headless: record per-layer statistics every epoch (the dashboard always does)")
     o.add_argument("--list-initializers", action="store_true", help="print the initializer catalog and exit")
     o.add_argument("--list-models", action="store_true", help="print the built-in models and exit")
     o.add_argument("--list-presets", action="store_true", help="print the presets and exit")
@@ -156,6 +158,11 @@ def apply_layers(args: argparse.Namespace, argv: list[str]) -> None:
         if key in explicit:
             continue
         action = actions[key]
+        if action.nargs == 0:  # a flag such as --layer-stats: true or false in a file
+            if not isinstance(value, bool):
+                raise UserError(f"{key.replace('_', '-')} = {value!r} is not true or false")
+            setattr(args, key, value)
+            continue
         text = str(value)
         kind = {int: "a whole number", number: "a number"}.get(action.type, "valid")
         try:
@@ -184,7 +191,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return ExperimentConfig(
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
-        repeats=args.repeats, seed=seed, device=args.device, executor=args.executor, ray_address=args.ray_address)
+        repeats=args.repeats, seed=seed, device=args.device, executor=args.executor, ray_address=args.ray_address,
+        layer_stats=args.layer_stats)
 
 
 def _model_path(name: str) -> str:

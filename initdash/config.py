@@ -21,9 +21,11 @@ EXECUTORS: tuple[ExecutorName, ...] = get_args(ExecutorName)
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address")
-# Settings that change how fast or where a session trains, not its numbers: --open may change them.
-RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
+            "lr", "batch_size", "epochs", "init", "repeats", "seed", "device", "executor", "ray_address",
+            "layer_stats")
+# Settings that change how fast or where a session trains, or what it records besides its metrics, not its
+# numbers: --open may change them.
+RUNTIME_SETTINGS = ("repeats", "executor", "ray_address", "layer_stats")
 
 
 
@@ -47,6 +49,9 @@ class ExperimentConfig:
     executor: str = "local"
     ray_address: str | None = None
     data_digest: str = ""  # sha256 of a data file's bytes ("" for built-in data)
+    # Per-layer statistics every epoch (activation std, gradient norm): what the dashboard's signal view
+    # shows; headless runs record them only when asked (--layer-stats), as they cost up to 40% of training.
+    layer_stats: bool = False
 
     def __post_init__(self) -> None:
         _range("--epochs", self.epochs, 1, MAX_EPOCHS)
@@ -64,6 +69,7 @@ class ExperimentConfig:
         _check(self.executor in EXECUTORS,
                f"unknown executor {self.executor!r} (choose from {', '.join(EXECUTORS)})")
         _check(self.ray_address is None or self.executor == "ray", "--ray-address needs --executor ray")
+        _check(isinstance(self.layer_stats, bool), f"layer-stats must be true or false, got {self.layer_stats!r}")
 
     @property
     def learning_rate(self) -> float:

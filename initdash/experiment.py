@@ -97,7 +97,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         if config.data.startswith(IMPORTED_CSV):
             raise UserError(f"session {args.open} was imported from a CSV export, which records neither its data "
                             "nor its settings: it can be listed and exported, not continued")
-        changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address")
+        changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address", "layer_stats")
                    if k in explicit_options(argv)}
         if changes.get("executor") == "local":
             changes.setdefault("ray_address", None)

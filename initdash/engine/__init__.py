@@ -48,20 +48,38 @@ def tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(a, device=device) for a in (data.x_train, data.y_train, data.x_val, data.y_val))
 
 
+def run_streams(model: torch.nn.Module, spec: InitSpec, seed: int, x_cpu: torch.Tensor) -> tuple[torch.Generator,
+                                                                                                  torch.Tensor]:
+    """Initialize one run's weights from its seed; return the two streams its data order draws from: the
+    generator that shuffles its batches, and the state of the stream its dropout draws from (a unit uses its
+    first run's, for all of its runs at once).
+
+    The one place where a run's random streams are made. The data order has its own generator object; it
+    continues the seed's one stream where the initializer left it, which is how every run drew until now, so
+    the numbers of a seed stay what they were.
+    """
+    weights = torch.Generator().manual_seed(seed)
+    initialize(model, spec, weights, x_cpu)
+    order = torch.Generator()
+    order.set_state(weights.get_state())
+    return order, torch.Generator().manual_seed(seed ^ 0x5EED).get_state()
+
+
 def build_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
-               device: torch.device) -> tuple[list[torch.nn.Module], list[torch.Generator]]:
-    """One initialized model per (initializer, seed), and the generator each run shuffles with."""
+               device: torch.device) -> tuple[list[torch.nn.Module], list[torch.Generator], torch.Tensor]:
+    """One initialized model per (initializer, seed), the generator each run shuffles with, and the state of
+    the dropout stream of the unit (its first run's)."""
     from initdash.models import build
 
     x_cpu = torch.as_tensor(data.x_train)
-    models, gens = [], []
+    models, gens, dropout = [], [], None
     for spec, seed in runs:
-        gen = torch.Generator().manual_seed(seed)
         model = build(config.model, data.in_shape, data.n_outputs, seed)
-        initialize(model, spec, gen, x_cpu)
+        gen, state = run_streams(model, spec, seed, x_cpu)
+        dropout = state if dropout is None else dropout
         models.append(model.to(device))
         gens.append(gen)
-    return models, gens
+    return models, gens, dropout
 
 
 def _widest(model: torch.nn.Module, in_shape: tuple[int, ...]) -> int:
@@ -110,24 +128,25 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     """Train one model per (initializer, seed) as one batched computation; outcomes in the order of `runs`.
 
     Each model keeps its own initial weights, its own shuffling generator and its own optimizer state, so its
-    history is the one train_reference gives for the same seed. `on_start` gets the names of the layers that
-    per-layer statistics describe (none for a model with a single layer) before epoch 0 is evaluated.
+    history is the one train_reference gives for the same seed. With `config.layer_stats`, every epoch records
+    per-layer statistics, and `on_start` gets the names of the layers they describe (none for a model with a
+    single layer) before epoch 0 is evaluated; without, it gets none.
     """
     device = resolve_device(config.device)
     data_t = tensors(data, device)
-    models, gens = build_runs(data, config, runs, device)
+    models, gens, dropout = build_runs(data, config, runs, device)
     head = Head(data.n_outputs)
     stack, names, generic = _stack(data, config, models, head, data_t[0][:2])
+    names = names if config.layer_stats else ()
     if on_start is not None:
         on_start(names)
     guard = None
     if generic:  # dropout draws from torch's global stream: give this unit its own
         from initdash.engine.generic import own_random_stream
 
-        state = [torch.Generator().manual_seed(runs[0][1] ^ 0x5EED).get_state()]
-        guard = partial(own_random_stream, state)
+        guard = partial(own_random_stream, [dropout])
     return loop.run(stack, head, data_t, gens, [s for _, s in runs], config.epochs, config.batch_size, cancel,
-                    on_epoch, guard)
+                    on_epoch, guard, config.layer_stats)
 
 
 def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds: Sequence[int],
@@ -144,7 +163,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
 
     device = resolve_device(config.device)
     data_t = tensors(data, device)
-    (model,), (gen,) = build_runs(data, config, [(spec, seed)], device)
+    (model,), (gen,), dropout = build_runs(data, config, [(spec, seed)], device)
     order = forward_layers(model, data_t[0][:2])
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
     stack = ModuleStack(model, Head(data.n_outputs), config.optimizer, config.learning_rate, names,
@@ -154,7 +173,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     if not config.model.fast:
         from initdash.engine.generic import own_random_stream
 
-        guard = partial(own_random_stream, [torch.Generator().manual_seed(seed ^ 0x5EED).get_state()])
+        guard = partial(own_random_stream, [dropout])
     (outcome,) = loop.run(stack, stack.head, data_t, [gen], [seed], config.epochs, config.batch_size, cancel,
-                          on_epoch, guard)
+                          on_epoch, guard, config.layer_stats)
     return outcome

@@ -115,7 +115,8 @@ class InitdashApp(App[int]):
             return
         if self.sweep is not None:
             self.sweep.cancel()
-        config = self.session.config.with_changes(repeats=self.next_repeats)
+        # The signal view shows per-layer statistics: the dashboard records them whatever the settings say.
+        config = self.session.config.with_changes(repeats=self.next_repeats, layer_stats=True)
         sweep_id = self.recorder.begin_sweep(config)
         self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
