@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, metavar="N", help="root seed (default: a fresh random one, shown)")
     t.add_argument("--device", default="cpu", choices=DEVICES, help="where to train (default cpu)")
     t.add_argument("--executor", default="local", choices=EXECUTORS,
-                   help="local threads (default), or a Ray cluster: needs initdash[ray]")
+                   help="local worker processes, one per core (default), or a Ray cluster: needs initdash[ray]")
     t.add_argument("--ray-address", metavar="ADDR",
                    help="the Ray cluster (default: $RAY_ADDRESS, a running local cluster, else a new local one)")
     o = p.add_argument_group("output")

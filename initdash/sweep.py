@@ -1,7 +1,7 @@
 """One sweep: every initializer trained once (with `repeats` seeds each), as units of work for an executor.
 
 A unit is one initializer's runs of one sweep: one worker trains it, and turns everything that happens into
-events. The unit is the same on every executor (local threads, Ray tasks), so the same command and seed
+events. The unit is the same on every executor (local workers, Ray tasks), so the same command and seed
 give the same numbers on any of them.
 """
 
@@ -12,16 +12,13 @@ import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.errors import first_line
 from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
 from initdash.initializers import InitSpec
-
-if TYPE_CHECKING:
-    from threading import Event as Flag
 
 Emit = Callable[[Event], None]
 
@@ -38,6 +35,13 @@ def run_seeds(root: int, sweep_id: int, initializer: str, repeats: int) -> tuple
     return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(repeats))
 
 
+class CancelFlag(Protocol):
+    """What a worker checks at every batch: a threading.Event, or a flag in memory shared with a process."""
+
+    def is_set(self) -> bool:
+        """Whether the sweep was cancelled."""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One worker's job: one initializer's runs of one sweep."""
@@ -52,12 +56,11 @@ class Unit:
         return self.spec.label
 
 
-def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emit, cancel: Flag | None = None,
-               between_epochs: Callable[[], None] | None = None) -> None:
+def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emit,
+               cancel: CancelFlag | None = None) -> None:
     """The body of a worker on any executor: train one unit, and turn everything that happens into events.
 
-    `between_epochs` runs after each epoch's event (the local executor passes the turn on there). Never raises:
-    a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
+    Never raises: a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
     """
     sid, label = unit.sweep_id, unit.label
     try:
@@ -67,8 +70,6 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
 
         def on_epoch(report: EpochReport) -> None:
             emit(EpochDone(sid, label, report))
-            if between_epochs is not None:
-                between_epochs()
 
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
                                      on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
@@ -78,7 +79,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
 
 
 class Executor(Protocol):
-    """Where a sweep's units train: local threads (executors.local) or a Ray cluster (executors.ray)."""
+    """Where a sweep's units train: a local pool (executors.local) or a Ray cluster (executors.ray)."""
 
     name: str
 
