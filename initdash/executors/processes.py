@@ -71,13 +71,19 @@ def _work(conn: Connection, flags: Any, parent: int) -> None:
         flag = SharedFlag(flags, serial % SLOTS)
 
         def emit(event: object, serial: int = serial) -> None:
-            conn.send(("event", serial, event))
+            try:
+                conn.send(("event", serial, event))
+            except OSError:  # the parent is gone (killed): no one to train for, nothing to say
+                os._exit(0)
 
         try:
             train_unit(config, dataset, unit, emit, flag)
         except BaseException as exc:  # SystemExit from a user's model: its unit fails, the worker goes on
             emit(UnitFailed(unit.sweep_id, unit.label, first_line(exc), traceback.format_exc(), unit.seeds))
-        conn.send(("done", serial, unit.label))
+        try:
+            conn.send(("done", serial, unit.label))
+        except OSError:
+            return
 
 
 class Worker:

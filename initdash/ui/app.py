@@ -69,6 +69,8 @@ class InitdashApp(App[int]):
                  experiment: Experiment | None = None) -> None:
         super().__init__()
         self.session = session or Session(config, data.describe())
+        # An executor this app connects itself (no experiment given, as in tests) is this app's to close.
+        self._owns_executor = experiment is None and executor is None
         if experiment is None:
             experiment = Experiment(config, data, store, self.session, None, list(notes))
             experiment.executor = executor
@@ -106,6 +108,8 @@ class InitdashApp(App[int]):
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)  # a process-wide setting: give it back
+        if self._owns_executor and self.experiment.executor is not None:
+            self.experiment.executor.close()  # its worker processes end with the app
 
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
