@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "only the initializer differs; independent: every run draws all from its own seed")
     t.add_argument("--device", default="cpu", choices=DEVICES, help="where to train (default cpu)")
     t.add_argument("--executor", default="local", choices=EXECUTORS,
-                   help="local threads (default), or a Ray cluster: needs initdash[ray]")
+                   help="local worker processes, one per core (default), or a Ray cluster: needs initdash[ray]")
     t.add_argument("--ray-address", metavar="ADDR",
                    help="the Ray cluster (default: $RAY_ADDRESS, a running local cluster, else a new local one)")
     o = p.add_argument_group("output")
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out", type=Path, metavar="FILE.json|FILE.csv", help="headless: write every epoch of every run")
     o.add_argument("--tensorboard", type=Path, metavar="DIR",
                    help="write TensorBoard event files while training, into DIR/sessionN (needs initdash[tensorboard])")
+    o.add_argument("--layer-stats", action="store_true",
+                   help="headless: record per-layer statistics every epoch (the dashboard always does)")
     o.add_argument("--list-initializers", action="store_true", help="print the initializer catalog and exit")
     o.add_argument("--list-models", action="store_true", help="print the built-in models and exit")
     o.add_argument("--list-presets", action="store_true", help="print the presets and exit")
@@ -182,6 +184,11 @@ def apply_layers(args: argparse.Namespace, argv: list[str]) -> None:
         if key in explicit:
             continue
         action = actions[key]
+        if action.nargs == 0:  # a flag such as --layer-stats: true or false in a file
+            if not isinstance(value, bool):
+                raise UserError(f"{key.replace('_', '-')} = {value!r} is not true or false")
+            setattr(args, key, value)
+            continue
         text = str(value)
         kind = {int: "a whole number", number: "a number"}.get(action.type, "valid")
         try:
@@ -211,7 +218,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
         apply_to=args.apply_to, repeats=args.repeats, seed=seed, design=args.design, device=args.device,
-        executor=args.executor, ray_address=args.ray_address)
+        executor=args.executor, ray_address=args.ray_address, layer_stats=args.layer_stats)
 
 
 def model_path(name: str) -> str:

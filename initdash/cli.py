@@ -153,7 +153,7 @@ def _check_open_flags(args: argparse.Namespace, argv: list[str]) -> None:
     if given:
         flags = ", ".join("--" + o.replace("_", "-") for o in given)
         raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
-                        "(--repeats, --sweeps, --executor and --ray-address may change)")
+                        "(--repeats, --sweeps, --executor, --ray-address and --layer-stats may change)")
 
 
 def _dashboard(experiment: Experiment, start: Path) -> int:

@@ -34,11 +34,12 @@ DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
             "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "design", "device", "executor",
-            "ray_address")
+            "ray_address", "layer_stats")
 # What a config file may also say: where this run's outputs go (not settings of the experiment).
 OUTPUT_SETTINGS = ("tensorboard",)
-# Settings that change how fast or where a session trains, not its numbers: --open may change them.
-RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
+# Settings that change how fast or where a session trains, or what it records besides its metrics, not its
+# numbers: --open may change them.
+RUNTIME_SETTINGS = ("repeats", "executor", "ray_address", "layer_stats")
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class ExperimentConfig:
     apply_to: tuple[Role, ...] = DEFAULT_ROLES  # the roles the initializers act on; the others get Keras' defaults
     # What initialization left to the module (audit.coverage), recorded when the session began: one line each.
     left_to_module: tuple[str, ...] = ()
+    # Per-layer statistics every epoch (activation std, gradient norm): what the dashboard's signal view
+    # shows; headless runs record them only when asked (--layer-stats), as they cost up to 40% of training.
+    layer_stats: bool = False
 
     def __post_init__(self) -> None:
         validated(ConfigSettings, self.to_dict(), flags=True)  # the one settings model: types and ranges

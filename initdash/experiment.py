@@ -75,6 +75,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     """
     from initdash import imported, models
     from initdash.audit import coverage
+    from initdash.config import RUNTIME_SETTINGS
     from initdash.data import builtin_info, load
     from initdash.export.json_csv import IMPORTED_CSV
     from initdash.export.paths import check_out_dir, check_out_path
@@ -112,7 +113,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
             flags = ", ".join(f"--{k}" for k in imported.NAMED if k in explicit)
             raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
                             "(--repeats, --sweeps, --executor and --ray-address may change)")
-        changes = {k: getattr(args, k) for k in ("repeats", "executor", "ray_address") if k in explicit}
+        changes = {k: getattr(args, k) for k in RUNTIME_SETTINGS if k in explicit}
         if changes.get("executor") == "local":
             changes.setdefault("ray_address", None)
         config = config.with_changes(**changes)

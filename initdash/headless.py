@@ -127,9 +127,8 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
         stop.check()
         events: queue.Queue = queue.Queue()
         sweep_id = recorder.begin_sweep(config)
-        # One unit after another (each holds its turn to the end): the same numbers as taking turns an epoch
-        # each, but every unit's result arrives as it ends, not all of them in the sweep's last round.
-        sweep = Sweep(config, dataset, sweep_id, events.put, executor, interleave=False)
+        # The executor's workers take the units in order, each to its end: every unit's result arrives as it ends.
+        sweep = Sweep(config, dataset, sweep_id, events.put, executor)
         sweep.start()
         pending = {unit.label for unit in sweep.units}
         head = f"sweep {k + 1} of {sweeps} · " if sweeps > 1 else ""

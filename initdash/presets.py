@@ -49,7 +49,7 @@ PRESETS = {p.name: p for p in (
     Preset("deep-tanh", "8x64 tanh MLP on moons, sgd: normal (std 0.05) vanishes with depth; glorot and lsuv "
            "keep the signal",
            {"data": "moons", "hidden": DEEP_TANH, "activation": "tanh", "optimizer": "sgd", "lr": 0.05,
-            "epochs": 20, "init": "normal,glorot_uniform,lsuv,orthogonal"}),
+            "epochs": 20, "init": "normal,glorot_uniform,lsuv,orthogonal", "layer_stats": True}),
     Preset("deep-sigmoid", "4x64 sigmoid MLP on moons, sgd lr 1: normal never learns, glorot crawls, he_normal "
            "trains, lsuv saturates (sigmoid outputs are not zero-mean)",
            {"data": "moons", "hidden": ",".join(["64"] * 4), "activation": "sigmoid", "optimizer": "sgd",

@@ -95,6 +95,7 @@ class ConfigSettings(Strict):
                                           description=f"roles from {', '.join(ROLES)}")] = list(DEFAULT_ROLES)
     left_to_module: Annotated[list[Text], Field(max_length=MAX_INITIALIZERS + 1,
                                                 description="lines of text")] = []
+    layer_stats: bool = False
 
     @field_validator("initializers")
     @classmethod
@@ -216,6 +217,7 @@ class FileSettings(Strict):
     device: Text | None = None
     executor: Text | None = None
     ray_address: Text | None = None
+    layer_stats: bool | None = None
     tensorboard: Text | None = None  # an output, not a setting of the experiment: where live event files go
 
 

@@ -1,7 +1,7 @@
 """One sweep: every initializer trained once (with `repeats` seeds each), as units of work for an executor.
 
 A unit is one initializer's runs of one sweep: one worker trains it, and turns everything that happens into
-events. The unit is the same on every executor (local threads, Ray tasks), so the same command and seed
+events. The unit is the same on every executor (local workers, Ray tasks), so the same command and seed
 give the same numbers on any of them.
 """
 
@@ -12,16 +12,13 @@ import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from initdash.config import PAIRED, ExperimentConfig
 from initdash.data import Dataset
 from initdash.errors import fails_only_its_work, said
 from initdash.events import EpochDone, EpochReport, Event, UnitFailed, UnitFinished, UnitStarted
 from initdash.initializers import InitSpec
-
-if TYPE_CHECKING:
-    from threading import Event as Flag
 
 Emit = Callable[[Event], None]
 
@@ -54,6 +51,13 @@ def data_seeds(root: int, sweep_id: int, design: str, init_seeds: tuple[int, ...
     return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(len(init_seeds)))
 
 
+class CancelFlag(Protocol):
+    """What a worker checks at every batch: a threading.Event, or a flag in memory shared with a process."""
+
+    def is_set(self) -> bool:
+        """Whether the sweep was cancelled."""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One worker's job: one initializer's runs of one sweep."""
@@ -69,12 +73,11 @@ class Unit:
         return self.spec.label
 
 
-def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emit, cancel: Flag | None = None,
-               between_epochs: Callable[[], None] | None = None) -> None:
+def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emit,
+               cancel: CancelFlag | None = None) -> None:
     """The body of a worker on any executor: train one unit, and turn everything that happens into events.
 
-    `between_epochs` runs after each epoch's event (the local executor passes the turn on there). Never raises:
-    a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
+    Never raises: a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
     """
     sid, label = unit.sweep_id, unit.label
     try:
@@ -84,8 +87,6 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
 
         def on_epoch(report: EpochReport) -> None:
             emit(EpochDone(sid, label, report))
-            if between_epochs is not None and report.epoch < config.epochs:  # not after the last: it ends now
-                between_epochs()
 
         outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
                                      on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)),
@@ -98,7 +99,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
 
 
 class Executor(Protocol):
-    """Where a sweep's units train: local threads (executors.local) or a Ray cluster (executors.ray)."""
+    """Where a sweep's units train: a local pool (executors.local) or a Ray cluster (executors.ray)."""
 
     name: str
 
@@ -119,12 +120,11 @@ class Sweep:
     """One training of every initializer: seeds, units, a cancel flag, and the executor that runs them."""
 
     def __init__(self, config: ExperimentConfig, dataset: Dataset, sweep_id: int, emit: Emit,
-                 executor: Executor, interleave: bool = True) -> None:
+                 executor: Executor) -> None:
         self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
         self.emit, self.executor = emit, executor
         # Local threads take turns an epoch each (every initializer's curves grow together on the dashboard);
         # False: one unit after another, each to its end (headless: results as each unit ends).
-        self.interleave = interleave
         self.cancel_event = threading.Event()
         self.units = [self._unit(spec) for spec in config.initializers]
 

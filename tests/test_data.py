@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -296,3 +299,34 @@ def test_standardization_never_overflows_on_finite_input():
     assert np.isfinite(z).all()
     assert np.allclose(z.mean(0), 0) and np.allclose(z.std(0), 1)
     assert np.array_equal(data.standardize(x[:, 1:]), data.standardize(x[:, 1:] * 2.0**900))  # scale-free
+
+
+@pytest.mark.parametrize("name", ["banknote-like", "moons", "digits", "iris", "breast-cancer"])
+def test_standardize_and_split_are_scikit_learns_to_the_last_bit(name):
+    """Written out so the default data loads without importing scikit-learn: the same numbers as its own."""
+    import warnings
+
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import scale as sk_scale
+
+    from initdash.data.builtin import load_builtin
+    from initdash.data.prepare import scale, split_indices
+
+    x = load_builtin(name)[0]
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    huge = np.random.default_rng(0).normal(size=(40, 3)) * [1.0, 0.0, 1e10] + [0.0, 3.0, 1e12]  # constant, huge
+    for a in (flat, huge):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert np.array_equal(sk_scale(a.copy()), scale(a.copy()))
+    for n, seed in ((len(x), 42), (4, 0), (5, 7), (len(x), 2**32 - 1)):
+        want = train_test_split(np.arange(n), test_size=0.3, random_state=seed)
+        got = split_indices(n, 0.3, seed)
+        assert all(np.array_equal(w, g) and w.dtype == g.dtype for w, g in zip(want, got))
+
+
+def test_the_default_data_loads_without_scikit_learn():
+    code = ("import sys; from initdash.data import load; load(); "
+            "print(any(m.startswith('sklearn') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -71,7 +71,7 @@ def test_the_lesson_model_has_no_layer_statistics(tmp_path):
 
 def test_batched_and_reference_engines_agree_on_layer_statistics():
     config = experiment(seed=1, hidden=(16, 16, 16), activation="tanh", epochs=2, optimizer="sgd", lr=0.05,
-                              initializers=parse_list("glorot_uniform"))
+                              initializers=parse_list("glorot_uniform"), layer_stats=True)
     data = load("moons")
     spec = parse_spec("lsuv")
     ref = engine.train_reference(data, config, spec, 5)

@@ -78,7 +78,7 @@ def test_parameter_count_by_arithmetic_equals_the_module(name, shape):
                          ids=["linear", "mlp", "cnn", "resnet"])
 def test_every_builtin_model_trains_headless_on_digits(tmp_path, capsys, model):
     code, doc, err = headless(tmp_path, capsys, "--data", "digits", "--repeats", "2", "--init", "zeros,he_normal",
-                              *model)
+                              "--layer-stats", *model)
     assert code == 0, err
     assert doc["config"]["model"]["name"] == model[1]
     assert len(doc["runs"]) == 4 and {r["status"] for r in doc["runs"]} == {OK}
@@ -103,7 +103,7 @@ def test_zeros_init_starts_at_ln_k_for_k_classes(digits):
                          ids=lambda s: s.name)
 @pytest.mark.parametrize("optimizer", ["rmsprop", "sgd"])
 def test_batched_engines_equal_the_per_model_loop_in_the_first_epoch(digits, spec, optimizer):
-    config = experiment(model=spec, epochs=1, batch_size=64, optimizer=optimizer)
+    config = experiment(model=spec, epochs=1, batch_size=64, optimizer=optimizer, layer_stats=True)
     init, seeds = parse_spec("he_normal"), [5, 6, 7]
     batched = engine.train_batched(digits, config, init, seeds)
     for seed, got in zip(seeds, batched):
@@ -175,7 +175,7 @@ def write_model(tmp_path, text: str, name: str = "mynet.py"):
 def test_a_users_model_with_residual_blocks_and_layernorm_trains(tmp_path, capsys):
     path = write_model(tmp_path, RESIDUAL_MODEL)
     code, doc, err = headless(tmp_path, capsys, "--data", "digits", "--model", f"{path}:build", "--repeats", "2",
-                              "--init", "he_normal,lsuv", "--epochs", "2")
+                              "--init", "he_normal,lsuv", "--epochs", "2", "--layer-stats")
     assert code == 0, err
     assert doc["config"]["model"]["name"] == f"{path}:build" and len(doc["config"]["model"]["digest"]) == 64
     run = doc["runs"][0]

@@ -53,7 +53,8 @@ async def test_rerun_key_starts_new_sweep_with_new_seeds_and_numbers(tmp_path):
 
 
 async def test_rerun_spam_leaves_one_consistent_sweep_and_no_thread_pileup(tmp_path):
-    app = make_app(tmp_path, epochs=20, inits="zeros,he_normal")
+    # 60 epochs: long enough that no sweep ends between two presses, even with both cores training it
+    app = make_app(tmp_path, epochs=60, inits="zeros,he_normal")
     before = threading.active_count()
     async with app.run_test(size=(100, 30)) as pilot:
         # Real key events, 20 ms apart (pilot.press would also wait for the screen to settle, which a
@@ -70,7 +71,7 @@ async def test_rerun_spam_leaves_one_consistent_sweep_and_no_thread_pileup(tmp_p
         assert all(s.state == "cancelled" for s in app.session.sweeps[:-1])
         assert [s.sweep_id for s in app.session.completed()] == [31]
         assert all(r.state == "done" for r in current.initializers.values())
-        assert all(len(h) == 21 for r in current.initializers.values() for h in r.histories)
+        assert all(len(h) == 61 for r in current.initializers.values() for h in r.histories)
         await wait_for(pilot, lambda: threading.active_count() <= before + 1, timeout=10)
 
 

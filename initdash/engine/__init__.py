@@ -50,22 +50,69 @@ def tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(a, device=device) for a in (data.x_train, data.y_train, data.x_val, data.y_val))
 
 
+def run_streams(model: torch.nn.Module, spec: InitSpec, seed: int, x_cpu: torch.Tensor,
+                apply_to: Sequence[str], data_seed: int | None = None) -> tuple[torch.Generator, torch.Tensor]:
+    """Initialize one run's weights from its seed; return the two streams its data order draws from: the
+    generator that shuffles its batches, and the state of the stream its dropout draws from (a unit uses its
+    first run's, for all of its runs at once).
+
+    The one place where a run's random streams are made. With a data seed (the paired design: shared by repeat
+    k of every initializer) both come from it. Without one (the independent design) the data order continues
+    the seed's one stream where the initializer left it, which is how every run drew before designs existed,
+    so the numbers of a seed stay what they were.
+    """
+    weights = torch.Generator().manual_seed(seed)
+    initialize(model, spec, weights, x_cpu, apply_to)
+    if data_seed is None:
+        order = torch.Generator()
+        order.set_state(weights.get_state())
+    else:
+        order = torch.Generator().manual_seed(data_seed)
+    first = seed if data_seed is None else data_seed
+    return order, torch.Generator().manual_seed(first ^ 0x5EED).get_state()
+
+
 def build_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
                device: torch.device, data_seeds: Sequence[int] | None = None
-               ) -> tuple[list[torch.nn.Module], list[torch.Generator]]:
-    """One initialized model per (initializer, seed), and the generator each run shuffles with: one of its data
-    seed when given, else the one that drew its weights (continued)."""
+               ) -> tuple[list[torch.nn.Module], list[torch.Generator], torch.Tensor]:
+    """One initialized model per (initializer, seed), the generator each run shuffles with, and the state of
+    the dropout stream of the unit (its first run's); `data_seeds`: one per run (the paired design)."""
     from initdash.models import build
 
     x_cpu = torch.as_tensor(data.x_train)
-    models, gens = [], []
+    models, gens, dropout = [], [], None
     for i, (spec, seed) in enumerate(runs):
-        gen = torch.Generator().manual_seed(seed)
         model = build(config.model, data.in_shape, data.n_outputs, seed)
-        initialize(model, spec, gen, x_cpu, config.apply_to)
+        gen, state = run_streams(model, spec, seed, x_cpu, config.apply_to,
+                                 None if data_seeds is None else data_seeds[i])
+        dropout = state if dropout is None else dropout
         models.append(model.to(device))
-        gens.append(gen if data_seeds is None else torch.Generator().manual_seed(data_seeds[i]))
-    return models, gens
+        gens.append(gen)
+    return models, gens, dropout
+
+
+def fast_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
+              data_seeds: Sequence[int] | None = None
+              ) -> tuple[torch.nn.Module, list[list[torch.Tensor]], list[torch.Generator]]:
+    """The built-in linear and mlp models: one module, initialized for each run from the run's seed and its
+    weights copied out, and the generator each run shuffles with.
+
+    The same weights as one module per run (the initializer sets every weight and zeroes every bias; nothing
+    else in these models is drawn), without building one: that cost 0.2-0.4 ms a run, as much as the lesson
+    trains a model for five epochs in a large batch.
+    """
+    from initdash.models import build, weight_layers
+
+    x_cpu = torch.as_tensor(data.x_train)
+    template = build(config.model, data.in_shape, data.n_outputs, runs[0][1])
+    layers = [m for _, m in weight_layers(template)]
+    weights, gens = [], []
+    for i, (spec, seed) in enumerate(runs):
+        gen, _ = run_streams(template, spec, seed, x_cpu, config.apply_to,
+                             None if data_seeds is None else data_seeds[i])
+        weights.append([m.weight.detach().clone() for m in layers])
+        gens.append(gen)
+    return template, weights, gens
 
 
 def _widest(model: torch.nn.Module, in_shape: tuple[int, ...]) -> int:
@@ -76,19 +123,24 @@ def _widest(model: torch.nn.Module, in_shape: tuple[int, ...]) -> int:
     return max([math.prod(in_shape)] + [m.weight.shape[0] * spatial for _, m in weight_layers(model)])
 
 
+def _fast_stack(config: ExperimentConfig, template: torch.nn.Module, weights: list[list[torch.Tensor]], head: Head,
+                device: torch.device) -> tuple[loop.Stack, tuple[str, ...]]:
+    """The hand-written engine for the built-in linear and mlp models, and its layers' names."""
+    from initdash.engine.fast import FastStack
+    from initdash.models import weight_layers
+
+    layers = weight_layers(template)  # registered in forward order
+    names = tuple(n for n, _ in layers) if len(layers) > 1 else ()
+    return FastStack(weights, config.model.activation, head, config.optimizer, config.learning_rate, device,
+                     names), names
+
+
 def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module], head: Head,
-           example: torch.Tensor) -> tuple[loop.Stack, tuple[str, ...], bool]:
-    """The engine for these models: (stack, per-layer statistics' layer names, uses the generic path)."""
-    from initdash.models import forward_layers, observed_modules, weight_layers
+           example: torch.Tensor) -> tuple[loop.Stack, tuple[str, ...]]:
+    """The generic engine for these models, and the names of the layers per-layer statistics describe."""
+    from initdash.models import forward_layers, observed_modules
 
     opt, lr = config.optimizer, config.learning_rate
-    if config.model.fast:
-        layers = weight_layers(models[0])  # registered in forward order
-        names = tuple(n for n, _ in layers) if len(layers) > 1 else ()
-        weights = [[m.weight.detach() for _, m in weight_layers(model)] for model in models]
-        from initdash.engine.fast import FastStack
-
-        return FastStack(weights, config.model.activation, head, opt, lr, example.device, names), names, False
     from initdash.engine.generic import FuncStack, ListStack, ModuleStack, vmap_problem
 
     order = forward_layers(models[0], example)
@@ -104,8 +156,8 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
             mods = dict(model.named_modules())
             stacks.append(ModuleStack(model, head, opt, lr, names, [mods[n] for n in observed_names],
                                       [mods[n].weight for n in names], widest))
-        return ListStack(stacks), names, True
-    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], widest), names, True
+        return ListStack(stacks), names
+    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], widest), names
 
 
 def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
@@ -114,26 +166,30 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     """Train one model per (initializer, seed) as one batched computation; outcomes in the order of `runs`.
 
     Each model keeps its own initial weights, its own shuffling generator and its own optimizer state, so its
-    history is the one train_reference gives for the same seed. `on_start` gets the names of the layers that
-    per-layer statistics describe (none for a model with a single layer) before epoch 0 is evaluated.
-    `data_seeds` (one per run) seed the data order and dropout apart from the weights (the paired design).
+    history is the one train_reference gives for the same seed. With `config.layer_stats`, every epoch records
+    per-layer statistics, and `on_start` gets the names of the layers they describe (none for a model with a
+    single layer) before epoch 0 is evaluated; without, it gets none. `data_seeds` (one per run) seed the data
+    order and dropout apart from the weights (the paired design).
     """
     device = resolve_device(config.device)
     data_t = tensors(data, device)
-    models, gens = build_runs(data, config, runs, device, data_seeds)
     head = Head(data.n_outputs)
-    stack, names, generic = _stack(data, config, models, head, data_t[0][:2])
+    if config.model.fast:
+        template, weights, gens = fast_runs(data, config, runs, data_seeds)
+        stack, names = _fast_stack(config, template, weights, head, device)
+    else:
+        models, gens, dropout = build_runs(data, config, runs, device, data_seeds)
+        stack, names = _stack(data, config, models, head, data_t[0][:2])
+    names = names if config.layer_stats else ()
     if on_start is not None:
         on_start(names)
     guard = None
-    if generic:  # dropout draws from torch's global stream: give this unit its own
+    if not config.model.fast:  # dropout draws from torch's global stream: give this unit its own
         from initdash.engine.generic import own_random_stream
 
-        first = runs[0][1] if data_seeds is None else data_seeds[0]  # paired: the same masks in every unit
-        state = [torch.Generator().manual_seed(first ^ 0x5EED).get_state()]
-        guard = partial(own_random_stream, state)
+        guard = partial(own_random_stream, [dropout])
     return loop.run(stack, head, data_t, gens, [s for _, s in runs], config.epochs, config.batch_size, cancel,
-                    on_epoch, guard)
+                    on_epoch, guard, config.layer_stats)
 
 
 def train_batched(data: Dataset, config: ExperimentConfig, spec: InitSpec, seeds: Sequence[int],
@@ -151,7 +207,8 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
 
     device = resolve_device(config.device)
     data_t = tensors(data, device)
-    (model,), (gen,) = build_runs(data, config, [(spec, seed)], device, None if data_seed is None else [data_seed])
+    (model,), (gen,), dropout = build_runs(data, config, [(spec, seed)], device,
+                                           None if data_seed is None else [data_seed])
     order = forward_layers(model, data_t[0][:2])
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
     stack = ModuleStack(model, Head(data.n_outputs), config.optimizer, config.learning_rate, names,
@@ -161,8 +218,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     if not config.model.fast:
         from initdash.engine.generic import own_random_stream
 
-        first = seed if data_seed is None else data_seed
-        guard = partial(own_random_stream, [torch.Generator().manual_seed(first ^ 0x5EED).get_state()])
+        guard = partial(own_random_stream, [dropout])
     (outcome,) = loop.run(stack, stack.head, data_t, [gen], [seed], config.epochs, config.batch_size, cancel,
-                          on_epoch, guard)
+                          on_epoch, guard, config.layer_stats)
     return outcome

@@ -1,4 +1,4 @@
-"""Executors: where a sweep's units of work train (local threads by default, or a Ray cluster)."""
+"""Executors: where a sweep's units of work train (local worker processes by default, or a Ray cluster)."""
 
 from __future__ import annotations
 

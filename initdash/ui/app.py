@@ -75,6 +75,8 @@ class InitdashApp(App[int]):
                  experiment: Experiment | None = None) -> None:
         super().__init__()
         self.session = session or Session(config, data.describe())
+        # An executor this app connects itself (no experiment given, as in tests) is this app's to close.
+        self._owns_executor = experiment is None and executor is None
         if experiment is None:
             experiment = Experiment(config, data, store, self.session, None, list(notes))
             experiment.executor = executor
@@ -120,6 +122,8 @@ class InitdashApp(App[int]):
         sys.setswitchinterval(self._switch_interval)  # a process-wide setting: give it back
         if self.history is not None:
             self.history.stop()  # every queued write lands before the owner of the database closes it
+        if self._owns_executor and self.experiment.executor is not None:
+            self.experiment.executor.close()  # its worker processes end with the app
 
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
@@ -130,7 +134,8 @@ class InitdashApp(App[int]):
         if self.sweep is not None:
             self.sweep.cancel()
         self.recorder.end_sweep(SWEEP_CANCELLED)
-        config = self.session.config.with_changes(repeats=self.next_repeats)
+        # The signal view shows per-layer statistics: the dashboard records them whatever the settings say.
+        config = self.session.config.with_changes(repeats=self.next_repeats, layer_stats=True)
         self._reservation += 1
         if self.history is None:  # nothing to wait for
             self._begin_sweep(config, self.recorder.reserve_sweep(config))
