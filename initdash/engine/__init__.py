@@ -14,7 +14,6 @@ engine shares):
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -115,14 +114,6 @@ def fast_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Init
     return template, weights, gens
 
 
-def _widest(model: torch.nn.Module, in_shape: tuple[int, ...]) -> int:
-    """A generous width of one example's activations (for evaluation chunk sizes)."""
-    from initdash.models import weight_layers
-
-    spatial = math.prod(in_shape[1:]) if len(in_shape) > 1 else 1
-    return max([math.prod(in_shape)] + [m.weight.shape[0] * spatial for _, m in weight_layers(model)])
-
-
 def _fast_stack(config: ExperimentConfig, template: torch.nn.Module, weights: list[list[torch.Tensor]], head: Head,
                 device: torch.device) -> tuple[loop.Stack, tuple[str, ...]]:
     """The hand-written engine for the built-in linear and mlp models, and its layers' names."""
@@ -138,14 +129,14 @@ def _fast_stack(config: ExperimentConfig, template: torch.nn.Module, weights: li
 def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module], head: Head,
            example: torch.Tensor) -> tuple[loop.Stack, tuple[str, ...]]:
     """The generic engine for these models, and the names of the layers per-layer statistics describe."""
-    from initdash.models import forward_layers, observed_modules
+    from initdash.models import forward_layers, observed_modules, widest
 
     opt, lr = config.optimizer, config.learning_rate
     from initdash.engine.generic import FuncStack, ListStack, ModuleStack, vmap_problem
 
     order = forward_layers(models[0], example)
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
-    widest = _widest(models[0], data.in_shape)
+    width = widest(models[0], data.in_shape)
     observed_names = []
     if names:
         modules = {id(m): n for n, m in models[0].named_modules()}
@@ -155,9 +146,9 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
         for model in models:
             mods = dict(model.named_modules())
             stacks.append(ModuleStack(model, head, opt, lr, names, [mods[n] for n in observed_names],
-                                      [mods[n].weight for n in names], widest))
+                                      [mods[n].weight for n in names], width))
         return ListStack(stacks), names
-    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], widest), names
+    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], width), names
 
 
 def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
@@ -203,7 +194,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
                     data_seed: int | None = None) -> RunOutcome:
     """Train one model the plain way (an nn.Module, autograd, one step per batch): the yardstick."""
     from initdash.engine.generic import ModuleStack
-    from initdash.models import forward_layers, observed_modules
+    from initdash.models import forward_layers, observed_modules, widest
 
     device = resolve_device(config.device)
     data_t = tensors(data, device)
@@ -213,7 +204,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
     stack = ModuleStack(model, Head(data.n_outputs), config.optimizer, config.learning_rate, names,
                         observed_modules(model, list(names)), [m.weight for _, m in order] if names else [],
-                        _widest(model, data.in_shape))
+                        widest(model, data.in_shape))
     guard = None
     if not config.model.fast:
         from initdash.engine.generic import own_random_stream

@@ -11,16 +11,12 @@ import math
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 
 from initdash.engine.loop import finite_lists
 from initdash.engine.losses import Head
 from initdash.engine.optim import Optimizer
+from initdash.models.builtin import ACTIVATION_MODULES
 
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu, "elu": F.elu,
-    "selu": F.selu, "silu": F.silu, "leaky_relu": F.leaky_relu, "linear": lambda t: t,
-}
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 # d(activation)/dz as autograd computes it (the same ATen kernels), from the pre-activation z and the
@@ -60,7 +56,8 @@ class FastStack:
         self.w_grads, self.b_grads = grads[0::2], grads[1::2]
         for i, w in enumerate(self.weights):  # torch's Linear weight is (out, in): transposed once, here
             w.copy_(torch.stack([m[i].t() for m in weights]))  # biases start at zero, as Keras does
-        self.act, self.act_grad = _ACTIVATIONS[activation], ACT_GRADS[activation]
+        # The built-in models' own activation module (models.spec holds the one table), called as a function.
+        self.act, self.act_grad = ACTIVATION_MODULES[activation](), ACT_GRADS[activation]
         self.head = head
         self.opt = Optimizer([self.flat], optimizer, lr, grads=[self.grad])
         self.r = r

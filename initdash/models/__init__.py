@@ -5,6 +5,7 @@ Importing this package does not import torch; building a model does.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["ModelSpec", "attach_source", "source_path", "build", "weight_layers", "forward_layers",
-           "observed_modules", "model_lines"]
+           "observed_modules", "model_lines", "widest"]
 
 def build(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int, seed: int = 0) -> nn.Module:
     """A fresh model. Anything it draws at construction (beyond the weights, which the initializer sets) comes
@@ -46,6 +47,13 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     from initdash.models.roles import kernel_layers
 
     return kernel_layers(model)
+
+
+def widest(model: nn.Module, in_shape: tuple[int, ...]) -> int:
+    """A generous width of one example's activations: the input, or a weight layer's outputs times the input's
+    spatial size (for memory estimates and evaluation chunk sizes; built-ins are sized by arithmetic, sizes.py)."""
+    spatial = math.prod(in_shape[1:]) if len(in_shape) > 1 else 1
+    return max([math.prod(in_shape)] + [m.weight.shape[0] * spatial for _, m in weight_layers(model)])
 
 
 def forward_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module]]:

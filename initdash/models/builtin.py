@@ -12,10 +12,9 @@ import math
 import torch
 from torch import nn
 
-ACTIVATION_MODULES = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU,
-    "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU, "linear": nn.Identity,
-}
+from initdash.models.spec import ACTIVATION_CLASSES
+
+ACTIVATION_MODULES: dict[str, type[nn.Module]] = {name: getattr(nn, cls) for name, cls in ACTIVATION_CLASSES.items()}
 
 
 def activation(name: str) -> nn.Module:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initdash.errors import UserError, fails_only_its_work, first_line, said
-from initdash.models import build, weight_layers
+from initdash.models import build, weight_layers, widest
 from initdash.models.roles import slots
 from initdash.tables import plural
 
@@ -55,11 +54,11 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
         if spec.name in ("cnn", "resnet") and len(shape) > 4:
             raise UserError(f"--model {spec.name} needs examples of 1 to 3 spatial dimensions; "
                             f"{dataset.name} has shape {shape}")
-        params, widest = parameter_count(spec.name, shape, n_out, spec.hidden, spec.channels, spec.depth)
+        params, width = parameter_count(spec.name, shape, n_out, spec.hidden, spec.channels, spec.depth)
         layers = 1 + len(spec.hidden) if spec.fast else len(spec.channels) + 2 * spec.depth + 2
     else:
         try:
-            params, widest, layers, notes = _check_user_model(config, dataset)
+            params, width, layers, notes = _check_user_model(config, dataset)
         except UserError:
             raise
         except BaseException as exc:  # the model's own code (sys.exit in forward, a lazy layer, vmap's probe)
@@ -69,7 +68,7 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
                             f"{said(exc)}") from None
     models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
     batch = min(config.batch_size, dataset.n_train)
-    need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * widest * layers)
+    need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * width * layers)
     have = available_memory()
     if have is not None and need > MEMORY_SHARE * have:
         inits, runs = len(config.initializers), config.repeats
@@ -115,12 +114,11 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
         raise UserError(f"{spec.label}: its output has shape {got} for a batch of 2, but {dataset.name} has "
                         f"{classes}: it must be {want}")
     params = sum(p.numel() for p in model.parameters())
-    widest = max([math.prod(dataset.in_shape)] + [m.weight.shape[0] * math.prod(dataset.in_shape[1:] or (1,))
-                                                   for _, m in layers])
+    width = widest(model, dataset.in_shape)
     notes = []
     from initdash.engine.generic import vmap_problem
 
     problem = vmap_problem(model, example)
     if problem:
         notes.append(f"{spec.label}: {problem}; its runs train one model at a time (the same numbers, slower)")
-    return params, widest, max(len(layers), 1), notes
+    return params, width, max(len(layers), 1), notes

@@ -12,7 +12,11 @@ from typing import Any
 from initdash.errors import UserError
 
 BUILTIN_MODELS = ("linear", "mlp", "cnn", "resnet")
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu", "elu", "selu", "silu", "leaky_relu", "linear")
+# The activations, once: each name and the torch.nn module that computes it (named, so this file imports no
+# torch); the built-in models build these modules and the hand-written engine calls them.
+ACTIVATION_CLASSES = {"relu": "ReLU", "tanh": "Tanh", "sigmoid": "Sigmoid", "gelu": "GELU", "elu": "ELU",
+                      "selu": "SELU", "silu": "SiLU", "leaky_relu": "LeakyReLU", "linear": "Identity"}
+ACTIVATIONS = tuple(ACTIVATION_CLASSES)
 DEFAULT_HIDDEN = (32, 32)  # `--model mlp` without --hidden
 DEFAULT_CHANNELS = (16, 32)
 DEFAULT_DEPTH = 3
