@@ -123,3 +123,33 @@ async def test_dashboard_writes_history_and_reopens_it(tmp_path):
     store = HistoryWriter.open(db)
     assert len(store.load_session(session_id).completed()) == 3
     store.close()
+
+
+async def test_a_history_held_by_another_process_never_freezes_the_keys(tmp_path):
+    import sqlite3
+    import time
+
+    db = tmp_path / "h.db"
+    config = experiment(seed=4, epochs=1, initializers=parse_list("zeros,normal"))
+    dataset = load()
+    store = HistoryWriter.open(db)
+    store.start_session(config, dataset.describe())
+    app = InitdashApp(config, dataset, store=store, export_dir=tmp_path, start_training=False)
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock (for up to the busy timeout)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            started = time.monotonic()
+            await pilot.press("r")  # the sweep's id comes from the history: asked for off the event loop
+            await pilot.press("v")
+            await pilot.pause()
+            assert app.main.validation and time.monotonic() - started < 5  # the keys answered at once
+            assert app.sweep is None  # ... while the sweep waits for its id
+            other.execute("ROLLBACK")
+            await wait_for(pilot, lambda: finished(app) and app.session.current.sweep_id == 1)
+    finally:
+        other.close()
+    store.close()
+    with HistoryWriter.open(db) as again:
+        assert len(again.load_session(store.session_id).completed()) == 1

@@ -67,11 +67,16 @@ class QueuedWriter:
         except TimeoutError:
             return False
 
-    def close(self) -> None:
-        """Write what is queued (bounded), then close the database (sweeps still open end as interrupted)."""
+    def stop(self, timeout: float = CLOSE_WAIT_S) -> None:
+        """Write what is queued (waiting at most `timeout`), then end the writer thread; the database stays open
+        for its owner to close."""
         if self._thread.is_alive():
             self._queue.put(_STOP)
-            self._thread.join(CLOSE_WAIT_S)
+            self._thread.join(timeout)
+
+    def close(self) -> None:
+        """Write what is queued (bounded), then close the database (sweeps still open end as interrupted)."""
+        self.stop()
         self.writer.close()
 
     def _drain(self) -> None:

@@ -33,14 +33,15 @@ from initdash.failures import log_text
 from initdash.limits import MAX_DASHBOARD_REPEATS
 from initdash.progress import Eta, epochs_done
 from initdash.recorder import Recorder
-from initdash.session import Session
+from initdash.session import SWEEP_CANCELLED, SWEEP_INTERRUPTED, Session
+from initdash.store.queued import QueuedWriter
 from initdash.sweep import Executor, Sweep
 from initdash.tables import plural
 from initdash.text import safe
 from initdash.ui.help import HelpScreen
 from initdash.ui.labels import short_labels
 from initdash.ui.main_screen import MainScreen
-from initdash.ui.messages import DataLoaded, TrainingEvent
+from initdash.ui.messages import DataLoaded, SweepReserved, TrainingEvent
 from initdash.ui.views import wrap_path
 
 if TYPE_CHECKING:
@@ -81,8 +82,11 @@ class InitdashApp(App[int]):
         self.experiment = experiment
         self.session.config = config  # the one config: what the next sweep trains (repeats via +/-)
         self.data = data
-        # Every sweep is written to the history as it happens (store None: --no-save).
-        self.recorder = Recorder(self.session, store, on_store_error=self._store_failed, sink=experiment.sink)
+        # Every sweep is written to the history as it happens (store None: --no-save), from a writer thread: a
+        # database that another process holds never freezes the keys.
+        self.history = QueuedWriter(store, on_error=self._history_failed) if store is not None else None
+        self.recorder = Recorder(self.session, self.history, on_store_error=self._store_failed, sink=experiment.sink)
+        self._reservation = 0  # presses of r so far: a sweep id reserved for an older one is given back
         if experiment.sink is not None:
             experiment.sink.on_error = self._tensorboard_failed
         self.start_training = start_training
@@ -114,6 +118,8 @@ class InitdashApp(App[int]):
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)  # a process-wide setting: give it back
+        if self.history is not None:
+            self.history.stop()  # every queued write lands before the owner of the database closes it
 
     # --- training ---------------------------------------------------------------------------------
     def start_sweep(self) -> None:
@@ -123,8 +129,28 @@ class InitdashApp(App[int]):
             return
         if self.sweep is not None:
             self.sweep.cancel()
+        self.recorder.end_sweep(SWEEP_CANCELLED)
         config = self.session.config.with_changes(repeats=self.next_repeats)
-        sweep_id = self.recorder.begin_sweep(config)
+        self._reservation += 1
+        if self.history is None:  # nothing to wait for
+            self._begin_sweep(config, self.recorder.reserve_sweep(config))
+            return
+        token, recorder = self._reservation, self.recorder
+        self._show_activity("starting a sweep…")
+
+        def reserve() -> None:  # the history hands out the id; it may wait on another process's lock
+            self.post_message(SweepReserved(token, recorder.reserve_sweep(config), config))
+
+        threading.Thread(target=reserve, name="reserve-sweep", daemon=True).start()
+
+    def on_sweep_reserved(self, message: SweepReserved) -> None:
+        if message.token != self._reservation:
+            self.recorder.forget_sweep(message.sweep_id)  # r was pressed again meanwhile
+            return
+        self._begin_sweep(message.config, message.sweep_id)
+
+    def _begin_sweep(self, config: ExperimentConfig, sweep_id: int) -> None:
+        self.recorder.begin_sweep(config, sweep_id)
         self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
         self._eta = Eta(len(config.initializers) * config.epochs)
@@ -183,7 +209,17 @@ class InitdashApp(App[int]):
 
     def _store_failed(self, message: str) -> None:
         """The history database failed: say so once; training goes on without saving."""
+        if threading.current_thread() is not threading.main_thread():  # reserving a sweep's id failed
+            self.call_from_thread(self._store_failed, message)
+            return
         self.notify(f"{message}: history is no longer saved", severity="error", title="History", timeout=10)
+
+    def _history_failed(self, message: str) -> None:
+        """The history's writer thread failed: the recorder lets the store go, and says so once (UI thread)."""
+        try:
+            self.call_from_thread(self.recorder.store_failed, message)
+        except RuntimeError:  # the app is not running (any more): nothing to show it on
+            self.recorder.store_error = self.recorder.store_error or message
 
     def _tensorboard_failed(self, message: str) -> None:
         """The TensorBoard writer failed (on its own thread): say so once; training goes on."""
@@ -315,7 +351,7 @@ class InitdashApp(App[int]):
         """Stop training and leave; what finished is kept, the sweep in training is marked interrupted."""
         if self.sweep is not None:
             self.sweep.cancel()
-        self.recorder.end_sweep("interrupted")
+        self.recorder.end_sweep(SWEEP_INTERRUPTED)
         self.exit(0)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -13,6 +13,7 @@ from initdash.events import Event
 if TYPE_CHECKING:
     from textual.strip import Strip
 
+    from initdash.config import ExperimentConfig
     from initdash.stats import SessionStats
 
 
@@ -50,3 +51,12 @@ class ChartBuilt(Message):
     def can_replace(self, message: Message) -> bool:
         """A newer build of the same chart makes an older one still in the queue worthless."""
         return isinstance(message, ChartBuilt)
+
+
+@dataclass
+class SweepReserved(Message):
+    """The history handed out the next sweep's id (off the event loop): the sweep can start."""
+
+    token: int  # which press of r asked for it: an older one is dropped
+    sweep_id: int
+    config: ExperimentConfig
