@@ -89,12 +89,12 @@ def export_main(argv: list[str]) -> int:
         paths.check_out_path(args.out, {"history database": path})
         if args.format is not None and args.out.suffix.lower() != f".{args.format}":
             raise UserError(f"--format {args.format} writes FILE.{args.format}, not {args.out}")
-        there = [str(t) for t in paths.output_paths(args.out) if t.exists()]
-        if there and not args.force:
-            raise UserError(f"--out {' and '.join(there)} already exists (add --force to overwrite)")
     if not path.exists():
         raise UserError(f"no history database at {path}")
-    with open_reader(path) as reader:
+    with open_reader(path) as reader:  # (the database's own problems are said first)
+        there = [str(t) for t in paths.output_paths(args.out) if t.exists()] if args.format != "tensorboard" else []
+        if there and not args.force:
+            raise UserError(f"--out {' and '.join(there)} already exists (add --force to overwrite)")
         session = reader.load_session(args.id)
     if args.format == "tensorboard":
         print(safe(f"wrote {tensorboard.write(session, args.out)} (tensorboard --logdir {args.out})"), file=sys.stderr)
