@@ -52,9 +52,9 @@ def f32(x: float) -> float:
 
 
 def test_export_and_live_read_back_as_one_run_per_seed_with_the_json_values(tmp_path, capsys):
-    # --tensorboard from a config file (the TOML key), a real training with per-layer statistics.
+    # --tensorboard from a config file (the TOML key), a real training with per-layer statistics (asked for).
     cfg = tmp_path / "run.toml"
-    cfg.write_text(f'tensorboard = "{tmp_path / "live"}"\n')
+    cfg.write_text(f'tensorboard = "{tmp_path / "live"}"\nlayer-stats = true\n')
     db = tmp_path / "h.db"
     rc = main(["--headless", "--epochs", "2", "--hidden", "4", "--init", "zeros,normal:std=0.5", "--repeats", "2",
                "--seed", "3", "--db", str(db), "--out", str(tmp_path / "run.json"), "--config", str(cfg)])
