@@ -45,11 +45,27 @@ class Unit:
     sweep_id: int
     spec: InitSpec
     seeds: tuple[int, ...]
+    # A grid (initdash.grid): the unit's width (None: the model's own sizes) and its learning rates; every rate
+    # trains every seed, so its runs are lrs x seeds (() without an lr axis: one rate, the config's)
+    width: int | None = None
+    lrs: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
-        """The initializer's label, as events carry it."""
-        return self.spec.label
+        """The unit's key, as events carry it: the initializer's label (and a grid's width)."""
+        from initdash.grid import unit_key
+
+        return unit_key(self.spec.label, self.width)
+
+    @property
+    def run_lrs(self) -> tuple[float, ...]:
+        """Each run's learning rate, in run order (() without an lr axis)."""
+        return tuple(lr for lr in self.lrs for _ in self.seeds)
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """Each run's seed, in run order: the seeds again for every learning rate."""
+        return self.seeds * max(1, len(self.lrs))
 
 
 def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emit, cancel: Flag | None = None,
@@ -60,6 +76,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
     a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
     """
     sid, label = unit.sweep_id, unit.label
+    seeds, lrs = unit.run_seeds, unit.run_lrs
     try:
         from initdash import engine  # torch loads here, in the worker, never on the UI thread
 
@@ -70,13 +87,17 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
             if between_epochs is not None and report.epoch < config.epochs:  # not after the last: it ends now
                 between_epochs()
 
-        outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
-                                     on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)))
+        from initdash.grid import unit_config
+
+        outcomes = engine.train_many(dataset, unit_config(config, unit.width), [(unit.spec, s) for s in seeds],
+                                     cancel, on_epoch, lrs=lrs or None,
+                                     on_start=lambda names: emit(UnitStarted(sid, label, seeds, names, lrs,
+                                                                             unit.width)))
         emit(UnitFinished(sid, label, tuple(outcomes)))
     except BaseException as exc:  # a user's model may raise anything, sys.exit included: only this unit fails
         if not fails_only_its_work(exc):
             raise
-        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), unit.seeds))
+        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), seeds, lrs))
 
 
 class Executor(Protocol):
@@ -108,8 +129,15 @@ class Sweep:
         # False: one unit after another, each to its end (headless: results as each unit ends).
         self.interleave = interleave
         self.cancel_event = threading.Event()
-        self.units = [Unit(sweep_id, spec, run_seeds(config.seed, sweep_id, spec.label, config.repeats))
-                      for spec in config.initializers]
+        from initdash.grid import is_grid, units
+
+        # A run's seeds depend on its initializer only, not on its place in a grid: a cell's runs are the single
+        # runs of its setting (grid.cell_config)
+        seeds = {spec.label: run_seeds(config.seed, sweep_id, spec.label, config.repeats)
+                 for spec in config.initializers}
+        self.units = [Unit(sweep_id, plan.spec, seeds[plan.spec.label], plan.width,
+                           plan.lrs if config.lrs else ()) for plan in units(config)] if is_grid(config) else \
+            [Unit(sweep_id, spec, seeds[spec.label]) for spec in config.initializers]
 
     def start(self) -> None:
         """Hand every unit to the executor; returns at once."""

@@ -73,8 +73,10 @@ def _widest(model: torch.nn.Module, in_shape: tuple[int, ...]) -> int:
 
 
 def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module], head: Head,
-           example: torch.Tensor) -> tuple[loop.Stack, tuple[str, ...], bool]:
-    """The engine for these models: (stack, per-layer statistics' layer names, uses the generic path)."""
+           example: torch.Tensor, lrs: list[float] | None = None) -> tuple[loop.Stack, tuple[str, ...], bool]:
+    """The engine for these models: (stack, per-layer statistics' layer names, uses the generic path).
+
+    `lrs`: a learning rate per model (a grid's lr axis), else config's for all."""
     from initdash.models import forward_layers, observed_modules, weight_layers
 
     opt, lr = config.optimizer, config.learning_rate
@@ -84,7 +86,7 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
         weights = [[m.weight.detach() for _, m in weight_layers(model)] for model in models]
         from initdash.engine.fast import FastStack
 
-        return FastStack(weights, config.model.activation, head, opt, lr, example.device, names), names, False
+        return FastStack(weights, config.model.activation, head, opt, lr, example.device, names, lrs), names, False
     from initdash.engine.generic import FuncStack, ListStack, ModuleStack, vmap_problem
 
     order = forward_layers(models[0], example)
@@ -96,18 +98,22 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
         observed_names = [modules[id(m)] for m in observed_modules(models[0], list(names))]
     if vmap_problem(models[0], example):
         stacks = []
-        for model in models:
+        for i, model in enumerate(models):
             mods = dict(model.named_modules())
-            stacks.append(ModuleStack(model, head, opt, lr, names, [mods[n] for n in observed_names],
+            stacks.append(ModuleStack(model, head, opt, lr if lrs is None else lrs[i], names,
+                                      [mods[n] for n in observed_names],
                                       [mods[n].weight for n in names], widest))
         return ListStack(stacks), names, True
-    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], widest), names, True
+    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], widest,
+                     lrs), names, True
 
 
 def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
                cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None,
-               on_start: StartCallback | None = None) -> list[RunOutcome]:
+               on_start: StartCallback | None = None, lrs: Sequence[float] | None = None) -> list[RunOutcome]:
     """Train one model per (initializer, seed) as one batched computation; outcomes in the order of `runs`.
+
+    `lrs`: a learning rate per run (a grid's lr axis, batched like repeats); None: the config's for all.
 
     Each model keeps its own initial weights, its own shuffling generator and its own optimizer state, so its
     history is the one train_reference gives for the same seed. `on_start` gets the names of the layers that
@@ -117,7 +123,7 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     data_t = tensors(data, device)
     models, gens = build_runs(data, config, runs, device)
     head = Head(data.n_outputs)
-    stack, names, generic = _stack(data, config, models, head, data_t[0][:2])
+    stack, names, generic = _stack(data, config, models, head, data_t[0][:2], None if lrs is None else list(lrs))
     if on_start is not None:
         on_start(names)
     guard = None

@@ -1,0 +1,102 @@
+"""The grid (initdash.grid): cells equal single runs, learning rates batch per copy, the Session keeps cells."""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import replace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fakes import experiment  # noqa: E402
+
+from initdash import engine, grid  # noqa: E402
+from initdash.data import load  # noqa: E402
+from initdash.errors import UserError  # noqa: E402
+from initdash.events import METRICS, UnitFailed, UnitFinished  # noqa: E402
+from initdash.executors.local import LocalExecutor  # noqa: E402
+from initdash.initializers import parse_list, parse_spec  # noqa: E402
+from initdash.models.spec import ModelSpec  # noqa: E402
+from initdash.recorder import Recorder  # noqa: E402
+from initdash.session import Session  # noqa: E402
+from initdash.sweep import Sweep  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data():
+    """The default banknote-like data, cut to 120 training rows for speed."""
+    ds = load()
+    return replace(ds, x_train=ds.x_train[:120], y_train=ds.y_train[:120])
+
+
+def run_sweep(config, data, sweep_id: int = 1) -> Session:
+    """Train one sweep of `config` on the local executor; the Session it recorded."""
+    session = Session(config, data.describe())
+    recorder = Recorder(session, on_failure=lambda e: None)
+    events: queue.Queue = queue.Queue()
+    sweep = Sweep(config, data, recorder.begin_sweep(sweep_id=sweep_id), events.put, LocalExecutor())
+    sweep.start()
+    pending = {u.label for u in sweep.units}
+    while pending:
+        event = events.get(timeout=120)
+        recorder.apply(event)
+        if isinstance(event, (UnitFinished, UnitFailed)):
+            pending.discard(event.initializer)
+    return session
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_cells_runs_equal_the_single_run_of_its_setting(data, optimizer, model):
+    """Bit for bit: learning rates batched per copy (fast engine: mlp; torch.func: cnn) and widths as units give
+    each cell the numbers the single run of that lr and width gives with the same seed."""
+    spec = ModelSpec(name=model, hidden=(8, 8), channels=(2, 4))
+    config = experiment(model=spec, optimizer=optimizer, lrs=(0.05, 0.01, 0.002), widths=(4, 6), repeats=2,
+                        epochs=2, batch_size=32, initializers=parse_list("he_normal,normal"), seed=5)
+    session = run_sweep(config, data)
+    cells = grid.cells(config)
+    assert len(cells) == 2 * 2 * 3 and set(session.current.initializers) == {c.key for c in cells}
+    for cell in cells[::5]:  # a sample of cells across initializers, widths and rates (each single run costs)
+        single = run_sweep(grid.cell_config(config, cell.lr, cell.width), data)
+        alone = single.current.initializers[cell.initializer]
+        got = session.current.initializers[cell.key]
+        assert (got.initializer, got.lr, got.width) == (cell.initializer, cell.lr, cell.width)
+        assert got.seeds == alone.seeds and got.statuses == alone.statuses
+        # Every metric of every epoch, to float32 rounding: the batched evaluation's matrix products group
+        # models by how many a unit holds, so more copies round differently (as repeats do: test_batched.py);
+        # the training itself is exact (below)
+        for mine, theirs in zip(got.histories, alone.histories):
+            assert [h["epoch"] for h in mine] == [h["epoch"] for h in theirs]
+            for a, b in zip(mine, theirs):
+                assert all(abs(a[m] - b[m]) <= 1e-5 for m in METRICS), (cell.key, a, b)
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_a_learning_rate_per_copy_is_exactly_each_copys_own(data, optimizer, model):
+    """Bit for bit: copies trained with learning rates (a, b) are the copies trained with a alone and b alone."""
+    spec = ModelSpec(name=model, hidden=(8, 8), channels=(2, 4))
+    config = experiment(model=spec, optimizer=optimizer, epochs=2, batch_size=32)
+    he = parse_spec("he_normal")
+    both = engine.train_many(data, config, [(he, 3), (he, 4)], lrs=[0.05, 0.002])
+    for i, lr in enumerate((0.05, 0.002)):
+        alone = engine.train_many(data, config.with_changes(lr=lr), [(he, 3), (he, 4)])
+        assert both[i] == alone[i]  # seed, status, every float of every epoch
+
+
+def test_axes_are_validated_and_widths_set_the_models_sizes():
+    assert ModelSpec(name="mlp", hidden=(8, 8, 8)).at_width(64).hidden == (64, 64, 64)
+    assert ModelSpec(name="cnn", channels=(16, 32)).at_width(8).channels == (8, 16)  # --channels' proportions
+    assert ModelSpec(name="resnet", channels=(16, 32)).at_width(8).channels == (8,)
+    assert ModelSpec(name="net.py:build").at_width(8).width == 8  # passed as width= to the builder
+    with pytest.raises(UserError, match="linear model has no hidden layer"):
+        experiment(widths=(8, 16))
+    with pytest.raises(UserError, match="--lr lists a value twice"):
+        experiment(lrs=(0.1, 0.1))
+    with pytest.raises(UserError, match="--width must be"):
+        experiment(hidden=(4,), widths=(0,))
+    config = experiment(hidden=(4,), lrs=(0.1, 0.01), widths=(8,))
+    assert grid.cell_config(config, 0.01, 8) == experiment(hidden=(8,), lr=0.01)
+    again = type(config).from_dict(config.to_dict())
+    assert (again.lrs, again.widths) == ((0.1, 0.01), (8,))
