@@ -20,7 +20,8 @@ DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "width", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "device", "executor", "ray_address")
+            "lr", "width",
+            "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "device", "executor", "ray_address")
 # Settings that change how fast or where a session trains, not its numbers: --open may change them.
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address")
 
@@ -87,7 +88,8 @@ class ExperimentConfig:
         initializers = tuple(replace(parse_spec(setting), digest=digests.get(setting, ""))
                              for setting in s.initializers)
         return cls(data=s.data, target=s.target, split_seed=s.split_seed, model=model, optimizer=s.optimizer,
-                   lr=s.lr, lrs=tuple(s.lrs), widths=tuple(s.widths), batch_size=s.batch_size, epochs=s.epochs, initializers=initializers, repeats=s.repeats,
+                   lr=s.lr, lrs=tuple(s.lrs), widths=tuple(s.widths),
+                   batch_size=s.batch_size, epochs=s.epochs, initializers=initializers, repeats=s.repeats,
                    seed=s.seed, device=s.device, executor=s.executor, ray_address=s.ray_address,
                    data_digest=s.data_digest, apply_to=tuple(s.apply_to) or DEFAULT_ROLES,
                    left_to_module=tuple(s.left_to_module))

@@ -17,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
 from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, FLOAT32_MAX, parse_spec
-from initdash.limits import MAX_AXIS, MAX_BATCH, MAX_EPOCHS, MAX_ID, MAX_INITIALIZERS, MAX_REPEATS, MAX_SPLIT_SEED, MAX_TEXT
+from initdash.limits import (
+    MAX_AXIS,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_ID,
+    MAX_INITIALIZERS,
+    MAX_REPEATS,
+    MAX_SPLIT_SEED,
+    MAX_TEXT,
+)
 from initdash.models.roles import ROLES, Role
 from initdash.models.spec import ACTIVATIONS, DEFAULT_CHANNELS, DEFAULT_DEPTH, MAX_DEPTH, MAX_WIDTH
 
