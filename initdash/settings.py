@@ -226,8 +226,8 @@ class FileSettings(Strict):
     channels: list[int] | Text | None = None
     depth: int | None = None
     optimizer: Text | None = None
-    lr: list[float] | float | None = None  # a list: the learning-rate axis of a grid
-    width: list[int] | int | None = None  # the width axis of a grid
+    lr: float | list[float] | None = None  # a list: the learning-rate axis of a grid
+    width: int | list[int] | None = None  # the width axis of a grid
     batch_size: int | None = None
     epochs: int | None = None
     init: list[Text] | Text | None = None

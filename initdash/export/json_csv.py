@@ -15,7 +15,7 @@ from initdash.export.paths import atomic_write, layers_path
 from initdash.session import Session
 
 IMPORTED_CSV = "imported-csv:"  # the data of a session imported from a CSV export, which records no settings
-CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "status", "epoch", *METRICS)
+CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "status", "epoch", *METRICS, "lr", "width")
 LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer", "name", *LAYER_METRICS)
 
 
@@ -25,8 +25,11 @@ def runs(session: Session) -> list[dict[str, Any]]:
     for sweep in session.sweeps:
         for label, group in sweep.initializers.items():
             for i, seed in enumerate(group.seeds):
-                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed,
-                       "status": group.run_status(i), "history": [dict(h) for h in group.histories[i]]}
+                # A grid's run says its cell: the initializer, learning rate and width (per-layer statistics too)
+                run = {"sweep": sweep.sweep_id, "initializer": group.initializer or label, "repeat": i,
+                       "seed": seed, "lr": group.lr if group.lr is not None else session.config.learning_rate,
+                       "width": group.width, "status": group.run_status(i),
+                       "history": [dict(h) for h in group.histories[i]]}
                 if group.layer_names:
                     run["layer_names"] = list(group.layer_names)
                 out.append(run)
@@ -35,7 +38,8 @@ def runs(session: Session) -> list[dict[str, Any]]:
 
 def to_json(session: Session) -> str:
     """The whole session: version, every setting, every run's history."""
-    config = {**session.config.to_dict(), "lr": session.config.learning_rate, "data_label": session.data_label}
+    lr = None if session.config.lrs else session.config.learning_rate  # a grid's rates are its lrs, and each run's
+    config = {**session.config.to_dict(), "lr": lr, "data_label": session.data_label}
     doc = {"initdash": __version__, "config": config, "runs": runs(session)}
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
@@ -48,7 +52,8 @@ def to_csv(session: Session) -> str:
     for run in runs(session):
         for h in run["history"]:
             writer.writerow([run["sweep"], run["initializer"], run["repeat"], run["seed"], run["status"],
-                             h["epoch"], *(repr(h[m]) for m in METRICS)])
+                             h["epoch"], *(repr(h[m]) for m in METRICS), repr(run["lr"]),
+                             "" if run["width"] is None else run["width"]])
     return buf.getvalue()
 
 
@@ -166,8 +171,13 @@ def _session(config, data_label: str, runs: list) -> Session:
     session = Session(config, data_label)
     labels = session.labels()
     sweeps: dict[int, dict[str, list]] = {}
+    from initdash import grid
+
+    cells = {c.key: c for c in grid.cells(config)}
     for run in sorted(runs, key=lambda r: (r.sweep, r.repeat)):
         label = run.initializer if run.initializer in labels else parse_spec(run.initializer).label
+        if grid.is_grid(config):  # a grid's run goes to its cell (check_runs made sure it has one)
+            label = grid.cell_key(config, label, run.lr if run.lr is not None else config.learning_rate, run.width)
         sweeps.setdefault(run.sweep, {}).setdefault(label, []).append(run)
     for sweep_id, groups in sorted(sweeps.items()):
         record = SweepRecord(sweep_id, {})
@@ -181,6 +191,10 @@ def _session(config, data_label: str, runs: list) -> Session:
                 label, tuple(r.seed for r in group), state,
                 max((h[-1]["epoch"] for h in histories if h), default=-1), statuses, histories,
                 "failed (imported)" if state == FAILED else "", tuple(group[0].layer_names))
+            cell = cells.get(label)
+            if cell is not None:
+                record.initializers[label].initializer = cell.initializer
+                record.initializers[label].lr, record.initializers[label].width = cell.lr, cell.width
         states = {g.state for g in record.initializers.values()}
         record.state = ("cancelled" if CANCELLED in states else "interrupted" if INTERRUPTED in states
                         else "complete")
