@@ -47,7 +47,6 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     """Check before anything trains or is written that the model fits the data and the memory; returns notes
     worth saying once (e.g. that the model trains one copy at a time). A user's model is built once for it
     (which imports torch); a built-in is checked by arithmetic."""
-    from initdash.models.sizes import parameter_count
 
     if config.lrs or config.widths:
         return _check_grid(config, dataset)
