@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from initdash import grid
 from initdash.session import Session, SweepRecord
-from initdash.tables import mean_pm_std, mean_std, text_table
+from initdash.tables import fmt, mean_pm_std, mean_std, text_table
 
 DEFAULT_METRIC = "val_accuracy"
 
@@ -132,6 +132,34 @@ def grid_table(session: Session, metric: str = DEFAULT_METRIC, digits: int = 4) 
     return "\n".join(out)
 
 
-def finite(values: tuple[float, ...]) -> list[float]:
-    """The finite values (a mean over them is defined)."""
-    return [v for v in values if math.isfinite(v)]
+def coordinate_table(session: Session, epoch: int = 0, digits: int = 3) -> str:
+    """microsoft/mup's coordinate check as text: each layer's activation std at `epoch` (mean over the runs of
+    the latest completed sweep) against width, per initializer; and how much it grows from the narrowest to the
+    widest (a fixed std grows like sqrt(width); variance scaling stays flat). "" without a width axis."""
+    config = session.config
+    done = session.completed()
+    if not config.widths or not done:
+        return ""
+    sweep = done[-1]
+    rows = []
+    for spec in config.initializers:
+        per_layer: dict[int, dict[int, list[float]]] = {}
+        for rec in sweep.initializers.values():
+            if rec.initializer != spec.label or rec.width is None:
+                continue
+            for history in rec.histories:
+                row = history[epoch] if epoch < len(history) else {}
+                for layer, v in enumerate(row.get("activation_std", []), start=1):
+                    if v is not None and math.isfinite(v):
+                        per_layer.setdefault(layer, {}).setdefault(rec.width, []).append(v)
+        for layer, by_width in sorted(per_layer.items()):
+            means = {w: mean_std(v)[0] for w, v in by_width.items()}
+            ws = [w for w in config.widths if w in means]
+            growth = means[ws[-1]] / means[ws[0]] if len(ws) > 1 and means[ws[0]] > 0 else math.nan
+            rows.append([spec.label, str(layer), *(fmt(means[w], digits) if w in means else "-"
+                                                    for w in config.widths), f"x{growth:.2f}"])
+    header = ["initializer", "layer", *(f"w={w}" for w in config.widths),
+              f"w={config.widths[-1]} / w={config.widths[0]}"]
+    title = (f"coordinate check (microsoft/mup): activation std of each layer at epoch {epoch}, mean over the runs "
+             f"of sweep {sweep.sweep_id}")
+    return title + "\n" + text_table(header, rows, left=(0,))

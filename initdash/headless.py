@@ -259,9 +259,12 @@ def _deliver(session: Session, recorder: Recorder, store: HistoryWriter | None, 
     try:
         text = report.results_table(session)
         if is_grid(session.config):  # cells compared at each point of the grid, not all cells with each other
-            from initdash.grid_table import grid_table
+            from initdash.grid_table import coordinate_table, grid_table
 
             text += "\n\n" + grid_table(session)
+            if session.config.widths:
+                text += "".join(f"\n\n{t}" for t in (coordinate_table(session, 0),
+                                                      coordinate_table(session, session.config.epochs)) if t)
         elif _most_runs(session) > 1:
             text += "\n\n" + stats.stats_table(session)
         print(text, file=results, flush=True)

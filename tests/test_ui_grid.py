@@ -80,7 +80,7 @@ def test_the_best_cell_and_values_are_printed_as_text():
 
 def test_coordinate_check_series_grow_with_width_for_a_fixed_std_only():
     _, lines = width_series(recorded_grid_session(widths=(16, 64, 256), lrs=()))
-    for index, layer, x, y in lines:
+    for index, _layer, x, y in lines:
         assert len(x) == 3
         rise = y[-1] - y[0]
         assert (rise > 0.5) if index == 0 else abs(rise) < 1e-9  # normal: sqrt(16) times; the others: flat
