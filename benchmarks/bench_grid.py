@@ -54,11 +54,11 @@ def main() -> None:
     for name, model in (("fast (mlp 3x64)", ModelSpec(name="mlp", hidden=(64, 64, 64))),
                         ("torch.func (cnn 8,16)", ModelSpec(name="cnn", channels=(8, 16)))):
         config = ExperimentConfig(data="digits", model=model, optimizer="sgd", lr=0.01, epochs=epochs, batch_size=32)
-        twenty = timed(lambda: engine.train_many(data, config, [(spec, s) for s in range(20)]), runs)
-        batched = timed(lambda: engine.train_many(data, config, [(spec, s) for _ in LRS for s in seeds],
-                                                  lrs=[lr for lr in LRS for _ in seeds]), runs)
-        separate = timed(lambda: [engine.train_many(data, config.with_changes(lr=lr), [(spec, s) for s in seeds])
-                                  for lr in LRS], runs)
+        twenty = timed(lambda c=config: engine.train_many(data, c, [(spec, s) for s in range(20)]), runs)
+        batched = timed(lambda c=config: engine.train_many(data, c, [(spec, s) for _ in LRS for s in seeds],
+                                                           lrs=[lr for lr in LRS for _ in seeds]), runs)
+        separate = timed(lambda c=config: [engine.train_many(data, c.with_changes(lr=lr), [(spec, s) for s in seeds])
+                                           for lr in LRS], runs)
         print(f"{name:<24}{twenty:>17.2f}s{batched:>21.2f}s{separate:>14.2f}s")
 
 

@@ -142,10 +142,11 @@ def coordinate_table(session: Session, epoch: int = 0, digits: int = 3) -> str:
         return ""
     sweep = done[-1]
     rows = []
+    lr = None if epoch == 0 or not config.lrs else config.lrs[0]  # trained: one learning rate's cells, not a mix
     for spec in config.initializers:
         per_layer: dict[int, dict[int, list[float]]] = {}
         for rec in sweep.initializers.values():
-            if rec.initializer != spec.label or rec.width is None:
+            if rec.initializer != spec.label or rec.width is None or (lr is not None and rec.lr != lr):
                 continue
             for history in rec.histories:
                 row = history[epoch] if epoch < len(history) else {}
@@ -160,6 +161,7 @@ def coordinate_table(session: Session, epoch: int = 0, digits: int = 3) -> str:
                                                     for w in config.widths), f"x{growth:.2f}"])
     header = ["initializer", "layer", *(f"w={w}" for w in config.widths),
               f"w={config.widths[-1]} / w={config.widths[0]}"]
-    title = (f"coordinate check (microsoft/mup): activation std of each layer at epoch {epoch}, mean over the runs "
-             f"of sweep {sweep.sweep_id}")
+    at = f" at lr={lr:g}" if lr is not None else ""
+    title = (f"coordinate check (microsoft/mup): activation std of each layer at epoch {epoch}{at}, mean over the "
+             f"runs of sweep {sweep.sweep_id}")
     return title + "\n" + text_table(header, rows, left=(0,))

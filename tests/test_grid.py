@@ -100,3 +100,43 @@ def test_axes_are_validated_and_widths_set_the_models_sizes():
     assert grid.cell_config(config, 0.01, 8) == experiment(hidden=(8,), lr=0.01)
     again = type(config).from_dict(config.to_dict())
     assert (again.lrs, again.widths) == ((0.1, 0.01), (8,))
+
+
+def test_flags_and_toml_make_the_axes(tmp_path):
+    from initdash.arguments import apply_layers, build_parser, config_from_args
+
+    def config(argv):
+        args = build_parser().parse_args(argv)
+        apply_layers(args, argv)
+        return config_from_args(args)
+
+    one = config(["--hidden", "8,8", "--lr", "0.1"])
+    assert (one.lr, one.lrs, one.widths) == (0.1, (), ())  # a single value stays a learning rate
+    many = config(["--hidden", "8,8", "--lr", "0.1,0.01", "--width", "16,32"])
+    assert (many.lr, many.lrs, many.widths) == (None, (0.1, 0.01), (16, 32))
+    toml = tmp_path / "grid.toml"
+    toml.write_text("hidden = [8, 8]\nlr = [0.3, 0.03]\nwidth = [4, 8]\n")
+    assert config(["--config", str(toml)]).lrs == (0.3, 0.03)
+    assert config(["--config", str(toml)]).widths == (4, 8)
+    assert config(["--preset", "width-check"]).widths == (32, 64, 128, 256, 512, 1024)
+    assert len(config(["--preset", "lr-grid"]).lrs) == 6
+
+
+def test_a_grid_is_exported_with_each_runs_cell_and_imported_back(tmp_path):
+    import json
+
+    from recorded_grid import recorded_grid_session
+
+    from initdash.export import json_csv
+    from initdash.grid_table import grid_table
+
+    session = recorded_grid_session(widths=(16, 64), lrs=(0.01, 0.1))
+    (path,) = json_csv.write(session, tmp_path / "grid.json")
+    doc = json.loads(path.read_text())
+    cells = {(r["initializer"], r["lr"], r["width"]) for r in doc["runs"]}
+    assert len(cells) == 3 * 2 * 2 and len(doc["runs"]) == 3 * 2 * 2 * 3
+    assert doc["config"]["lrs"] == [0.01, 0.1] and doc["config"]["lr"] is None
+    back = json_csv.read(path)
+    assert back.labels() == session.labels() and grid_table(back) == grid_table(session)
+    csv_text = json_csv.to_csv(session).splitlines()
+    assert csv_text[0].endswith(",lr,width") and csv_text[1].endswith(",0.01,16")

@@ -153,9 +153,11 @@ def heat_map(session: Session, metric: str, no_color: bool, width: int = 80, poi
     return out
 
 
-def width_series(session: Session, epoch: int | None = None) -> tuple[int, list[tuple[int, int, tuple, tuple]]]:
+def width_series(session: Session, epoch: int | None = None,
+                 lr: float | None = None) -> tuple[int, list[tuple[int, int, tuple, tuple]]]:
     """The coordinate check: per initializer and layer, (initializer index, layer, log10 widths, log10 of the
-    mean activation std at `epoch` over the runs of the current sweep) (None: the latest epoch all reached)."""
+    mean activation std at `epoch` over the runs of the current sweep) (None: the latest epoch all reached);
+    with an lr axis, the cells of learning rate `lr` only."""
     current = session.current
     if current is None:
         return -1, []
@@ -167,7 +169,7 @@ def width_series(session: Session, epoch: int | None = None) -> tuple[int, list[
     for index, spec in enumerate(session.config.initializers):
         per_layer: dict[int, dict[int, list[float]]] = {}
         for rec in current.initializers.values():
-            if rec.initializer != spec.label or rec.width is None:
+            if rec.initializer != spec.label or rec.width is None or (lr is not None and rec.lr != lr):
                 continue
             for history in rec.histories:
                 row = history[epoch] if epoch < len(history) else None
@@ -212,11 +214,12 @@ class WidthSpec:
             plt.plot(list(x), list(y), color=color, marker=MARKERS[index % len(MARKERS)] if self.no_color else "hd")
 
 
-def width_spec(session: Session, epoch: int | None, no_color: bool) -> WidthSpec:
-    """The signal view's width mode."""
-    shown, lines = width_series(session, epoch)
+def width_spec(session: Session, epoch: int | None, no_color: bool, lr: float | None = None) -> WidthSpec:
+    """The signal view's width mode (with an lr axis: at learning rate `lr`)."""
+    shown, lines = width_series(session, epoch, lr if session.config.lrs else None)
     ticks = tuple(math.log10(w) for w in session.config.widths)
-    where = f" · epoch {shown}" if shown >= 0 else ""
+    where = (f" · lr {lr:g}" if session.config.lrs and lr is not None else "") + \
+        (f" · epoch {shown}" if shown >= 0 else "")
     return WidthSpec(tuple(lines), ticks, f"activation std of every layer by width (log-log){where}", no_color)
 
 

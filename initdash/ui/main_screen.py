@@ -346,7 +346,8 @@ class MainScreen(Screen[None]):
             from initdash.ui.grid_view import width_spec
 
             chart = self.query_one("#act-chart", MetricChart)
-            chart.show_spec(width_spec(self.session, self.signal_epoch, chart.no_color))
+            lr = self.point[0] if self.point is not None else None  # an lr axis: the shown cell's rate
+            chart.show_spec(width_spec(self.session, self.signal_epoch, chart.no_color, lr))
             return
         current = shown.current
         depth = max((len(g.layer_names) for g in current.initializers.values()), default=0) if current else 0
