@@ -140,3 +140,47 @@ def test_a_grid_is_exported_with_each_runs_cell_and_imported_back(tmp_path):
     assert back.labels() == session.labels() and grid_table(back) == grid_table(session)
     csv_text = json_csv.to_csv(session).splitlines()
     assert csv_text[0].endswith(",lr,width") and csv_text[1].endswith(",0.01,16")
+
+
+def test_your_builder_gets_width_and_one_without_it_is_refused(tmp_path, capsys, monkeypatch):
+    import json
+    import math
+
+    from initdash.cli import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    net = tmp_path / "net.py"
+    net.write_text("import math\nfrom torch import nn\n\n"
+                   "def build(in_shape, n_outputs, width=2):\n"
+                   "    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), width), nn.ReLU(),\n"
+                   "                         nn.Linear(width, n_outputs))\n\n"
+                   "def fixed(in_shape, n_outputs):\n"
+                   "    return build(in_shape, n_outputs)\n")
+    out = tmp_path / "out.json"
+    common = ["--headless", "--no-save", "--epochs", "1", "--init", "he_normal", "--seed", "3"]
+    assert main([*common, "--model", f"{net}:build", "--width", "3,5", "--out", str(out)]) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert sorted(r["width"] for r in runs) == [3, 5]
+    assert main([*common, "--model", f"{net}:fixed", "--width", "3"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == "initdash: error: net.py:fixed: --width needs a builder that accepts width= (add a width parameter)"
+    assert math.isfinite(runs[0]["history"][-1]["loss"])
+
+
+def test_a_grid_session_is_stored_and_open_continues_it(tmp_path, capsys, monkeypatch):
+    from initdash.cli import main
+    from initdash.store import open_reader
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    db = tmp_path / "h.db"
+    grid_flags = ["--hidden", "4,4", "--lr", "0.01,0.1", "--width", "4,8", "--init", "he_normal,normal"]
+    assert main(["--headless", "--epochs", "1", "--seed", "2", "--db", str(db), *grid_flags]) == 0
+    assert main(["--headless", "--open", "1", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "runs of 2 completed sweeps" in out and "best cell per initializer" in out
+    with open_reader(db) as reader:
+        session = reader.load_session(1)
+    assert (session.config.lrs, session.config.widths) == ((0.01, 0.1), (4, 8))
+    assert [len(s.initializers) for s in session.completed()] == [8, 8]
