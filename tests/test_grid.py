@@ -140,6 +140,9 @@ def test_a_grid_is_exported_with_each_runs_cell_and_imported_back(tmp_path):
     assert back.labels() == session.labels() and grid_table(back) == grid_table(session)
     csv_text = json_csv.to_csv(session).splitlines()
     assert csv_text[0].endswith(",lr,width") and csv_text[1].endswith(",0.01,16")
+    json_csv.write(session, tmp_path / "grid.csv")
+    with pytest.raises(UserError, match="a CSV export of a grid .* cannot be imported: import its JSON export"):
+        json_csv.read(tmp_path / "grid.csv")
 
 
 def test_your_builder_gets_width_and_one_without_it_is_refused(tmp_path, capsys, monkeypatch):

@@ -16,7 +16,7 @@ from initdash.session import Session
 
 IMPORTED_CSV = "imported-csv:"  # the data of a session imported from a CSV export, which records no settings
 CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "status", "epoch", *METRICS, "lr", "width")
-LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer", "name", *LAYER_METRICS)
+LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer", "name", *LAYER_METRICS, "lr", "width")
 
 
 def runs(session: Session) -> list[dict[str, Any]]:
@@ -71,7 +71,8 @@ def to_layers_csv(session: Session) -> str | None:
             for layer, values in enumerate(zip(*(h[k] for k in LAYER_METRICS)), start=1):
                 name = names[layer - 1] if layer <= len(names) else ""
                 writer.writerow([run["sweep"], run["initializer"], run["repeat"], run["seed"], h["epoch"], layer,
-                                 name, *("" if v is None else repr(v) for v in values)])
+                                 name, *("" if v is None else repr(v) for v in values), repr(run["lr"]),
+                                 "" if run["width"] is None else run["width"]])
                 rows += 1
     return buf.getvalue() if rows else None
 
@@ -134,6 +135,9 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or "initializer" not in rows[0] or not ({"sweep", "rerun"} & set(rows[0])):
         raise UserError(f"{path}: not an initdash CSV export (columns sweep, initializer, repeat, seed, epoch, ...)")
+    if len({r.get("lr") for r in rows}) > 1 or any(r.get("width") for r in rows):
+        raise UserError(f"{path}: a CSV export of a grid (several learning rates or widths) records no settings and "
+                        "cannot be imported: import its JSON export")
     runs: dict[tuple[int, str, int], dict[str, Any]] = {}
     for row in rows:
         key = (int(row.get("sweep") or row["rerun"]), row["initializer"], int(row["repeat"]))
