@@ -42,6 +42,14 @@ def number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def number_list(text: str) -> tuple[float, ...]:
+    """`0.1,0.01` -> (0.1, 0.01): one learning rate, or a grid's axis of them."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.1,0.01, got {text!r}")
+    return tuple(number(p) for p in parts)
+
+
 def role_list(text: str) -> tuple[str, ...]:
     """`kernel,recurrent` -> ('kernel', 'recurrent'): roles from models.roles.ROLES, each once."""
     from initdash.models.roles import ROLES
@@ -94,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--depth", type=int, default=3, metavar="N", help="resnet: residual blocks (default 3)")
     t = p.add_argument_group("training")
     t.add_argument("--optimizer", default="rmsprop", metavar="NAME", help=f"{', '.join(OPTIMIZERS)} (default rmsprop)")
-    t.add_argument("--lr", type=number, metavar="X", help="learning rate (default: Keras' for the optimizer)")
+    t.add_argument("--lr", type=number_list, metavar="X[,Y,...]",
+                   help="learning rate (default: Keras' for the optimizer); a list makes a grid's lr axis")
+    t.add_argument("--width", type=int_list, default=(), metavar="W[,W,...]",
+                   help="a grid's width axis: mlp's every hidden layer, cnn's channels in --channels' proportions, "
+                        "resnet's channels, or width= for your own builder")
     t.add_argument("--batch-size", type=int, default=16, metavar="N", help="mini-batch size (default 16)")
     t.add_argument("--epochs", type=int, default=5, metavar="N", help="epochs (default 5)")
     t.add_argument("--init", default=",".join(DEFAULT_INITIALIZERS), metavar="SPEC,...",
@@ -190,7 +202,8 @@ def apply_layers(args: argparse.Namespace, argv: list[str]) -> None:
             setattr(args, key, value)
             continue
         text = str(value)
-        kind = {int: "a whole number", number: "a number"}.get(action.type, "valid")
+        kind = {int: "a whole number", number: "a number", number_list: "a number or a list of them",
+                int_list: "a list of whole numbers"}.get(action.type, "valid")
         try:
             setattr(args, key, action.type(text) if action.type else text)
         except (ValueError, argparse.ArgumentTypeError):
@@ -214,9 +227,11 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     data = str(path.resolve()) if args.data not in BUILTIN_DATA and path.is_file() else args.data
     model = ModelSpec(name=model_path(args.model), hidden=args.hidden, activation=args.activation.lower(),
                       channels=args.channels, depth=args.depth)
+    lrs = tuple(args.lr or ())
     return ExperimentConfig(
         data=data, target=args.target, split_seed=args.split_seed, model=model, optimizer=args.optimizer.lower(),
-        lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
+        lr=lrs[0] if len(lrs) == 1 else None, lrs=lrs if len(lrs) > 1 else (), widths=tuple(args.width),
+        batch_size=args.batch_size, epochs=args.epochs, initializers=parse_list(args.init),
         apply_to=args.apply_to, repeats=args.repeats, seed=seed, design=args.design, device=args.device,
         executor=args.executor, ray_address=args.ray_address, layer_stats=args.layer_stats)
 

@@ -33,8 +33,8 @@ DEFAULT_LR = {"rmsprop": 0.001, "sgd": 0.01, "adam": 0.001}
 
 # The settings of an experiment as flags, TOML keys and presets name them (dashes become underscores).
 SETTINGS = ("data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "optimizer",
-            "lr", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "design", "device", "executor",
-            "ray_address", "layer_stats")
+            "lr", "width", "batch_size", "epochs", "init", "apply_to", "repeats", "seed", "design", "device",
+            "executor", "ray_address", "layer_stats")
 # What a config file may also say: where this run's outputs go (not settings of the experiment).
 OUTPUT_SETTINGS = ("tensorboard",)
 # Settings that change how fast or where a session trains, or what it records besides its metrics, not its
@@ -52,6 +52,9 @@ class ExperimentConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     optimizer: str = "rmsprop"
     lr: float | None = None
+    # A grid (initdash.grid): learning rates and widths, each (initializer, lr, width) a cell; () when not an axis
+    lrs: tuple[float, ...] = ()
+    widths: tuple[int, ...] = ()
     batch_size: int = 16
     epochs: int = 5
     initializers: tuple[InitSpec, ...] = field(
@@ -90,6 +93,7 @@ class ExperimentConfig:
         if any(s.digest for s in self.initializers):  # a user's initializer file, as a model file's hash
             d["initializer_digests"] = {s.setting: s.digest for s in self.initializers if s.digest}
         d["apply_to"], d["left_to_module"] = list(self.apply_to), list(self.left_to_module)
+        d["lrs"], d["widths"] = list(self.lrs), list(self.widths)
         return d
 
     @classmethod
@@ -99,12 +103,13 @@ class ExperimentConfig:
         s = validated(ConfigSettings, modern(d), where)
         m = s.model
         model = ModelSpec(name=m.name, hidden=tuple(m.hidden), activation=m.activation, channels=tuple(m.channels),
-                          depth=m.depth, digest=m.digest)
+                          depth=m.depth, width=m.width, digest=m.digest)
         digests = s.initializer_digests
         initializers = tuple(replace(parse_spec(setting), digest=digests.get(setting, ""))
                              for setting in s.initializers)
         return cls(data=s.data, target=s.target, split_seed=s.split_seed, model=model, optimizer=s.optimizer,
-                   lr=s.lr, batch_size=s.batch_size, epochs=s.epochs, initializers=initializers, repeats=s.repeats,
-                   seed=s.seed, design=s.design, device=s.device, executor=s.executor, ray_address=s.ray_address,
+                   lr=s.lr, lrs=tuple(s.lrs), widths=tuple(s.widths), batch_size=s.batch_size, epochs=s.epochs,
+                   initializers=initializers, repeats=s.repeats, seed=s.seed, design=s.design, device=s.device,
+                   executor=s.executor, ray_address=s.ray_address,
                    data_digest=s.data_digest, apply_to=tuple(s.apply_to) or DEFAULT_ROLES,
                    left_to_module=tuple(s.left_to_module))

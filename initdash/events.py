@@ -52,6 +52,9 @@ class UnitStarted:
     initializer: str
     seeds: tuple[int, ...]
     layer_names: tuple[str, ...] = ()  # the layers that per-layer statistics are about (module paths)
+    # A grid (initdash.grid): each run's learning rate, and the width of every run of the unit (None: no width axis)
+    lrs: tuple[float, ...] = ()
+    width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class UnitFailed:
     message: str
     traceback: str
     seeds: tuple[int, ...] = ()  # the runs that failed with it (a worker may fail before UnitStarted)
+    lrs: tuple[float, ...] = ()  # a grid: each of those runs' learning rate
 
 
 Event = UnitStarted | EpochDone | UnitFinished | UnitFailed

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator, mode
 from initdash.errors import UserError
 from initdash.events import RunStatus
 from initdash.limits import MAX_EPOCHS, MAX_ID, MAX_LAYERS, MAX_REPEATS, MAX_TEXT
+from initdash.models.spec import MAX_WIDTH
 from initdash.settings import ConfigSettings, Strict, modern, problem
 
 Finite = float  # Strict models refuse NaN and infinity
@@ -49,6 +50,9 @@ class Run(Strict):
     status: RunStatus
     history: Annotated[list[Epoch], Field(max_length=MAX_EPOCHS + 1)]
     layer_names: Annotated[list[Name], Field(max_length=MAX_LAYERS)] = []
+    # Its cell of a grid (initdash.grid): the learning rate it trained with and the width (None: not an axis)
+    lr: Annotated[float | None, Field(gt=0, description="a learning rate > 0")] = None
+    width: Annotated[int | None, Field(ge=1, le=MAX_WIDTH, description=f"a width from 1 to {MAX_WIDTH}")] = None
 
     @field_validator("history")
     @classmethod
@@ -79,12 +83,14 @@ class Export(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Export:
-        check_runs(self.runs, self.config.initializers, self.config.epochs)
+        check_runs(self.runs, self.config.initializers, self.config.epochs, self.config.lrs, self.config.widths)
         return self
 
 
-def check_runs(runs: list[Run], initializers: list[str], epochs: int) -> None:
-    """Runs consistent with their config: known initializers, unique, repeats 0..k-1, epochs within the config's."""
+def check_runs(runs: list[Run], initializers: list[str], epochs: int, lrs: list[float] | tuple[float, ...] = (),
+               widths: list[int] | tuple[int, ...] = ()) -> None:
+    """Runs consistent with their config: known initializers (and a grid's cells), unique, repeats 0..k-1, epochs
+    within the config's."""
     from initdash.initializers import parse_spec
 
     known = set(initializers)
@@ -96,7 +102,10 @@ def check_runs(runs: list[Run], initializers: list[str], epochs: int) -> None:
                              f"({', '.join(initializers)})")
         if run.history and run.history[-1].epoch > epochs:
             raise ValueError(f"runs[{i}]: epoch {run.history[-1].epoch} is past the config's {epochs} epochs")
-        repeats.setdefault((run.sweep, label), []).append(run.repeat)
+        if (lrs and run.lr not in lrs) or (widths and run.width not in widths) or (not widths and run.width):
+            raise ValueError(f"runs[{i}]: lr {run.lr} and width {run.width} are not a cell of the config's grid")
+        cell = "".join(f" lr={run.lr:g}" if lrs else "") + (f" w={run.width}" if widths else "")
+        repeats.setdefault((run.sweep, label + cell), []).append(run.repeat)
     for (sweep, label), seen in repeats.items():
         if sorted(seen) != list(range(len(seen))):
             raise ValueError(f"sweep {sweep}, {label}: repeats must be 0, 1, ... each once, got "

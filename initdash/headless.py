@@ -17,6 +17,7 @@ from initdash import __version__, exit_codes
 from initdash.config import ExperimentConfig
 from initdash.data import Dataset
 from initdash.events import CANCELLED, EpochDone, UnitFailed, UnitFinished
+from initdash.grid import cells, lr_axis
 from initdash.progress import Eta, epochs_done
 from initdash.recorder import Recorder
 from initdash.session import Session
@@ -121,7 +122,7 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
     """
     progress = progress or Progress(None)
     stop = stop or Stop()
-    per_sweep = len(config.initializers) * config.epochs
+    per_sweep = len(cells(config)) * config.epochs  # a grid: every cell's epochs
     eta = Eta(sweeps * per_sweep)
     for k in range(sweeps):
         stop.check()
@@ -173,10 +174,15 @@ def _progress_line(recorder: Recorder, sweep_id: int, event: UnitFinished | Unit
     if isinstance(event, UnitFailed):
         where = recorder.failure_logs.get((sweep_id, event.initializer))
         return f"{head} failed ({event.message})" + (f"; traceback in {where}" if where else "")
-    group = recorder.session.current.initializers[event.initializer]
-    finals = group.final("val_accuracy")
-    tail = f", val_accuracy {fmt(mean(finals))}" if finals else ""
-    return f"{head} {group.status_text(recorder.session.config.epochs)}{tail}"
+    current = recorder.session.current
+    parts = []
+    for key in current.units.get(event.initializer, [event.initializer]):  # a grid's unit: each of its cells
+        group = current.initializers[key]
+        finals = group.final("val_accuracy")
+        tail = f", val_accuracy {fmt(mean(finals))}" if finals else ""
+        name = f"lr={group.lr:g} " if current.units and recorder.session.config.lrs else ""
+        parts.append(f"{name}{group.status_text(recorder.session.config.epochs)}{tail}")
+    return f"{head} " + "; ".join(parts)
 
 
 def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | None, store: HistoryWriter | None,
@@ -192,8 +198,10 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
     from initdash.errors import Interrupted
 
     err = Progress(sys.stderr)
-    err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}, {config.optimizer} "
-             f"lr {config.learning_rate:g}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
+    lr = ",".join(f"{v:g}" for v in lr_axis(config))
+    widths = f", width {','.join(map(str, config.widths))}" if config.widths else ""
+    err.line(f"initdash {__version__}: {dataset.describe()}, {config.model.label}{widths}, {config.optimizer} "
+             f"lr {lr}, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
              f"seed {config.seed}, {config.design} design"
              + ("" if config.executor == "local" else f", executor {config.executor}"))
     for note in dataset.notes(config.data):

@@ -13,3 +13,4 @@ MAX_CSV_LINE = 16 << 20  # characters in one line of a data CSV (a million featu
 MAX_TEXT = 4096  # characters in one setting's text (a path, a label, an address)
 MAX_INITIALIZERS = 10_000  # initializers in one config
 MAX_LAYERS = 100_000  # layers that per-layer statistics describe in one run
+MAX_AXIS = 1_000  # values on one axis of a grid (learning rates, widths)

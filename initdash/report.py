@@ -22,12 +22,21 @@ def results_table(session: Session) -> str:
 
 
 def results_text(session: Session, metric: str = "val_accuracy") -> str:
-    """What headless prints at the end: the results table, then (with more than one run of an initializer) the
-    statistics across runs with the verdict sentence."""
+    """What headless (and `initdash report`) prints at the end: the results table, then a grid's cells compared
+    at each point (and, with a width axis, the coordinate check), or (with more than one run of an initializer)
+    the statistics across runs with the verdict sentence."""
     from initdash import stats
+    from initdash.grid import is_grid
 
     text = results_table(session)
-    if most_runs(session) > 1:
+    if is_grid(session.config):  # cells compared at each point of the grid, not all cells with each other
+        from initdash.grid_table import coordinate_table, grid_table
+
+        text += "\n\n" + grid_table(session, metric)
+        if session.config.widths:
+            text += "".join(f"\n\n{t}" for t in (coordinate_table(session, 0),
+                                                  coordinate_table(session, session.config.epochs)) if t)
+    elif most_runs(session) > 1:
         text += "\n\n" + stats.stats_table(session, metric)
     return text
 

@@ -55,6 +55,10 @@ class UnitRecord:
     histories: list[list[dict]] = field(default_factory=list)  # per run, per epoch
     error: str = ""
     layer_names: tuple[str, ...] = ()
+    # The cell (initdash.grid) these runs are: initializer, learning rate, width (None: the model's own sizes)
+    initializer: str = ""
+    lr: float | None = None
+    width: int | None = None
 
     def last(self, metric: str) -> list[float]:
         """The latest value of `metric` of every run that has one."""
@@ -94,8 +98,11 @@ class SweepRecord:
     """One sweep: every initializer's runs, in the config's order, and how the sweep ended."""
 
     sweep_id: int
-    initializers: dict[str, UnitRecord]
+    initializers: dict[str, UnitRecord]  # by cell key (an initializer's label, when there is no grid)
     state: SweepState = SWEEP_RUNNING
+    # A grid: each unit's key -> its cells' keys, and each started unit's per-run learning rates
+    units: dict[str, list[str]] = field(default_factory=dict)
+    unit_lrs: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -156,7 +163,10 @@ class Session:
                 cur.end(SWEEP_CANCELLED)
             else:
                 self.sweeps.pop()
-        record = SweepRecord(sweep_id, {s.label: UnitRecord(s.label) for s in self.config.initializers})
+        from initdash import grid
+
+        record = SweepRecord(sweep_id, {c.key: UnitRecord(c.key, initializer=c.initializer, lr=c.lr, width=c.width)
+                                        for c in grid.cells(self.config)}, units=grid.unit_cells(self.config))
         self.sweeps.append(record)
         return record
 
@@ -164,9 +174,26 @@ class Session:
         """Record one event; False (and nothing changes) when it belongs to a replaced or ended sweep."""
         cur = self.current
         if cur is None or event.sweep_id != cur.sweep_id or cur.state != SWEEP_RUNNING \
-                or event.initializer not in cur.initializers:
+                or (event.initializer not in cur.initializers and event.initializer not in cur.units):
             return False
-        runs = cur.initializers[event.initializer]
+        if event.initializer in cur.units:  # a grid's unit: each of its cells gets its own runs' part
+            from initdash import grid
+
+            if isinstance(event, (UnitStarted, UnitFailed)) and event.lrs:
+                cur.unit_lrs[event.initializer] = event.lrs
+            lrs = cur.unit_lrs.get(event.initializer, ())
+            for key in cur.units[event.initializer]:
+                runs = cur.initializers[key]
+                self._record(runs, grid.part(event, grid.indices_of(lrs, runs.lr)))
+        else:
+            self._record(cur.initializers[event.initializer], event)
+        if cur.finished and cur.complete:
+            cur.state = COMPLETE
+        return True
+
+    @staticmethod
+    def _record(runs: UnitRecord, event: Event) -> None:
+        """Apply one event to one cell's record."""
         if isinstance(event, UnitStarted):  # a retried attempt starts again: what the one before recorded goes
             runs.seeds, runs.state, runs.layer_names, runs.epoch = event.seeds, RUNNING, event.layer_names, -1
             runs.statuses = [OK] * len(event.seeds)
@@ -189,9 +216,6 @@ class Session:
             if not runs.seeds and event.seeds:
                 runs.seeds, runs.statuses = event.seeds, [FAILED] * len(event.seeds)
                 runs.histories = [[] for _ in event.seeds]
-        if cur.finished and cur.complete:
-            cur.state = COMPLETE
-        return True
 
     def end_current(self, state: SweepState) -> SweepRecord | None:
         """Mark the current sweep as stopped early (interrupted, cancelled) if it was still training."""
@@ -209,8 +233,10 @@ class Session:
         return [s for s in self.sweeps if s.state == COMPLETE]
 
     def labels(self) -> list[str]:
-        """Initializer labels in config order."""
-        return [s.label for s in self.config.initializers]
+        """Initializer labels in config order (a grid: its cells' keys, initializer by initializer)."""
+        from initdash import grid
+
+        return [c.key for c in grid.cells(self.config)]
 
 
 def events_of(sweep: SweepRecord) -> list[Event]:

@@ -17,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
 from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, FLOAT32_MAX, parse_spec
-from initdash.limits import MAX_BATCH, MAX_EPOCHS, MAX_ID, MAX_INITIALIZERS, MAX_REPEATS, MAX_SPLIT_SEED, MAX_TEXT
+from initdash.limits import (
+    MAX_AXIS,
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_ID,
+    MAX_INITIALIZERS,
+    MAX_REPEATS,
+    MAX_SPLIT_SEED,
+    MAX_TEXT,
+)
 from initdash.models.roles import ROLES, Role
 from initdash.models.spec import ACTIVATIONS, DEFAULT_CHANNELS, DEFAULT_DEPTH, MAX_DEPTH, MAX_WIDTH
 
@@ -39,6 +48,7 @@ Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 # The rule of each kind of value, as an error message says it ("--epochs must be <rule>, got 2.5").
 Text = Annotated[str, Field(max_length=MAX_TEXT, description=f"text of at most {MAX_TEXT} characters")]
 Width = Annotated[int, Field(ge=1, le=MAX_WIDTH)]
+Rate = Annotated[float, Field(gt=0, le=FLOAT32_MAX)]
 
 
 def _whole(low: int, high: int) -> Any:
@@ -63,6 +73,7 @@ class ModelSettings(Strict):
                                            description=f"1 to {MAX_DEPTH} sizes from 1 to {MAX_WIDTH}")] = \
         list(DEFAULT_CHANNELS)
     depth: Annotated[int, _whole(1, MAX_DEPTH)] = DEFAULT_DEPTH
+    width: Annotated[int | None, _whole(1, MAX_WIDTH)] = None
     digest: Annotated[str, Field(pattern=r"^([0-9a-f]{64})?$", description="a sha256 in hex, or empty")] = ""
 
 
@@ -76,6 +87,9 @@ class ConfigSettings(Strict):
     optimizer: Optimizer = "rmsprop"
     lr: Annotated[float | None, Field(gt=0, le=FLOAT32_MAX, description=f"a number > 0 and at most "
                                                                         f"{FLOAT32_MAX:.4g} (float32)")] = None
+    lrs: Annotated[list[Rate], Field(max_length=MAX_AXIS, description=f"up to {MAX_AXIS} learning rates")] = []
+    widths: Annotated[list[Width], Field(max_length=MAX_AXIS, description=f"up to {MAX_AXIS} widths from 1 to "
+                                                                             f"{MAX_WIDTH}")] = []
     batch_size: Annotated[int, _whole(1, MAX_BATCH)] = 16
     epochs: Annotated[int, _whole(1, MAX_EPOCHS)] = 5
     initializers: Annotated[list[str], Field(min_length=1, max_length=MAX_INITIALIZERS,
@@ -105,6 +119,20 @@ class ConfigSettings(Strict):
         if dupes:
             raise ValueError(f"initializer listed twice: {', '.join(dupes)}")
         return settings
+
+    @model_validator(mode="after")
+    def _axes(self) -> ConfigSettings:
+        for name, axis in (("--lr", self.lrs), ("--width", self.widths)):
+            if len(set(axis)) != len(axis):
+                raise ValueError(f"{name} lists a value twice: {','.join(f'{v:g}' for v in axis)}")
+        if self.lrs and self.lr is not None:
+            raise ValueError("--lr: one learning rate or a list of them, not both")
+        if len(self.lrs) == 1:
+            raise ValueError("--lr: a single learning rate is lr, not an axis")
+        if self.widths and self.model.name == "linear":
+            raise ValueError("--width: the linear model has no hidden layer to widen (use --model mlp, cnn, resnet "
+                             "or your own)")
+        return self
 
     @model_validator(mode="after")
     def _ray_address(self) -> ConfigSettings:
@@ -145,7 +173,7 @@ def problem(model: type[BaseModel], exc: ValidationError, flags: bool = False) -
     # A union's branch shows up in the location (`list[int]`, `str`): name the setting, not the branch.
     loc = [str(p) for p in err["loc"] if isinstance(p, int) or ("[" not in p and "-" not in p and p not in _TAGS)]
     if flags and loc:
-        name = "--" + loc[0].replace("_", "-")
+        name = "--" + _FLAGS.get(loc[0], loc[0]).replace("_", "-")
     else:
         name = "".join(f"[{p}]" if p.isdigit() else (f".{p}" if i else p) for i, p in enumerate(loc)) or "the file"
     kind, value = err["type"], err.get("input")
@@ -166,6 +194,7 @@ def problem(model: type[BaseModel], exc: ValidationError, flags: bool = False) -
     return f"{name} must be {rule}, got {shown}"
 
 
+_FLAGS = {"lrs": "lr", "widths": "width"}  # settings whose flag has another name (a grid's axes)
 _TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "nullable"}
 _KINDS = {"int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
           "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
@@ -206,7 +235,8 @@ class FileSettings(Strict):
     channels: list[int] | Text | None = None
     depth: int | None = None
     optimizer: Text | None = None
-    lr: float | None = None
+    lr: float | list[float] | None = None  # a list: the learning-rate axis of a grid
+    width: int | list[int] | None = None  # the width axis of a grid
     batch_size: int | None = None
     epochs: int | None = None
     init: list[Text] | Text | None = None

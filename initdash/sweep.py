@@ -64,13 +64,34 @@ class Unit:
 
     sweep_id: int
     spec: InitSpec
-    seeds: tuple[int, ...]  # the initializer's seed of each run
-    data_seeds: tuple[int, ...] | None = None  # paired design: each run's data order and dropout; None: `seeds`
+    seeds: tuple[int, ...]  # the initializer's seed of each repeat
+    data_seeds: tuple[int, ...] | None = None  # paired design: each repeat's data order and dropout; None: `seeds`
+    # A grid (initdash.grid): the unit's width (None: the model's own sizes) and its learning rates; every rate
+    # trains every seed, so its runs are lrs x seeds (() without an lr axis: one rate, the config's)
+    width: int | None = None
+    lrs: tuple[float, ...] = ()
 
     @property
     def label(self) -> str:
-        """The initializer's label, as events carry it."""
-        return self.spec.label
+        """The unit's key, as events carry it: the initializer's label (and a grid's width)."""
+        from initdash.grid import unit_key
+
+        return unit_key(self.spec.label, self.width)
+
+    @property
+    def run_lrs(self) -> tuple[float, ...]:
+        """Each run's learning rate, in run order (() without an lr axis)."""
+        return tuple(lr for lr in self.lrs for _ in self.seeds)
+
+    @property
+    def run_seeds(self) -> tuple[int, ...]:
+        """Each run's seed, in run order: the seeds again for every learning rate."""
+        return self.seeds * max(1, len(self.lrs))
+
+    @property
+    def run_data_seeds(self) -> tuple[int, ...] | None:
+        """Each run's data seed, in run order (None: the independent design, each run's own seed)."""
+        return None if self.data_seeds is None else self.data_seeds * max(1, len(self.lrs))
 
 
 def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emit,
@@ -80,6 +101,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
     Never raises: a failure becomes a UnitFailed event, so one initializer failing does not stop the others.
     """
     sid, label = unit.sweep_id, unit.label
+    seeds, lrs = unit.run_seeds, unit.run_lrs
     try:
         from initdash import engine  # torch loads here, in the worker, never on the UI thread
 
@@ -88,14 +110,18 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
         def on_epoch(report: EpochReport) -> None:
             emit(EpochDone(sid, label, report))
 
-        outcomes = engine.train_many(dataset, config, [(unit.spec, s) for s in unit.seeds], cancel, on_epoch,
-                                     on_start=lambda names: emit(UnitStarted(sid, label, unit.seeds, names)),
-                                     data_seeds=unit.data_seeds)
+        from initdash.grid import unit_config
+
+        outcomes = engine.train_many(dataset, unit_config(config, unit.width), [(unit.spec, s) for s in seeds],
+                                     cancel, on_epoch, lrs=lrs or None,
+                                     on_start=lambda names: emit(UnitStarted(sid, label, seeds, names, lrs,
+                                                                             unit.width)),
+                                     data_seeds=unit.run_data_seeds)
         emit(UnitFinished(sid, label, tuple(outcomes)))
     except BaseException as exc:  # a user's model may raise anything, sys.exit included: only this unit fails
         if not fails_only_its_work(exc):
             raise
-        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), unit.seeds))
+        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), seeds, lrs))
 
 
 class Executor(Protocol):
@@ -123,16 +149,19 @@ class Sweep:
                  executor: Executor) -> None:
         self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
         self.emit, self.executor = emit, executor
-        # Local threads take turns an epoch each (every initializer's curves grow together on the dashboard);
-        # False: one unit after another, each to its end (headless: results as each unit ends).
         self.cancel_event = threading.Event()
-        self.units = [self._unit(spec) for spec in config.initializers]
+        from initdash.grid import is_grid, units
 
-    def _unit(self, spec: InitSpec) -> Unit:
-        seeds = run_seeds(self.config.seed, self.sweep_id, spec.label, self.config.repeats)
-        paired = self.config.design == PAIRED
-        return Unit(self.sweep_id, spec, seeds,
-                    data_seeds(self.config.seed, self.sweep_id, self.config.design, seeds) if paired else None)
+        # A run's seeds depend on its initializer (and repeat) only, not on its place in a grid: a cell's runs are
+        # the single runs of its setting (grid.cell_config); in the paired design repeat k's data seed is shared
+        # by every initializer and cell.
+        seeds = {spec.label: run_seeds(config.seed, sweep_id, spec.label, config.repeats)
+                 for spec in config.initializers}
+        shared = data_seeds(config.seed, sweep_id, config.design, (0,) * config.repeats) \
+            if config.design == PAIRED else None
+        self.units = [Unit(sweep_id, plan.spec, seeds[plan.spec.label], shared, plan.width,
+                           plan.lrs if config.lrs else ()) for plan in units(config)] if is_grid(config) else \
+            [Unit(sweep_id, spec, seeds[spec.label], shared) for spec in config.initializers]
 
     def start(self) -> None:
         """Hand every unit to the executor; returns at once."""

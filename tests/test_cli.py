@@ -53,7 +53,8 @@ def test_json_schema_and_values(capsys, tmp_path):
     assert [r["initializer"] for r in runs] == list(DEFAULT_INITIALIZERS)
     seeds = set()
     for r in runs:
-        assert set(r) == {"sweep", "initializer", "repeat", "seed", "init_seed", "data_seed", "status", "history"}
+        assert set(r) == {"sweep", "initializer", "repeat", "seed", "init_seed", "data_seed", "lr", "width", "status",
+                          "history"}
         assert r["init_seed"] == r["seed"] and r["data_seed"] == runs[0]["data_seed"]  # paired: one data order
         assert r["sweep"] == 1 and r["repeat"] == 0 and r["status"] == "ok"
         assert isinstance(r["seed"], int) and 0 <= r["seed"] < 2**63
@@ -72,7 +73,8 @@ def test_csv_output_matches_the_json(capsys, tmp_path):
     assert cli(capsys, *FAST, "--out", str(j))[0] == 0
     assert cli(capsys, *FAST, "--out", str(c))[0] == 0
     text = c.read_text()
-    assert text.splitlines()[0] == "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy"
+    assert text.splitlines()[0] == \
+        "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy,lr,width"
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 5 * 3
     runs = json.loads(j.read_text())["runs"]

@@ -272,7 +272,7 @@ def test_import_of_old_exports(capsys, tmp_path):
     assert run(capsys, "export", "2", "--db", str(db), "--out", str(tmp_path / "back.csv"))[0] == 0
     lines = (tmp_path / "back.csv").read_text().splitlines()
     assert lines[0] == ",".join(json_csv.CSV_COLUMNS) and len(lines) == 1 + 3 * 2 * 2 * 3
-    assert lines[1] == "1,he_normal,0,7,ok,0,0.6,0.5,0.61,0.75"
+    assert lines[1] == "1,he_normal,0,7,ok,0,0.6,0.5,0.61,0.75,0.001,"  # its lr; no width axis
 
 
 def test_import_errors_create_nothing(capsys, tmp_path):

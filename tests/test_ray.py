@@ -138,6 +138,19 @@ def test_same_numbers_as_the_local_executor(executor, tmp_path, capfd):
     assert lines and all(line.startswith(("initdash ", "note: ", "sweep ", "wrote ")) for line in lines), ray_err
 
 
+def test_a_grid_on_ray_has_the_local_numbers(executor, tmp_path):
+    """Units of (initializer, width) with their learning rates batched inside travel to Ray like any unit."""
+    common = ["--headless", "--no-save", "--seed", "5", "--epochs", "1", "--init", "he_normal,normal", "--hidden",
+              "4,4", "--lr", "0.01,0.1", "--width", "4,8"]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main([*common, "--executor", "ray", "--out", str(a)]) == 0
+    assert main([*common, "--executor", "local", "--out", str(b)]) == 0
+    runs = json.loads(a.read_text())["runs"]
+    assert runs == json.loads(b.read_text())["runs"]
+    assert {(r["initializer"], r["lr"], r["width"]) for r in runs} == \
+        {(i, lr, w) for i in ("he_normal", "normal") for lr in (0.01, 0.1) for w in (4, 8)}
+
+
 def test_a_model_file_travels_as_source(executor, tmp_path):
     path = tmp_path / "tinynet.py"
     path.write_text(textwrap.dedent("""

@@ -86,7 +86,8 @@ def test_json_document(session):
     assert config["data_label"] == "test data"
     assert len(doc["runs"]) == 6
     for run in doc["runs"]:
-        assert set(run) == {"sweep", "initializer", "repeat", "seed", "init_seed", "data_seed", "status", "history"}
+        assert set(run) == {"sweep", "initializer", "repeat", "seed", "init_seed", "data_seed", "lr", "width", "status",
+                            "history"}
         for h in run["history"]:
             assert set(h) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"}
     assert doc["runs"][0]["history"][2] == row(2, 0.25, 0.5)
@@ -95,7 +96,7 @@ def test_json_document(session):
 def test_csv_long_format_round_trips_exactly(session):
     text = json_csv.to_csv(session)
     lines = text.splitlines()
-    assert lines[0] == "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy"
+    assert lines[0] == "sweep,initializer,repeat,seed,status,epoch,loss,accuracy,val_loss,val_accuracy,lr,width"
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 3 + 3 + 3 + 1  # failed runs have no epochs
     he = [r for r in rows if r["initializer"] == "he_normal"]
@@ -115,7 +116,7 @@ def test_csv_quotes_labels_with_commas():
     s.begin_sweep(1)
     finish(s, 1, "uniform:low=-1,high=1", [RunOutcome(5, OK, (row(0, 0.5, 0.5), row(1, 0.25, 0.75)))])
     rows = list(csv.reader(io.StringIO(json_csv.to_csv(s))))
-    assert all(len(r) == 10 for r in rows)
+    assert all(len(r) == 12 for r in rows)
     assert rows[1][1] == "uniform:low=-1,high=1"
 
 

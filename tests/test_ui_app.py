@@ -183,3 +183,20 @@ async def test_q_quits_from_the_help_screen_too(tmp_path):
         await pilot.press("q")
         await wait_for(pilot, lambda: app.return_code is not None)
     assert app.return_code == 0
+
+
+async def test_a_grid_trains_live_and_h_shows_it(tmp_path):
+    from initdash.models.spec import ModelSpec
+
+    app = make_app(tmp_path, inits="he_normal,normal", model=ModelSpec(name="mlp", hidden=(4, 4)), lrs=(0.01, 0.1),
+                   widths=(4, 8))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: finished(app))
+        assert len(app.session.current.initializers) == 8  # every cell
+        assert all(r.state == "done" for r in app.session.current.initializers.values())
+        await pilot.press("h")
+        await wait_for(pilot, lambda: app.main.view == "grid")
+        text = str(app.query_one("#grid-table").render())
+        assert "he_normal" in text and ">" in text  # the heat map, and the cell the curves show
+        table = app.query_one("#leaderboard")
+        assert [table.get_cell(row.key, "label") for row in table.ordered_rows] == ["he_normal", "normal"]

@@ -115,20 +115,22 @@ def fast_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Init
 
 
 def _fast_stack(config: ExperimentConfig, template: torch.nn.Module, weights: list[list[torch.Tensor]], head: Head,
-                device: torch.device) -> tuple[loop.Stack, tuple[str, ...]]:
-    """The hand-written engine for the built-in linear and mlp models, and its layers' names."""
+                device: torch.device, lrs: list[float] | None = None) -> tuple[loop.Stack, tuple[str, ...]]:
+    """The hand-written engine for the built-in linear and mlp models, and its layers' names (`lrs`: a learning
+    rate per model, a grid's lr axis)."""
     from initdash.engine.fast import FastStack
     from initdash.models import weight_layers
 
     layers = weight_layers(template)  # registered in forward order
     names = tuple(n for n, _ in layers) if len(layers) > 1 else ()
     return FastStack(weights, config.model.activation, head, config.optimizer, config.learning_rate, device,
-                     names), names
+                     names, lrs), names
 
 
 def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module], head: Head,
-           example: torch.Tensor) -> tuple[loop.Stack, tuple[str, ...]]:
-    """The generic engine for these models, and the names of the layers per-layer statistics describe."""
+           example: torch.Tensor, lrs: list[float] | None = None) -> tuple[loop.Stack, tuple[str, ...]]:
+    """The generic engine for these models, and the names of the layers per-layer statistics describe (`lrs`: a
+    learning rate per model, a grid's lr axis; else the config's for all)."""
     from initdash.models import forward_layers, observed_modules, widest
 
     opt, lr = config.optimizer, config.learning_rate
@@ -143,18 +145,22 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
         observed_names = [modules[id(m)] for m in observed_modules(models[0], list(names))]
     if vmap_problem(models[0], example):
         stacks = []
-        for model in models:
+        for i, model in enumerate(models):
             mods = dict(model.named_modules())
-            stacks.append(ModuleStack(model, head, opt, lr, names, [mods[n] for n in observed_names],
-                                      [mods[n].weight for n in names], width))
+            stacks.append(ModuleStack(model, head, opt, lr if lrs is None else lrs[i], names,
+                                      [mods[n] for n in observed_names], [mods[n].weight for n in names], width))
         return ListStack(stacks), names
-    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], width), names
+    return FuncStack(models, head, opt, lr, names, observed_names, [f"{n}.weight" for n in names], width,
+                     lrs), names
 
 
 def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[InitSpec, int]],
                cancel: threading.Event | None = None, on_epoch: EpochCallback | None = None,
-               on_start: StartCallback | None = None, data_seeds: Sequence[int] | None = None) -> list[RunOutcome]:
+               on_start: StartCallback | None = None, lrs: Sequence[float] | None = None,
+               data_seeds: Sequence[int] | None = None) -> list[RunOutcome]:
     """Train one model per (initializer, seed) as one batched computation; outcomes in the order of `runs`.
+
+    `lrs`: a learning rate per run (a grid's lr axis, batched like repeats); None: the config's for all.
 
     Each model keeps its own initial weights, its own shuffling generator and its own optimizer state, so its
     history is the one train_reference gives for the same seed. With `config.layer_stats`, every epoch records
@@ -165,12 +171,13 @@ def train_many(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
     device = resolve_device(config.device)
     data_t = tensors(data, device)
     head = Head(data.n_outputs)
+    rates = None if lrs is None else list(lrs)
     if config.model.fast:
         template, weights, gens = fast_runs(data, config, runs, data_seeds)
-        stack, names = _fast_stack(config, template, weights, head, device)
+        stack, names = _fast_stack(config, template, weights, head, device, rates)
     else:
         models, gens, dropout = build_runs(data, config, runs, device, data_seeds)
-        stack, names = _stack(data, config, models, head, data_t[0][:2])
+        stack, names = _stack(data, config, models, head, data_t[0][:2], rates)
     names = names if config.layer_stats else ()
     if on_start is not None:
         on_start(names)

@@ -14,7 +14,7 @@ import torch
 
 from initdash.engine.loop import finite_lists
 from initdash.engine.losses import Head
-from initdash.engine.optim import Optimizer
+from initdash.engine.optim import CopyRates, Optimizer
 from initdash.models.builtin import ACTIVATION_MODULES
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -45,7 +45,7 @@ class FastStack:
     """
 
     def __init__(self, weights: list[list[torch.Tensor]], activation: str, head: Head, optimizer: str, lr: float,
-                 device: torch.device, layer_names: tuple[str, ...] = ()) -> None:
+                 device: torch.device, layer_names: tuple[str, ...] = (), lrs: list[float] | None = None) -> None:
         r = len(weights)
         shapes = [s for w in weights[0] for s in ((r, w.shape[1], w.shape[0]), (r, 1, w.shape[0]))]
         total = sum(math.prod(s) for s in shapes)
@@ -59,7 +59,13 @@ class FastStack:
         # The built-in models' own activation module (models.spec holds the one table), called as a function.
         self.act, self.act_grad = ACTIVATION_MODULES[activation](), ACT_GRADS[activation]
         self.head = head
-        self.opt = Optimizer([self.flat], optimizer, lr, grads=[self.grad])
+        rates = None
+        if lrs is not None:  # a learning rate per model: every element of the flat buffer knows its model
+            owner = torch.empty(total, dtype=torch.long, device=device)
+            for view in self._views(owner, shapes):
+                view.copy_(torch.arange(r, device=device).view(r, 1, 1).expand_as(view))
+            rates = CopyRates(lrs, [owner], device)
+        self.opt = Optimizer([self.flat], optimizer, lr, grads=[self.grad], copy_lrs=rates)
         self.r = r
         self.widest = max(w.shape[2] for w in self.weights)
         self.eval_width = r * self.widest

@@ -18,7 +18,7 @@ from torch import nn
 
 from initdash.engine.loop import finite_lists
 from initdash.engine.losses import Head
-from initdash.engine.optim import Optimizer
+from initdash.engine.optim import CopyRates, Optimizer
 
 
 def _observe(modules: list[nn.Module], sink: dict[int, torch.Tensor]) -> list:
@@ -109,13 +109,15 @@ class FuncStack:
 
     def __init__(self, models: list[nn.Module], head: Head, optimizer: str, lr: float,
                  layer_names: tuple[str, ...] = (), observed_names: list[str] | None = None,
-                 weight_names: list[str] | None = None, widest: int = 1) -> None:
+                 weight_names: list[str] | None = None, widest: int = 1, lrs: list[float] | None = None) -> None:
         from torch.func import functional_call, stack_module_state, vmap
 
         self.params, self.buffers = stack_module_state(models)
         self.base = copy.deepcopy(models[0]).to("meta")
         self.head, self.r, self.eval_width = head, len(models), widest  # evaluated one copy at a time
-        self.opt = Optimizer(list(self.params.values()), optimizer, lr)
+        params = list(self.params.values())
+        rates = None if lrs is None else CopyRates(lrs, [tuple(p.shape) for p in params], params[0].device)
+        self.opt = Optimizer(params, optimizer, lr, copy_lrs=rates)
         self.layer_names = layer_names
         modules = dict(self.base.named_modules())
         self.observed = [modules[n] for n in (observed_names or [])]

@@ -26,8 +26,9 @@ class Optimizer:
     """
 
     def __init__(self, params: list[torch.Tensor], kind: str, lr: float,
-                 grads: list[torch.Tensor] | None = None) -> None:
+                 grads: list[torch.Tensor] | None = None, copy_lrs: CopyRates | None = None) -> None:
         self.params, self.kind, self.lr = list(params), kind, lr
+        self.copy_lrs = copy_lrs
         self.grads = None if grads is None else list(grads)
         self.iterations = 0
         self.state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in self.params]
@@ -49,6 +50,9 @@ class Optimizer:
     def _update(self, grads: list[torch.Tensor | None]) -> None:
         self.iterations += 1
         t = self.iterations
+        if self.copy_lrs is not None:
+            self._update_per_copy(grads, t, self.copy_lrs)
+            return
         live = [i for i, g in enumerate(grads) if g is not None]
         if not live:
             return
@@ -82,3 +86,53 @@ class Optimizer:
             torch._foreach_sqrt_(tmp)
             torch._foreach_add_(tmp, EPSILON)
             torch._foreach_addcdiv_(p, m, tmp, value=-alpha)
+
+    def _update_per_copy(self, grads: list[torch.Tensor | None], t: int, rates: CopyRates) -> None:
+        """The same updates with a learning rate per model copy, bit for bit what each copy's own optimizer
+        computes: (value * g) / d, the float32 step size rounded as a scalar `value` would be."""
+        if self.kind == "adam":  # the step size as _update computes it, per copy, in double, then float32
+            steps = [-(lr * math.sqrt(1 - BETA_2**t) / (1 - BETA_1**t)) for lr in rates.lrs]
+        else:
+            steps = [-lr for lr in rates.lrs]
+        for i, (p, g, (m, v), tmp) in enumerate(zip(self.params, grads, self.state, self.scratch)):
+            if g is None:
+                continue
+            step = rates.spread(i, steps)
+            if self.kind == "sgd":  # addcmul rounds as add(alpha=) does (one fused multiply-add)
+                p.addcmul_(g, step)
+            elif self.kind == "rmsprop":
+                v.mul_(RHO).addcmul_(g, g, value=1 - RHO)
+                p.addcdiv_(torch.mul(g, step, out=tmp), torch.add(v, EPSILON).sqrt_())
+            else:
+                m.add_(torch.sub(g, m, out=tmp), alpha=1 - BETA_1)
+                v.add_(torch.mul(g, g, out=tmp).sub_(v), alpha=1 - BETA_2)
+                p.addcdiv_(torch.mul(m, step, out=tmp), torch.sqrt(v).add_(EPSILON))
+
+
+class CopyRates:
+    """A learning rate per model copy, and how each parameter spreads per-copy values over its elements.
+
+    `layouts[i]`: parameter i's copies along its first dimension (R, ...), or, for a flat buffer of many
+    parameters, the copy index of every element (a LongTensor).
+    """
+
+    def __init__(self, lrs: list[float], layouts: list[torch.Tensor | tuple[int, ...]],
+                 device: torch.device | None = None) -> None:
+        self.lrs, self.layouts, self.device = list(lrs), layouts, device
+        self._cache: dict[tuple[int, tuple[float, ...]], torch.Tensor] = {}
+
+    def spread(self, i: int, values: list[float]) -> torch.Tensor:
+        """Per-copy values as a float32 tensor that broadcasts against parameter i."""
+        key = (i, tuple(values))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        layout = self.layouts[i]
+        per_copy = torch.tensor(values, dtype=torch.float32)
+        if isinstance(layout, torch.Tensor):
+            out = per_copy.to(layout.device)[layout]
+        else:
+            out = per_copy.to(self.device).view(len(values), *([1] * (len(layout) - 1)))
+        if len(self._cache) < 4 * len(self.layouts):  # sgd/rmsprop: one step size for ever; adam: a new one a step
+            self._cache[key] = out
+        return out

@@ -15,8 +15,8 @@ from initdash.export.paths import atomic_write, layers_path
 from initdash.session import Session
 
 IMPORTED_CSV = "imported-csv:"  # the data of a session imported from a CSV export, which records no settings
-CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "status", "epoch", *METRICS)
-LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer", "name", *LAYER_METRICS)
+CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "status", "epoch", *METRICS, "lr", "width")
+LAYER_CSV_COLUMNS = ("sweep", "initializer", "repeat", "seed", "epoch", "layer", "name", *LAYER_METRICS, "lr", "width")
 
 
 def runs(session: Session) -> list[dict[str, Any]]:
@@ -32,9 +32,11 @@ def runs(session: Session) -> list[dict[str, Any]]:
         for label, unit in sweep.initializers.items():
             shuffles = data_seeds(config.seed, sweep.sweep_id, config.design, unit.seeds)
             for i, seed in enumerate(unit.seeds):
-                run = {"sweep": sweep.sweep_id, "initializer": label, "repeat": i, "seed": seed, "init_seed": seed,
-                       "data_seed": shuffles[i], "status": unit.run_status(i),
-                       "history": [dict(h) for h in unit.histories[i]]}
+                # A grid's run says its cell: the initializer, learning rate and width (per-layer statistics too)
+                run = {"sweep": sweep.sweep_id, "initializer": unit.initializer or label, "repeat": i,
+                       "seed": seed, "init_seed": seed, "data_seed": shuffles[i],
+                       "lr": unit.lr if unit.lr is not None else config.learning_rate, "width": unit.width,
+                       "status": unit.run_status(i), "history": [dict(h) for h in unit.histories[i]]}
                 if unit.layer_names:
                     run["layer_names"] = list(unit.layer_names)
                 out.append(run)
@@ -43,7 +45,8 @@ def runs(session: Session) -> list[dict[str, Any]]:
 
 def to_json(session: Session) -> str:
     """The whole session: version, every setting, every run's history."""
-    config = {**session.config.to_dict(), "lr": session.config.learning_rate, "data_label": session.data_label}
+    lr = None if session.config.lrs else session.config.learning_rate  # a grid's rates are its lrs, and each run's
+    config = {**session.config.to_dict(), "lr": lr, "data_label": session.data_label}
     doc = {"initdash": __version__, "config": config, "runs": runs(session)}
     return json.dumps(doc, indent=1, allow_nan=False) + "\n"
 
@@ -56,7 +59,8 @@ def to_csv(session: Session) -> str:
     for run in runs(session):
         for h in run["history"]:
             writer.writerow([run["sweep"], run["initializer"], run["repeat"], run["seed"], run["status"],
-                             h["epoch"], *(repr(h[m]) for m in METRICS)])
+                             h["epoch"], *(repr(h[m]) for m in METRICS), repr(run["lr"]),
+                             "" if run["width"] is None else run["width"]])
     return buf.getvalue()
 
 
@@ -74,7 +78,8 @@ def to_layers_csv(session: Session) -> str | None:
             for layer, values in enumerate(zip(*(h[k] for k in LAYER_METRICS)), start=1):
                 name = names[layer - 1] if layer <= len(names) else ""
                 writer.writerow([run["sweep"], run["initializer"], run["repeat"], run["seed"], h["epoch"], layer,
-                                 name, *("" if v is None else repr(v) for v in values)])
+                                 name, *("" if v is None else repr(v) for v in values), repr(run["lr"]),
+                                 "" if run["width"] is None else run["width"]])
                 rows += 1
     return buf.getvalue() if rows else None
 
@@ -137,6 +142,9 @@ def _from_csv(text: str, layers_text: str | None, path: Path) -> Session:
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or "initializer" not in rows[0] or not ({"sweep", "rerun"} & set(rows[0])):
         raise UserError(f"{path}: not an initdash CSV export (columns sweep, initializer, repeat, seed, epoch, ...)")
+    if len({r.get("lr") for r in rows}) > 1 or any(r.get("width") for r in rows):
+        raise UserError(f"{path}: a CSV export of a grid (several learning rates or widths) records no settings and "
+                        "cannot be imported: import its JSON export")
     runs: dict[tuple[int, str, int], dict[str, Any]] = {}
     for row in rows:
         key = (int(row.get("sweep") or row["rerun"]), row["initializer"], int(row["repeat"]))
@@ -175,8 +183,12 @@ def _session(config, data_label: str, runs: list) -> Session:
     session = Session(config, data_label)
     labels = session.labels()
     sweeps: dict[int, dict[str, list]] = {}
+    from initdash import grid
+
     for run in sorted(runs, key=lambda r: (r.sweep, r.repeat)):
         label = run.initializer if run.initializer in labels else parse_spec(run.initializer).label
+        if grid.is_grid(config):  # a grid's run goes to its cell (check_runs made sure it has one)
+            label = grid.cell_key(config, label, run.lr if run.lr is not None else config.learning_rate, run.width)
         sweeps.setdefault(run.sweep, {}).setdefault(label, []).append(run)
     for sweep_id, units in sorted(sweeps.items()):
         events, cancelled = [], False

@@ -124,7 +124,7 @@ class EventWriter:
         """Write what one event (already accepted by the Session) adds."""
         key = (event.sweep_id, event.initializer)
         if isinstance(event, UnitStarted):
-            self._start(key, event.seeds, event.layer_names, config, data_label)
+            self._start(key, event.seeds, event.layer_names, config, data_label, event.lrs, event.width)
         elif isinstance(event, EpochDone) and key in self.units:
             self._epoch(self.units[key], event)
         elif isinstance(event, UnitFinished) and key in self.units:
@@ -144,20 +144,26 @@ class EventWriter:
 
     # --- writing -------------------------------------------------------------------------------------------
     def _start(self, key: tuple[int, str], seeds: tuple[int, ...], layer_names: tuple[str, ...],
-               config: ExperimentConfig, data_label: str) -> None:
+               config: ExperimentConfig, data_label: str, lrs: tuple[float, ...] = (),
+               width: int | None = None) -> None:
         from tensorboard.plugins.hparams import summary_v2
         from tensorboard.plugins.text.summary_v2 import text_pb
 
         sweep_id, label = key
+        # A grid's unit (initdash.grid): its runs are learning rates x repeats, at one width; each run its cell
+        label = label.removesuffix(f" w={width}") if width is not None else label
+        per_lr = len(seeds) // max(1, len(set(lrs))) if lrs else len(seeds)
         runs = []
-        for repeat, seed in enumerate(seeds):
-            folder = self.root / run_name(sweep_id, label, repeat)
+        for i, seed in enumerate(seeds):
+            repeat = i % per_lr
+            cell = {**({"lr": lrs[i]} if lrs else {}), **({"width": width} if width is not None else {})} or None
+            folder = self.root / run_name(sweep_id, label, repeat, cell)
             folder.mkdir(parents=True, exist_ok=True)
             name = f"events.out.tfevents.{int(time.time()):010d}.{self._host}.{os.getpid()}.{next(_file_ids)}"
             run = _Run(folder / name)
             version = self._event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
-            start = summary_v2.hparams_pb(hparams(config, data_label, sweep_id, label, repeat, seed),
-                                          trial_id=group_name(label))
+            start = summary_v2.hparams_pb(hparams(config, data_label, sweep_id, label, repeat, seed, cell),
+                                          trial_id=group_name(label, cell))
             self._write(run, [version, self._event(0, start), self._event(0, text_pb(STATUS_TAG, RUNNING))])
             runs.append(run)
         self.units[key] = _Unit(runs, layer_names)

@@ -46,6 +46,57 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     """Check before anything trains or is written that the model fits the data and the memory; returns notes
     worth saying once (e.g. that the model trains one copy at a time). A user's model is built once for it
     (which imports torch); a built-in is checked by arithmetic."""
+
+    if config.lrs or config.widths:
+        return _check_grid(config, dataset)
+    notes, params, width, layers = _measure(config, dataset)
+    models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
+    _memory(config, dataset, models * (params * BYTES_PER_PARAMETER + 2 * 4 * min(config.batch_size, dataset.n_train)
+                                       * width * layers), f" of {params:,} parameters each")
+    return notes
+
+
+def _check_grid(config: ExperimentConfig, dataset: Described) -> list[str]:
+    """A grid: every width checked as its own model; memory for all of its units at once (local: every unit's
+    models are held together; Ray: one unit per task, so the widest unit)."""
+    from initdash.grid import unit_config, width_axis
+
+    notes: list[str] = []
+    per_unit = []
+    for width in width_axis(config):
+        if width is not None and not config.model.builtin:
+            from initdash.models.user import factory, takes_width
+
+            if not takes_width(factory(config.model)):
+                raise UserError(f"{config.model.label}: --width needs a builder that accepts width= (add a width "
+                                "parameter)")
+        found, params, wide, layers = _measure(unit_config(config, width), dataset)
+        notes += [n for n in found if n not in notes]
+        batch = min(config.batch_size, dataset.n_train)
+        per_unit.append(config.repeats * len(config.lrs or (0,)) *
+                        (params * BYTES_PER_PARAMETER + 2 * 4 * batch * wide * layers))
+    need = sum(per_unit) * len(config.initializers) if config.executor == "local" else max(per_unit)
+    _memory(config, dataset, need)
+    return notes
+
+
+def _memory(config: ExperimentConfig, dataset: Described, need: int, each: str = "") -> None:
+    """Refuse what would need more than MEMORY_SHARE of the available memory, saying the estimate."""
+    spec = config.model
+    have = available_memory()
+    if have is not None and need > MEMORY_SHARE * have:
+        inits, runs = len(config.initializers), config.repeats
+        cells = len(config.lrs or (0,)) * len(config.widths or (0,))
+        grid = f" x {plural(cells, 'grid point')}" if config.lrs or config.widths else ""
+        who = (f"{plural(inits, 'initializer')}{grid} x {plural(runs, 'run')}"
+               if config.executor == "local" else f"{plural(runs, 'run')}{grid} per Ray task")
+        fewer = "fewer --repeats or a smaller grid" if grid else "fewer --repeats"
+        raise UserError(f"{spec.label} on {dataset.name}: {who}{each} need about {_size(need)}, more than the "
+                        f"{_size(have)} of memory available here: use a smaller model or {fewer}")
+
+
+def _measure(config: ExperimentConfig, dataset: Described) -> tuple[list[str], int, int, int]:
+    """(notes, parameters, widest activation, layers) of the config's model on this data."""
     from initdash.models.sizes import parameter_count
 
     spec, shape, n_out = config.model, dataset.in_shape, dataset.n_outputs
@@ -66,18 +117,7 @@ def check(config: ExperimentConfig, dataset: Described) -> list[str]:
                 raise
             raise UserError(f"{spec.label}: the model fails on {dataset.name} examples of shape {dataset.in_shape}: "
                             f"{said(exc)}") from None
-    models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
-    batch = min(config.batch_size, dataset.n_train)
-    need = models * (params * BYTES_PER_PARAMETER + 2 * 4 * batch * width * layers)
-    have = available_memory()
-    if have is not None and need > MEMORY_SHARE * have:
-        inits, runs = len(config.initializers), config.repeats
-        who = (f"{plural(inits, 'initializer')} x {plural(runs, 'run')}"
-               if config.executor == "local" else f"{plural(runs, 'run')} per Ray task")
-        raise UserError(f"{spec.label} on {dataset.name}: {who} of {params:,} parameters each need about "
-                        f"{_size(need)}, more than the {_size(have)} of memory available here: use a smaller "
-                        "model or fewer --repeats")
-    return notes
+    return notes, params, width, layers
 
 
 def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, int, int, list[str]]:

@@ -51,6 +51,7 @@ class ModelSpec:
     activation: str = "relu"
     channels: tuple[int, ...] = DEFAULT_CHANNELS
     depth: int = DEFAULT_DEPTH
+    width: int | None = None  # a user's builder is called with width= (a grid's width axis); built-ins: sizes
     source: str | None = field(default=None, compare=False, repr=False)
     digest: str = ""
 
@@ -71,6 +72,8 @@ class ModelSpec:
                 raise UserError(f"{flag} sizes must be between 1 and {MAX_WIDTH}, got {','.join(map(str, sizes))}")
         if not self.channels:
             raise UserError("--channels needs at least one size")
+        if self.width is not None and (self.builtin or not 1 <= self.width <= MAX_WIDTH):
+            raise UserError(f"a model's width must be between 1 and {MAX_WIDTH}, for a user's model only")
         if not 1 <= self.depth <= MAX_DEPTH:
             raise UserError(f"--depth must be between 1 and {MAX_DEPTH}, got {self.depth}")
 
@@ -99,7 +102,8 @@ class ModelSpec:
         if self.builtin:
             return self.name
         path, _, attr = self.name.rpartition(":")
-        return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{attr}"
+        width = "" if self.width is None else f" width {self.width}"
+        return f"{path.replace(chr(92), '/').rsplit('/', 1)[-1]}:{attr}{width}"
 
     def settings(self) -> dict[str, Any]:
         """The settings that define this model (JSON-ready; what the history stores)."""
@@ -110,6 +114,8 @@ class ModelSpec:
             d.update(channels=list(self.channels), activation=self.activation)
             if self.name == "resnet":
                 d["depth"] = self.depth
+        if self.width is not None:
+            d["width"] = self.width
         if self.digest:
             d["digest"] = self.digest
         return d
@@ -119,7 +125,24 @@ class ModelSpec:
         """The spec that settings() described (the source of a file model is read again when needed)."""
         return cls(name=d.get("name", "linear"), hidden=tuple(d.get("hidden", ())),
                    activation=d.get("activation", "relu"), channels=tuple(d.get("channels", DEFAULT_CHANNELS)),
-                   depth=int(d.get("depth", DEFAULT_DEPTH)), digest=d.get("digest", ""))
+                   depth=int(d.get("depth", DEFAULT_DEPTH)), width=d.get("width"), digest=d.get("digest", ""))
+
+    def at_width(self, width: int) -> ModelSpec:
+        """This model at `width`: an mlp's every hidden layer; a cnn's channels scaled in --channels' proportions
+        to a first convolution of `width`; a resnet's channels; a user's builder gets width= (linear has none)."""
+        if not 1 <= width <= MAX_WIDTH:
+            raise UserError(f"--width sizes must be between 1 and {MAX_WIDTH}, got {width}")
+        if self.name == "linear":
+            raise UserError("--width: the linear model has no hidden layer to widen (use --model mlp, cnn, resnet "
+                            "or your own)")
+        if self.name == "mlp":
+            return replace(self, hidden=(width,) * len(self.hidden))
+        if self.name == "cnn":
+            first = self.channels[0]
+            return replace(self, channels=tuple(max(1, round(c * width / first)) for c in self.channels))
+        if self.name == "resnet":
+            return replace(self, channels=(width,))
+        return replace(self, width=width)
 
     def with_source(self, source: str) -> ModelSpec:
         """This spec carrying a model file's text (and its hash)."""

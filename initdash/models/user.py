@@ -185,16 +185,29 @@ def factory(spec: ModelSpec) -> Callable[..., object]:
     return named_callable(target, attr, spec.source, spec.digest, "model", "returns a torch.nn.Module")
 
 
+def takes_width(fn: Callable[..., object]) -> bool:
+    """True when the builder accepts a `width=` keyword (by name, or **kwargs)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "width" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
 def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
     """Call NAME with whichever of in_shape and n_outputs it accepts; check that it returns a Module."""
     from torch import nn
 
     fn = factory(spec)
-    kwargs = {"in_shape": tuple(in_shape), "n_outputs": n_outputs}
+    kwargs: dict[str, object] = {"in_shape": tuple(in_shape), "n_outputs": n_outputs}
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
+    if spec.width is not None:
+        if not takes_width(fn):
+            raise UserError(f"{spec.label}: --width needs a builder that accepts width= (add a width parameter)")
+        kwargs["width"] = spec.width
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
     try:

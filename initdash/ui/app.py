@@ -158,7 +158,7 @@ class InitdashApp(App[int]):
         self.recorder.begin_sweep(config, sweep_id)
         self.sweep = Sweep(config, self.experiment.data, sweep_id, self._emit, self.experiment.executor)
         self._sweep_started = time.monotonic()
-        self._eta = Eta(len(config.initializers) * config.epochs)
+        self._eta = Eta(len(self.session.labels()) * config.epochs)  # a grid: every cell's epochs
         self.main.progress = self._eta.times()
         self._show_activity(f"training sweep {sweep_id}…")
         self.main.live = True

@@ -20,13 +20,14 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
-from initdash import stats
+from initdash import grid, stats
 from initdash.data import Described
 from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
 from initdash.text import safe
 from initdash.ui.chart import MetricChart
+from initdash.ui.grid_view import grid_best_line, grid_point_name
 from initdash.ui.labels import short_labels, shorten_labels
 from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.messages import StatsReady
@@ -44,7 +45,7 @@ from initdash.ui.views import (
     spread_lines,
 )
 
-View = Literal["curves", "spread", "signal"]
+View = Literal["curves", "spread", "signal", "grid"]
 METRIC_CYCLE: tuple[Metric, ...] = ("val_accuracy", "loss", "accuracy", "val_loss")
 REDRAW_INTERVAL = 0.1  # charts and table redraw at most 10 times a second, however fast events come
 MIN_WIDTH, MIN_HEIGHT = 64, 20  # below this plotext cannot draw two charts and the table legibly
@@ -61,6 +62,18 @@ class MainScreen(Screen[None]):
                 tooltip="the same as d"),
         Binding("g", "switch('signal')", "Signal",
                 tooltip="signal view: activation std and gradient norm against layer depth, log scale"),
+        Binding("h", "switch('grid')", "Grid", show=False,
+                tooltip="grid view: the final metric of every cell of a --lr / --width grid"),
+        Binding("w", "toggle('width_mode')", "Width mode", show=False,
+                tooltip="signal view: every layer's activation std against width, log-log (mup's coordinate check)"),
+        Binding("left", "move_point(-1, 0)", "Lower lr", show=False, priority=True,
+                tooltip="grid: the curves, leaderboard and spread show the cell of the next lower learning rate"),
+        Binding("right", "move_point(1, 0)", "Higher lr", show=False, priority=True,
+                tooltip="grid: the cell of the next higher learning rate"),
+        Binding("up", "move_point(0, -1)", "Narrower", show=False, priority=True,
+                tooltip="grid: the cell of the next smaller width"),
+        Binding("down", "move_point(0, 1)", "Wider", show=False, priority=True,
+                tooltip="grid: the cell of the next larger width"),
         Binding("m", "cycle_metric", "Metric",
                 tooltip="cycle the metric of spread, rank and wins: val acc, loss, accuracy, val loss"),
         Binding("l", "toggle('log_loss')", "Log scale", show=False, tooltip="log-scale loss axis"),
@@ -82,6 +95,8 @@ class MainScreen(Screen[None]):
     metric: reactive[Metric] = reactive("val_accuracy", init=False)
     muted: reactive[frozenset[str]] = reactive(frozenset(), init=False)
     signal_epoch: reactive[int | None] = reactive(None, init=False)  # None: follow the latest epoch
+    width_mode = reactive(False, init=False)  # the signal view draws activation std against width
+    point: reactive[tuple[float, int | None] | None] = reactive(None, init=False)  # a grid's shown (lr, width)
     status = reactive("", init=False)  # fed by the app: what training is doing
     live = reactive(False, init=False)  # fed by the app: a sweep is training
 
@@ -95,6 +110,8 @@ class MainScreen(Screen[None]):
         self._stats: dict[tuple, stats.SessionStats] = {}
         self._stats_failed: dict[tuple, str] = {}  # key -> why: said, and not tried again for the same sweeps
         self._computing: tuple | None = None
+        if grid.is_grid(session.config):
+            self.set_reactive(MainScreen.point, (grid.lr_axis(session.config)[0], grid.width_axis(session.config)[0]))
 
     # --- layout -----------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -112,6 +129,9 @@ class MainScreen(Screen[None]):
                         yield MetricChart("activation std", id="act-chart")
                         yield MetricChart("gradient norm", id="grad-chart")
                     yield Static(id="signal-note", markup=False)
+                with Vertical(id="grid"):
+                    yield MetricChart("grid", id="grid-chart")
+                    yield Static(id="grid-table", markup=False)
             yield Leaderboard(id="leaderboard", no_color=bool(os.environ.get("NO_COLOR")))
             yield Static(id="summary", markup=False)
             yield Static(id="status", markup=False)
@@ -141,7 +161,7 @@ class MainScreen(Screen[None]):
 
     def watch_view(self, view: View) -> None:
         self.query_one("#views", ContentSwitcher).current = view
-        self.set_class(view == "spread", "spread-view")
+        self.set_class(view in ("spread", "grid"), "spread-view")
         self.redraw()
 
     def watch_live(self, live: bool) -> None:
@@ -153,6 +173,39 @@ class MainScreen(Screen[None]):
         self.redraw()
 
     watch_validation = watch_log_loss = watch_muted = watch_signal_epoch = watch_status = _redraw_on_change
+    watch_point = _redraw_on_change
+
+    def watch_width_mode(self, on: bool) -> None:
+        self.set_class(on, "width-mode")
+        self.redraw()
+
+    @property
+    def shown(self) -> Session:
+        """What the curves, leaderboard, spread and signal views show: the session, or a grid's selected point
+        (its cells under their initializers' labels: statistics compare the initializers there)."""
+        if self.point is None or not grid.is_grid(self.session.config):
+            return self.session
+        from initdash.grid_table import point_session
+
+        return point_session(self.session, *self.point)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The arrow keys pick a grid's cell only in a grid session (elsewhere they stay the widgets')."""
+        if action == "move_point":
+            return self.point is not None
+        return True
+
+    def action_move_point(self, d_lr: int, d_width: int) -> None:
+        """Show the neighbouring cell of the grid (clamped at its edges)."""
+        if self.point is None:
+            return
+        lrs, widths = grid.lr_axis(self.session.config), grid.width_axis(self.session.config)
+        i = min(max(lrs.index(self.point[0]) + d_lr, 0), len(lrs) - 1)
+        j = min(max(widths.index(self.point[1]) + d_width, 0), len(widths) - 1)
+        if (lrs[i], widths[j]) == self.point:
+            self.app.bell()
+            return
+        self.point = (lrs[i], widths[j])  # the header names it
 
     def watch_metric(self, metric: Metric) -> None:
         self.app.notify(f"spread, rank and wins now by final {metric}", timeout=2)
@@ -161,7 +214,7 @@ class MainScreen(Screen[None]):
     # --- actions ----------------------------------------------------------------------------------
     def action_mute(self, index: int) -> None:
         """Mute or unmute the curves of the index-th initializer."""
-        labels = self.session.labels()
+        labels = self.shown.labels()
         if not 1 <= index <= len(labels):
             self.app.bell()
             return
@@ -177,7 +230,7 @@ class MainScreen(Screen[None]):
 
     def action_signal_epoch(self, step: int) -> None:
         """Show the signal view at an earlier or later epoch (past the latest: follow training again)."""
-        latest, _ = signal_series(self.session, "activation_std", self.muted)
+        latest, _ = signal_series(self.shown, "activation_std", self.muted)
         if latest < 0:
             self.app.bell()
             return
@@ -193,13 +246,14 @@ class MainScreen(Screen[None]):
     # --- statistics, off the UI thread --------------------------------------------------------------
     def session_stats(self) -> stats.SessionStats | None:
         """Statistics of the complete sweeps for the selected metric, or None while they are computed."""
-        done = self.session.completed()
-        key = (self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels()))
+        shown = self.shown
+        done = shown.completed()
+        key = (self.metric, tuple(s.sweep_id for s in done), tuple(shown.labels()), self.point)
         if key in self._stats:
             return self._stats[key]
         if self._computing != key and key not in self._stats_failed:
             self._computing = key
-            snapshot = Session(self.session.config, self.session.data_label)
+            snapshot = Session(shown.config, shown.data_label)
             snapshot.sweeps = list(done)  # complete sweeps never change again: safe to read elsewhere
             threading.Thread(target=self._compute, args=(key, snapshot, self.metric), daemon=True,
                              name="stats").start()
@@ -232,8 +286,9 @@ class MainScreen(Screen[None]):
     @property
     def stats_ready(self) -> bool:
         """True when the statistics on screen are those of the current sweeps (tests wait for it)."""
-        done = self.session.completed()
-        return (self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels())) in self._stats
+        shown = self.shown
+        done = shown.completed()
+        return (self.metric, tuple(s.sweep_id for s in done), tuple(shown.labels()), self.point) in self._stats
 
     # --- drawing ----------------------------------------------------------------------------------
     def redraw(self) -> None:
@@ -246,16 +301,21 @@ class MainScreen(Screen[None]):
 
     def _redraw(self) -> None:
         st = self.session_stats()
-        if self.view == "signal":
-            self._draw_signal()
+        shown = self.shown
+        if self.view == "grid":
+            self._draw_grid()
+        elif self.view == "signal":
+            self._draw_signal(shown)
         elif self.view == "spread":
-            self._draw_spread(st)
+            self._draw_spread(st, shown)
         else:
-            self._draw_curves()
-        self.query_one(Leaderboard).show(leaderboard_rows(self.session, st, self.muted, self.metric), self.metric,
+            self._draw_curves(shown)
+        self.query_one(Leaderboard).show(leaderboard_rows(shown, st, self.muted, self.metric), self.metric,
                                          self.size.width)
-        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20),
-                                              self.progress))
+        header = header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20), self.progress)
+        if self.point is not None:
+            header += f" · showing {grid_point_name(self.session, self.point)} (h: grid)"
+        self._set_text("#header", header)
         self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
         self._set_text("#status", self.status)
 
@@ -265,21 +325,46 @@ class MainScreen(Screen[None]):
             self._texts[selector] = text
             self.query_one(selector, Static).update(safe(text, lines=True))  # markup=False Statics: plain text
 
-    def _draw_spread(self, st: stats.SessionStats | None) -> None:
+    def _draw_grid(self) -> None:
+        chart, table = self.query_one("#grid-chart", MetricChart), self.query_one("#grid-table", Static)
+        config = self.session.config
+        if not grid.is_grid(config):
+            chart.show([], "grid", "", 1, xlabel="", empty="no grid: give --lr X,Y,... or --width W,... "
+                                                          "(e.g. --preset lr-grid)")
+            table.update("")
+            return
+        from initdash.ui.grid_view import axis_spec, heat_map
+
+        two = bool(config.lrs) and bool(config.widths)
+        self.set_class(two, "grid-two-axes")
+        if two:
+            table.update(heat_map(self.session, self.metric, chart.no_color, self.size.width - 2, self.point))
+        else:
+            chart.show_spec(axis_spec(self.session, self.metric, chart.no_color))
+            table.update(grid_best_line(self.session, self.metric))
+
+    def _draw_spread(self, st: stats.SessionStats | None, shown: Session) -> None:
         chart = self.query_one("#spread-chart", MetricChart)
         if st is None:
             chart.show_spread([], "final values over every run", self.metric)
             self._set_text("#spread-table", "")
             return
         runs = sum(s.n for s in st.inits)
-        chart.show_spread(spread_data(self.session, st, self.muted),
+        chart.show_spread(spread_data(shown, st, self.muted),
                           f"final {self.metric}: {plural(runs, 'run')} in {plural(st.sweeps, 'sweep')} "
                           "(bars: 95% CI of the mean)", self.metric)
         labels = short_labels(self.session.config.initializers)
         self._set_text("#spread-table", "\n".join(spread_lines(st, max(self.size.width - 2, 20), labels)))
 
-    def _draw_signal(self) -> None:
-        current = self.session.current
+    def _draw_signal(self, shown: Session) -> None:
+        if self.width_mode:
+            from initdash.ui.grid_view import width_spec
+
+            chart = self.query_one("#act-chart", MetricChart)
+            lr = self.point[0] if self.point is not None else None  # an lr axis: the shown cell's rate
+            chart.show_spec(width_spec(self.session, self.signal_epoch, chart.no_color, lr))
+            return
+        current = shown.current
         names = max((g.layer_names for g in current.initializers.values()), key=len, default=()) if current else ()
         waiting = current is None or not current.recorded_anything
         ticks = layer_ticks(names, self.size.width // 2)  # two charts side by side
@@ -293,10 +378,10 @@ class MainScreen(Screen[None]):
             if not names:
                 chart.show([], f"{what} by layer", what, 1, xlabel="", empty="no data yet" if waiting else note)
                 continue
-            epoch, series = signal_series(self.session, metric, self.muted, self.signal_epoch)
+            epoch, series = signal_series(shown, metric, self.muted, self.signal_epoch)
             title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
             chart.show(series, title, what, len(names), log=True, xlabel="layer", xmin=1, xlabels=tuple(ticks))
-            zeros[what] = signal_zeros(self.session, metric, self.muted, self.signal_epoch)
+            zeros[what] = signal_zeros(shown, metric, self.muted, self.signal_epoch)
         # log 0 has no place on the axis: say so instead of leaving the curve out silently
         if zeros and len({tuple(z) for z in zeros.values()}) == 1:
             said = next(iter(zeros.values()))
@@ -308,19 +393,19 @@ class MainScreen(Screen[None]):
         self._set_text("#signal-note", note)
         self.query_one("#signal-note").display = bool(note)  # no empty row when there is nothing to say
 
-    def _draw_curves(self) -> None:
+    def _draw_curves(self, shown: Session) -> None:
         prefix = "val_" if self.validation else ""
         which = "validation" if self.validation else "training"
         epochs = self.session.config.epochs
         loss_chart = self.query_one("#loss-chart", MetricChart)
         acc_chart = self.query_one("#acc-chart", MetricChart)
         limit = max(loss_chart.size.width, 20)
-        band = f" + earlier sweeps ({BAND_MARKER})" if self.band and len(self.session.completed()) > 1 else ""
+        band = f" + earlier sweeps ({BAND_MARKER})" if self.band and len(shown.completed()) > 1 else ""
         if band:  # the band's legend must fit the title of a half-width chart at 80 columns
             which = "val" if self.validation else "train"
         empty = "training starts…" if self.live else "no data yet"
-        loss_chart.show(chart_series(self.session, prefix + "loss", self.muted, self.band, limit, self.curves),
+        loss_chart.show(chart_series(shown, prefix + "loss", self.muted, self.band, limit, self.curves),
                         f"{which} loss" + (" (log)" if self.log_loss else "") + band, "loss", epochs,
                         log=self.log_loss, empty=empty)
-        acc_chart.show(chart_series(self.session, prefix + "accuracy", self.muted, self.band, limit, self.curves),
+        acc_chart.show(chart_series(shown, prefix + "accuracy", self.muted, self.band, limit, self.curves),
                        f"{which} accuracy" + band, "accuracy", epochs, ylim=(0.0, 1.0), empty=empty)

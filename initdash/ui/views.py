@@ -317,7 +317,10 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
     parts = [c.model.label, data.name + (" (synthetic)" if data.synthetic else "")]
     if data.n_classes > 2:
         parts.append(f"{data.n_classes} classes")
-    parts += [f"{c.optimizer} lr {c.learning_rate:g}", f"batch {c.batch_size}", plural(c.epochs, "epoch")]
+    lr = ",".join(f"{v:g}" for v in c.lrs) if c.lrs else f"{c.learning_rate:g}"  # a grid: its lr axis
+    parts += [f"{c.optimizer} lr {lr}", f"batch {c.batch_size}", plural(c.epochs, "epoch")]
+    if c.widths:
+        parts.append(f"width {','.join(map(str, c.widths))}")
     if c.repeats > 1:
         parts.append(f"×{c.repeats} seeds")
     parts.append(f"seed {c.seed}")
