@@ -23,7 +23,7 @@ from initdash.grid_table import CellResult, axis_names, best_cells, results
 from initdash.session import Session
 from initdash.tables import fmt, mean
 from initdash.ui.chart import _frame, log_label
-from initdash.ui.views import COLORS, MARKERS, RICH_COLORS
+from initdash.ui.palette import color, marker, rich_color
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,8 @@ class AxisSpec:
             plt.xlim(min(self.ticks) - pad, max(self.ticks) + pad)
             plt.xticks(list(self.ticks), [log_label(t) for t in self.ticks])
         for s in self.lines:
-            color = "default" if self.no_color else COLORS[s.index % len(COLORS)]
-            plt.plot(list(s.x), list(s.y), color=color, marker=MARKERS[s.index % len(MARKERS)] if self.no_color
+            hue = "default" if self.no_color else color(s.index)
+            plt.plot(list(s.x), list(s.y), color=hue, marker=marker(s.index) if self.no_color
                      else "hd")
             for x, lo, hi in zip(s.x, s.low, s.high):
                 if not math.isnan(lo):
@@ -121,7 +121,7 @@ def heat_map(session: Session, metric: str, no_color: bool, width: int = 80, poi
     blocks = []
     for index, spec in enumerate(config.initializers):
         block = [Text(f"{spec.label}", style=Style(bold=True, color=None if no_color else
-                                                   RICH_COLORS[index % len(RICH_COLORS)]))]
+                                                   rich_color(index)))]
         block.append(Text("w\\lr".rjust(6) + "".join(f"{lr:g}"[:cell_w - 1].rjust(cell_w) for lr in lrs)))
         for w in widths:
             row = Text(str(w).rjust(6))
@@ -210,8 +210,8 @@ class WidthSpec:
             yt = log_ticks(min(ys), max(ys))
             plt.yticks(yt, [log_label(t) for t in yt])
         for index, _layer, x, y in self.lines:
-            color = "default" if self.no_color else COLORS[index % len(COLORS)]
-            plt.plot(list(x), list(y), color=color, marker=MARKERS[index % len(MARKERS)] if self.no_color else "hd")
+            hue = "default" if self.no_color else color(index)
+            plt.plot(list(x), list(y), color=hue, marker=marker(index) if self.no_color else "hd")
 
 
 def width_spec(session: Session, epoch: int | None, no_color: bool, lr: float | None = None) -> WidthSpec:
