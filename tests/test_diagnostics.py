@@ -99,3 +99,26 @@ async def test_signal_view_key_shows_depth_profiles(tmp_path):
         assert app.main.signal_epoch is None  # back to following the latest epoch
         await pilot.press("g")
         assert app.main.view == "curves"
+
+
+def test_headless_records_layer_statistics_only_when_asked(tmp_path, capsys):
+    """They cost a forward and a backward pass every epoch: --layer-stats or `layer-stats = true` asks."""
+    common = ["--headless", "--no-save", "--data", "moons", "--hidden", "8,8", "--init", "glorot_uniform",
+              "--epochs", "1", "--seed", "3"]
+    toml = tmp_path / "stats.toml"
+    toml.write_text("layer-stats = true\n")
+    histories = {}
+    for name, extra in (("plain", []), ("flag", ["--layer-stats"]), ("toml", ["--config", str(toml)])):
+        out = tmp_path / f"{name}.json"
+        assert main([*common, *extra, "--out", str(out)]) == 0
+        (run,) = json.loads(out.read_text())["runs"]
+        histories[name] = run["history"]
+        assert ("layer_names" in run) == (name != "plain")
+    assert all("activation_std" not in h for h in histories["plain"])
+    assert histories["flag"] == histories["toml"] and len(histories["flag"][0]["grad_norm"]) == 3
+    strip = [{k: v for k, v in h.items() if k not in ("activation_std", "grad_norm")} for h in histories["flag"]]
+    assert strip == histories["plain"]  # the same training either way
+    toml.write_text('layer-stats = "yes"\n')
+    capsys.readouterr()
+    assert main([*common, "--config", str(toml)]) == 2
+    assert "layer-stats = 'yes' is not true or false" in capsys.readouterr().err

@@ -2,11 +2,11 @@
 
 Where the platform forks (Linux) and the machine has more than one core, the workers are processes, one per
 core: torch's small operations hold Python's GIL between kernels, so threads in one process keep one core
-busy however many there are (measured on 2 cores: two threads trained digits-cnn at one seed per
-initializer 1.5x *slower* than one; two processes, 1.6-1.9x faster; one process with two intra-op threads,
-3.6x slower, spinning against the machine's other work). Each worker trains with one intra-op thread, as
-before, so a seed's numbers do not depend on the executor. Elsewhere, one worker thread trains the units in
-turn. Either way 3000 initializers are 3000 queued units, not 3000 threads.
+busy however many there are (measured on the shared 2-core machine: two threads trained digits-cnn at one
+seed per initializer 1.5-1.9x *slower* than one; one process with two intra-op threads 3.6x slower, spinning
+against the machine's other work). Processes share nothing but their pipes. Each worker trains with one
+intra-op thread, as before, so a seed's numbers do not depend on the executor. Elsewhere, one worker thread
+trains the units in turn. Either way 3000 initializers are 3000 queued units, not 3000 threads.
 """
 
 from __future__ import annotations

@@ -159,13 +159,18 @@ class ProcessPool:
                     self._died(worker)
                     continue
                 if kind == "event":
-                    sweep = self.ledger.sweep(serial)
-                    if sweep is not None:
-                        sweep.emit(payload)
+                    self._deliver(serial, payload)
                 else:
                     worker.holding = None
                     self.ledger.unit_ended(serial)
             self._assign()
+
+    def _deliver(self, serial: int, event: object) -> None:
+        """An event to its sweep, if it still trains (a method: the dispatcher's loop keeps no sweep alive, so
+        an executor that no one closes still ends with its last reference)."""
+        sweep = self.ledger.sweep(serial)
+        if sweep is not None:
+            sweep.emit(event)
 
     def _assign(self) -> None:
         """Idle workers take the next units (a cancelled sweep's are skipped)."""
