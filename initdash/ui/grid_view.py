@@ -77,7 +77,7 @@ class AxisSpec:
         """How many points in all: what a build costs."""
         return sum(len(s.x) for s in self.lines)
 
-    def draw(self, plt) -> None:
+    def draw(self, plt, width: int) -> None:
         """Lines of means, CI bars, the best cell of each initializer as a star."""
         _frame(plt, self.title, self.xlabel, self.ylabel)
         pad = 0.1 * max(1e-9, (max(self.ticks) - min(self.ticks)) if self.ticks else 1)
@@ -198,7 +198,7 @@ class WidthSpec:
         """How many points in all: what a build costs."""
         return sum(len(s[2]) for s in self.lines)
 
-    def draw(self, plt) -> None:
+    def draw(self, plt, width: int) -> None:
         """One line per (initializer, layer), coloured by initializer; both axes log-scaled and labelled."""
         _frame(plt, self.title, "width (log)", "activation std (log)")
         if self.ticks:

@@ -22,6 +22,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 
 from initdash import grid, stats
 from initdash.data import Described
+from initdash.errors import first_line
 from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
@@ -248,7 +249,7 @@ class MainScreen(Screen[None]):
         """Statistics of the complete sweeps for the selected metric, or None while they are computed."""
         shown = self.shown
         done = shown.completed()
-        key = (self.metric, tuple(s.sweep_id for s in done), tuple(shown.labels()), self.point)
+        key = self._stats_key(shown)
         if key in self._stats:
             return self._stats[key]
         if self._computing != key and key not in self._stats_failed:
@@ -264,7 +265,7 @@ class MainScreen(Screen[None]):
         try:
             self.post_message(StatsReady(key, stats.compute(snapshot, metric)))
         except Exception as exc:  # said on screen, never "computing…" forever
-            self.post_message(StatsReady(key, None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+            self.post_message(StatsReady(key, None, first_line(exc)))
 
     def on_stats_ready(self, message: StatsReady) -> None:
         if message.result is not None:
@@ -279,16 +280,17 @@ class MainScreen(Screen[None]):
         """The summary line: the statistics' sentence, or why there is none yet."""
         if st is not None:
             return shorten_labels(st.summary, short_labels(self.session.config.initializers))
-        done = self.session.completed()
-        failed = self._stats_failed.get((self.metric, tuple(s.sweep_id for s in done), tuple(self.session.labels())))
+        failed = self._stats_failed.get(self._stats_key(self.shown))
         return f"statistics failed: {failed}" if failed else "statistics: computing…"
+
+    def _stats_key(self, shown: Session) -> tuple:
+        """What the statistics on screen are of: the metric, the complete sweeps, the cells, the grid point."""
+        return (self.metric, tuple(s.sweep_id for s in shown.completed()), tuple(shown.labels()), self.point)
 
     @property
     def stats_ready(self) -> bool:
         """True when the statistics on screen are those of the current sweeps (tests wait for it)."""
-        shown = self.shown
-        done = shown.completed()
-        return (self.metric, tuple(s.sweep_id for s in done), tuple(shown.labels()), self.point) in self._stats
+        return self._stats_key(self.shown) in self._stats
 
     # --- drawing ----------------------------------------------------------------------------------
     def redraw(self) -> None:
