@@ -196,7 +196,8 @@ def problem(model: type[BaseModel], exc: ValidationError, flags: bool = False) -
 
 _FLAGS = {"lrs": "lr", "widths": "width"}  # settings whose flag has another name (a grid's axes)
 _TAGS = {"str", "int", "float", "bool", "list", "dict", "none", "nullable"}
-_KINDS = {"int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+_KINDS = {"bool_type": "true or false", "bool_parsing": "true or false",
+          "int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
           "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
           "string_type": "text", "list_type": "a list", "dict_type": "a table of settings",
           "model_type": "a table of settings", "model_attributes_type": "a table of settings",

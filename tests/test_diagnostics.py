@@ -121,4 +121,4 @@ def test_headless_records_layer_statistics_only_when_asked(tmp_path, capsys):
     toml.write_text('layer-stats = "yes"\n')
     capsys.readouterr()
     assert main([*common, "--config", str(toml)]) == 2
-    assert "layer-stats = 'yes' is not true or false" in capsys.readouterr().err
+    assert "layer_stats must be true or false, got 'yes'" in capsys.readouterr().err
