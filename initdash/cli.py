@@ -30,6 +30,8 @@ def run() -> None:
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with it closed (`>&-`): nothing was written to it
+            continue
         try:
             stream.flush()
         except (OSError, ValueError):  # the reader of a pipe left early: nothing more to say to it

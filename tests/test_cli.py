@@ -288,3 +288,13 @@ def test_device_cuda_without_a_gpu_is_a_user_error(capsys):
     assert main(["--headless", "--no-save", "--device", "cuda", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("initdash: error: --device cuda: no CUDA GPU") and err.count("\n") == 1
+
+
+def test_standard_output_closed_at_start_is_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "INITDASH_DB": str(tmp_path / "h.db"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    done = subprocess.run(["bash", "-c", f"'{sys.executable}' -m initdash --headless --no-save --epochs 1 >&-"],
+                          env=env, capture_output=False, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "initdash: error: standard output is closed: the results have nowhere to go " \
+                          "(redirect it, e.g. > out.txt)\n"

@@ -213,7 +213,7 @@ def vmap_problem(model: nn.Module, example: torch.Tensor) -> str:
 def own_random_stream(state: list[torch.Tensor]):
     """Run with torch's global random state set to this unit's own (dropout draws from it), then keep it.
 
-    Workers of a sweep take turns; with its own stream, a unit's dropout masks do not depend on the others.
+    Units of a sweep may share a process; with its own stream, a unit's dropout masks do not depend on the others.
     """
     with torch.random.fork_rng(devices=[]):
         torch.set_rng_state(state[0])
