@@ -177,11 +177,11 @@ def _progress_line(recorder: Recorder, sweep_id: int, event: UnitFinished | Unit
     current = recorder.session.current
     parts = []
     for key in current.units.get(event.initializer, [event.initializer]):  # a grid's unit: each of its cells
-        group = current.initializers[key]
-        finals = group.final("val_accuracy")
+        unit = current.initializers[key]
+        finals = unit.final("val_accuracy")
         tail = f", val_accuracy {fmt(mean(finals))}" if finals else ""
-        name = f"lr={group.lr:g} " if current.units and recorder.session.config.lrs else ""
-        parts.append(f"{name}{group.status_text(recorder.session.config.epochs)}{tail}")
+        name = f"lr={unit.lr:g} " if current.units and recorder.session.config.lrs else ""
+        parts.append(f"{name}{unit.status_text(recorder.session.config.epochs)}{tail}")
     return f"{head} " + "; ".join(parts)
 
 

@@ -12,11 +12,11 @@ def results_table(session: Session) -> str:
     sweeps = session.completed()
     rows = []
     for label in session.labels():
-        groups = [s.initializers[label] for s in sweeps if label in s.initializers]
-        finals = {m: [v for g in groups for v in g.final(m)] for m in METRICS}
-        n_runs = sum(len(g.seeds) for g in groups)
-        diverged = sum(g.statuses.count(DIVERGED) for g in groups if g.state != FAILED)
-        failed = sum(len(g.seeds) for g in groups if g.state == FAILED)
+        units = [s.initializers[label] for s in sweeps if label in s.initializers]
+        finals = {m: [v for u in units for v in u.final(m)] for m in METRICS}
+        n_runs = sum(len(u.seeds) for u in units)
+        diverged = sum(u.statuses.count(DIVERGED) for u in units if u.state != FAILED)
+        failed = sum(len(u.seeds) for u in units if u.state == FAILED)
         rows.append([label, *(mean_pm_std(finals[m]) for m in METRICS), n_runs, diverged, failed])
     return text_table(["initializer", *METRICS, "runs", "diverged", "failed"], rows)
 

@@ -77,8 +77,8 @@ def chart_series(session: Session, metric: str, muted: frozenset[str] = frozense
         if label in muted or label not in current.initializers:
             continue
         if band and earlier:
-            groups = [s.initializers[label] for s in earlier if label in s.initializers]
-            out.extend(_band(label, index, groups, metric, limit, cache))
+            units = [s.initializers[label] for s in earlier if label in s.initializers]
+            out.extend(_band(label, index, units, metric, limit, cache))
         x, y = cache.mean_curve(current.initializers[label], metric)
         if x:
             x, y = downsample(x, y, limit)
@@ -238,7 +238,7 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
     before = stats.ranks(stats.sweep_means(completed[-1], metric), metric) if completed else {}
     rows = []
     for key, label in enumerate(session.labels(), start=1):
-        group = current.initializers[label]
+        unit = current.initializers[label]
         rank = ""
         if label in now:
             change = stats.rank_change(now[label], before.get(label), bool(completed))
@@ -249,8 +249,8 @@ def leaderboard_rows(session: Session, st: stats.SessionStats | None, muted: fro
         else:
             spread = "…" if s is None else mean_pm_std(list(s.values), 3, sep="±")
             wins = "…" if s is None else str(s.wins)
-        rows.append(Row(key, short.get(label, label), group.status_text(session.config.epochs, short=True),
-                        _fmt(group.last("loss")), _fmt(group.last("accuracy")), _fmt(group.last("val_accuracy")),
+        rows.append(Row(key, short.get(label, label), unit.status_text(session.config.epochs, short=True),
+                        _fmt(unit.last("loss")), _fmt(unit.last("accuracy")), _fmt(unit.last("val_accuracy")),
                         rank or "-", spread, wins, label in muted))
     return rows
 
