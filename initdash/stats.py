@@ -162,11 +162,11 @@ def better(metric: str, x: float, y: float) -> bool:
 
 
 def sweep_finals(sweep: SweepRecord, label: str, metric: str) -> list[float]:
-    """Final values of `metric` of one initializer's runs in one sweep (none if its worker failed)."""
-    run = sweep.initializers.get(label)
-    if run is None or run.state != DONE:
+    """Final values of `metric` of one initializer's runs in one sweep (none if its unit failed)."""
+    unit = sweep.initializers.get(label)
+    if unit is None or unit.state != DONE:
         return []
-    return run.final(metric)
+    return unit.final(metric)
 
 
 def sweep_means(sweep: SweepRecord, metric: str) -> dict[str, float]:

@@ -86,12 +86,12 @@ def chart_series(session: Session, metric: str, muted: frozenset[str] = frozense
     return out
 
 
-def _band(label: str, index: int, runs: list[UnitRecord], metric: str, limit: int,
+def _band(label: str, index: int, units: list[UnitRecord], metric: str, limit: int,
           cache: CurveCache) -> list[Series]:
     """Mean, min and max over earlier sweeps of each sweep's mean curve: three faint lines."""
     per_epoch: dict[int, list[float]] = {}
-    for run in runs:
-        for e, v in zip(*cache.mean_curve(run, metric)):
+    for unit in units:
+        for e, v in zip(*cache.mean_curve(unit, metric)):
             per_epoch.setdefault(int(e), []).append(v)
     if not per_epoch:
         return []
@@ -134,8 +134,8 @@ def _signal_layers(session: Session, metric: str, muted: frozenset[str],
     current = session.current
     if current is None:
         return -1, {}
-    latest = [max(int(r["epoch"]) for r in h) for run in current.initializers.values() if run.label not in muted
-              for h in run.histories if h and metric in h[-1]]
+    latest = [max(int(r["epoch"]) for r in h) for unit in current.initializers.values() if unit.label not in muted
+              for h in unit.histories if h and metric in h[-1]]
     if not latest:
         return -1, {}
     epoch = min(latest) if epoch is None else max(0, min(epoch, min(latest)))
