@@ -1,0 +1,60 @@
+"""A second hostile probe (issue 16) on the newer paths: `initdash report DIR` on a TensorBoard directory that is
+not what it seems, grids and user initializers in exports, worker processes that misbehave."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from initdash.cli import main
+
+
+def _runs(root: Path, values: dict[str, list[float]]) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    for name, steps in values.items():
+        with SummaryWriter(str(root / name)) as w:
+            for step, value in enumerate(steps):
+                w.add_scalar("val_accuracy", value, step)
+
+
+def test_report_refuses_an_event_file_that_is_not_a_regular_file(tmp_path, capsys):
+    # Reading a FIFO named like an event file never ended; a device never runs out: refused by name, in one line.
+    pytest.importorskip("tensorboard")
+    _runs(tmp_path, {"initializer=a": [0.5]})
+    (tmp_path / "initializer=f").mkdir()
+    os.mkfifo(tmp_path / "initializer=f" / "events.out.tfevents.1.x")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and err.count("\n") == 1
+    (tmp_path / "initializer=f" / "events.out.tfevents.1.x").unlink()
+    (tmp_path / "initializer=f" / "events.out.tfevents.1.x").symlink_to("/dev/zero")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_report_keeps_a_bounded_number_of_events_and_still_counts_the_last(tmp_path, capsys, monkeypatch):
+    # A run's every event was kept in memory (a 100 MB event file: 2.9 GB); a bounded reservoir keeps the last.
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing import plugin_event_accumulator
+
+    from initdash.export import tensorboard_report
+
+    monkeypatch.setattr(tensorboard_report, "KEPT_PER_TAG", 5)
+    kept = []
+    real = plugin_event_accumulator.EventAccumulator
+
+    class Counting(real):
+        def Reload(self):  # noqa: N802 (tensorboard's name)
+            out = super().Reload()
+            kept.extend(len(self.Tensors(t)) for t in self.Tags()["tensors"])
+            return out
+
+    monkeypatch.setattr(plugin_event_accumulator, "EventAccumulator", Counting)
+    _runs(tmp_path, {"initializer=a": [i / 100 for i in range(60)], "initializer=b": [0.25] * 60})
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "0.5900" in out and "0.2500" in out
+    assert kept and max(kept) <= 5
