@@ -58,3 +58,31 @@ def test_report_keeps_a_bounded_number_of_events_and_still_counts_the_last(tmp_p
     out = capsys.readouterr().out
     assert "0.5900" in out and "0.2500" in out
     assert kept and max(kept) <= 5
+
+
+def test_a_worker_under_the_dashboard_writes_nothing_into_the_terminal(tmp_path):
+    # A user's model in a worker process wrote (os.write, C code) raw into the dashboard's terminal: 258 writes,
+    # an OSC 52 clipboard write among them, in 25 s of a sweep. Where the parent captures Python's streams (as
+    # Textual does), a worker's terminal descriptors go to the log file.
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    code = ("import io, os, sys\nsys.stdout = io.StringIO()\n"
+            "from initdash.executors.processes import _output_off_the_dashboard\n"
+            "_output_off_the_dashboard()\nos.write(1, b'FD1\\x1b]52;c;aGk=\\x07'); os.write(2, b'FD2'); print('PY')\n"
+            "sys.stdout.flush()\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", code], stdout=slave, stderr=slave, env=env, timeout=60)
+    os.close(slave)
+    seen = b""
+    try:
+        while chunk := os.read(master, 4096):
+            seen += chunk
+    except OSError:  # the pty's other end is closed: all read
+        pass
+    os.close(master)
+    assert done.returncode == 0 and seen == b""
+    log = (tmp_path / "initdash" / "initdash.log").read_bytes()
+    assert b"FD1" in log and b"FD2" in log and b"PY" in log
