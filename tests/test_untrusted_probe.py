@@ -86,3 +86,32 @@ def test_a_worker_under_the_dashboard_writes_nothing_into_the_terminal(tmp_path)
     assert done.returncode == 0 and seen == b""
     log = (tmp_path / "initdash" / "initdash.log").read_bytes()
     assert b"FD1" in log and b"FD2" in log and b"PY" in log
+
+
+@pytest.mark.parametrize("with_digest", [False, True], ids=["no-digest", "its-own-digest"])
+def test_open_of_an_import_runs_no_initializer_file_it_names(capsys, tmp_path, with_digest):
+    # An export naming FILE.py:NAME as an initializer: --open of the imported session ran that file (the model
+    # path was refused, the initializer path was not). The digest is the sender's own: it proves nothing.
+    import hashlib
+    import json
+
+    from test_untrusted import export_doc
+
+    marker = tmp_path / "ran"
+    init = tmp_path / "evil_init.py"
+    init.write_text(f"open({str(marker)!r}, 'w').close()\ndef z(model, generator):\n    pass\n")
+    spec = f"{init}:z"
+    doc = export_doc()
+    doc["config"]["initializers"] = ["zeros", spec]
+    if with_digest:
+        doc["config"]["initializer_digests"] = {spec: hashlib.sha256(init.read_bytes()).hexdigest()}
+    doc["runs"][1]["initializer"] = spec
+    src, db = tmp_path / "x.json", tmp_path / "h.db"
+    src.write_text(json.dumps(doc))
+    assert main(["import", str(src), "--db", str(db)]) == 0
+    assert main(["report", "1", "--db", str(db)]) == 0  # data: reported as any session
+    capsys.readouterr()
+    assert main(["--headless", "--open", "1", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "evil_init.py:z" in err and "never runs what an export names" in err
+    assert not marker.exists()
