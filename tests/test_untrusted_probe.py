@@ -115,3 +115,25 @@ def test_open_of_an_import_runs_no_initializer_file_it_names(capsys, tmp_path, w
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "evil_init.py:z" in err and "never runs what an export names" in err
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("command", ["import", "report"])
+def test_an_export_or_config_that_is_a_fifo_is_refused_not_waited_on(capsys, tmp_path, command):
+    # `initdash import x.json` (and report, --config) on a FIFO waited forever in open() for a writer.
+    import signal
+
+    def hung(*_):
+        raise AssertionError("waited on the FIFO")
+
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    fifo = tmp_path / "x.json"
+    os.mkfifo(fifo)
+    assert main([command, str(fifo), "--db", str(tmp_path / "h.db")]) == 2
+    err = capsys.readouterr().err
+    assert "a pipe or socket, not a file" in err and err.count("\n") == 1
+    toml = tmp_path / "c.toml"
+    os.mkfifo(toml)
+    assert main(["--headless", "--config", str(toml), "--no-save"]) == 2
+    signal.alarm(0)
+    assert "a pipe or socket, not a file" in capsys.readouterr().err
