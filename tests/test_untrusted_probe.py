@@ -137,3 +137,29 @@ def test_an_export_or_config_that_is_a_fifo_is_refused_not_waited_on(capsys, tmp
     assert main(["--headless", "--config", str(toml), "--no-save"]) == 2
     signal.alarm(0)
     assert "a pipe or socket, not a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--model", "--init"])
+def test_a_model_or_initializer_file_that_is_a_fifo_is_refused(capsys, tmp_path, flag):
+    # --model f.py:b / --init f.py:b on a FIFO waited forever in read_bytes() for a writer.
+    import signal
+
+    def hung(*_):
+        raise AssertionError("waited on the FIFO")
+
+    fifo = tmp_path / "f.py"
+    os.mkfifo(fifo)
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    assert main(["--headless", "--no-save", "--epochs", "1", flag, f"{fifo}:b"]) == 2
+    signal.alarm(0)
+    err = capsys.readouterr().err
+    assert "not a regular file" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["nan,0.1", "inf,0.1", "0,0.1", "1e39,0.1"])
+def test_a_bad_learning_rate_in_a_list_is_said_as_such(capsys, value):
+    # `--lr nan,0.1` said "--lr must be up to 1000 learning rates": the rule of the list, not of its value.
+    assert main(["--headless", "--no-save", "--model", "mlp", "--lr", value]) == 2
+    err = capsys.readouterr().err
+    assert "each > 0 and at most 3.403e+38" in err and err.count("\n") == 1
