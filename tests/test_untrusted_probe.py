@@ -163,3 +163,22 @@ def test_a_bad_learning_rate_in_a_list_is_said_as_such(capsys, value):
     assert main(["--headless", "--no-save", "--model", "mlp", "--lr", value]) == 2
     err = capsys.readouterr().err
     assert "each > 0 and at most 3.403e+38" in err and err.count("\n") == 1
+
+
+def test_a_run_whose_learning_rate_is_not_its_configs_is_refused(capsys, tmp_path):
+    # Outside a grid, a run's lr other than the config's was imported, then re-exported as the config's: the
+    # file's value silently lost. Runs are consistent with their config, lr included.
+    import json
+
+    from test_untrusted import export_doc
+
+    doc = export_doc()
+    doc["runs"][0]["lr"] = 0.5
+    src = tmp_path / "x.json"
+    src.write_text(json.dumps(doc))
+    assert main(["import", str(src), "--db", str(tmp_path / "h.db")]) == 2
+    err = capsys.readouterr().err
+    assert "lr 0.5 is not the config's learning rate 0.01" in err and not (tmp_path / "h.db").exists()
+    doc["runs"][0]["lr"] = 0.01  # as written by an export: accepted
+    src.write_text(json.dumps(doc))
+    assert main(["import", str(src), "--db", str(tmp_path / "h.db")]) == 0
