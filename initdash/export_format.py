@@ -83,14 +83,15 @@ class Export(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Export:
-        check_runs(self.runs, self.config.initializers, self.config.epochs, self.config.lrs, self.config.widths)
+        check_runs(self.runs, self.config.initializers, self.config.epochs, self.config.lrs, self.config.widths,
+                   self.config.lr)
         return self
 
 
 def check_runs(runs: list[Run], initializers: list[str], epochs: int, lrs: list[float] | tuple[float, ...] = (),
-               widths: list[int] | tuple[int, ...] = ()) -> None:
-    """Runs consistent with their config: known initializers (and a grid's cells), unique, repeats 0..k-1, epochs
-    within the config's."""
+               widths: list[int] | tuple[int, ...] = (), lr: float | None = None) -> None:
+    """Runs consistent with their config: known initializers (and a grid's cells; outside a grid, the config's
+    learning rate), unique, repeats 0..k-1, epochs within the config's."""
     from initdash.initializers import parse_spec
 
     known = set(initializers)
@@ -104,6 +105,8 @@ def check_runs(runs: list[Run], initializers: list[str], epochs: int, lrs: list[
             raise ValueError(f"runs[{i}]: epoch {run.history[-1].epoch} is past the config's {epochs} epochs")
         if (lrs and run.lr not in lrs) or (widths and run.width not in widths) or (not widths and run.width):
             raise ValueError(f"runs[{i}]: lr {run.lr} and width {run.width} are not a cell of the config's grid")
+        if not lrs and lr is not None and run.lr is not None and run.lr != lr:  # re-exported as lr: data lost
+            raise ValueError(f"runs[{i}]: lr {run.lr} is not the config's learning rate {lr}")
         cell = "".join(f" lr={run.lr:g}" if lrs else "") + (f" w={run.width}" if widths else "")
         repeats.setdefault((run.sweep, label + cell), []).append(run.repeat)
     for (sweep, label), seen in repeats.items():

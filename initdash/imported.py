@@ -27,6 +27,11 @@ def trusted_config(session_id: int, config: ExperimentConfig, args: argparse.Nam
     from initdash.models.spec import ModelSpec
 
     where = f"session {session_id} was imported"
+    users = [spec.label for spec in config.initializers if spec.user]
+    if users:  # an initializer file named by an export: the same code path as its model, never run from it
+        raise UserError(f"{where} with a user's initializer ({', '.join(users[:3])}{', ...' if len(users) > 3 else ''}"
+                        "): initdash never runs what an export names; it can be listed, reported and exported, "
+                        "not trained again")
     missing, changes = [], {}
     m = config.model
     if m.builtin:

@@ -7,7 +7,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from initdash.errors import UserError, opening
 
@@ -23,7 +23,7 @@ def size_words(n: int) -> str:
 def read_limited(path: Path, limit: int, label: str) -> bytes:
     """The bytes of `path`, at most `limit` of them: a larger (or endless) file is a UserError that says the
     limit. Read in one bounded call, so /dev/zero costs `limit` bytes at most."""
-    with opening(label), path.open("rb") as fh:
+    with opening(label), _open_not_waiting(path, label) as fh:
         info = os.fstat(fh.fileno())
         if stat.S_ISREG(info.st_mode) and info.st_size > limit:
             raise UserError(f"{label}: {info.st_size:,} bytes is larger than the {size_words(limit)} such a file "
@@ -32,6 +32,19 @@ def read_limited(path: Path, limit: int, label: str) -> bytes:
     if len(data) > limit:
         raise UserError(f"{label}: larger than the {size_words(limit)} such a file may have (or it never ends)")
     return data
+
+
+def _open_not_waiting(path: Path, label: str) -> BinaryIO:
+    """`path` opened for reading without waiting: opening a FIFO waits for a writer that may never come (a
+    hostile `x.json` hung import and report), so a FIFO or a socket is refused; a device stays bounded by the
+    caller's limit."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        os.close(fd)
+        raise UserError(f"{label}: a pipe or socket, not a file (reading it waits for a writer)")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def regular_file(path: Path, label: str) -> None:

@@ -87,7 +87,8 @@ class ConfigSettings(Strict):
     optimizer: Optimizer = "rmsprop"
     lr: Annotated[float | None, Field(gt=0, le=FLOAT32_MAX, description=f"a number > 0 and at most "
                                                                         f"{FLOAT32_MAX:.4g} (float32)")] = None
-    lrs: Annotated[list[Rate], Field(max_length=MAX_AXIS, description=f"up to {MAX_AXIS} learning rates")] = []
+    lrs: Annotated[list[Rate], Field(max_length=MAX_AXIS, description=f"up to {MAX_AXIS} learning rates, each > 0 and "
+                                                                     f"at most {FLOAT32_MAX:.4g}")] = []
     widths: Annotated[list[Width], Field(max_length=MAX_AXIS, description=f"up to {MAX_AXIS} widths from 1 to "
                                                                              f"{MAX_WIDTH}")] = []
     batch_size: Annotated[int, _whole(1, MAX_BATCH)] = 16

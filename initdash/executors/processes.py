@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -53,9 +54,40 @@ def _quiet_signals() -> None:
         pass
 
 
+def _output_off_the_dashboard() -> None:
+    """Where the parent has taken Python's streams over (the dashboard draws on the terminal and captures
+    prints), a worker's descriptors 1 and 2 that are a terminal go to the log file: what a user's model writes
+    there (C code, os.write; an escape sequence included) would land raw in the middle of the drawing."""
+    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
+        return  # headless: the parent sends the model's output to stderr itself (initdash.streams)
+    ttys = [fd for fd in (1, 2) if _isatty(fd)]
+    if not ttys:
+        return
+    from initdash import locations
+
+    path = locations.log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:
+        log = os.open(os.devnull, os.O_WRONLY)
+    for fd in ttys:
+        os.dup2(log, fd)
+    os.close(log)
+    sys.stdout = sys.stderr = open(1 if 1 in ttys else 2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
 def _work(conn: Connection, flags: Any, parent: int) -> None:
     """A worker process: take a unit, train it, say when it is done; until told to stop or the parent is gone."""
     _quiet_signals()
+    _output_off_the_dashboard()
     while True:
         try:
             if not conn.poll(POLL_S):

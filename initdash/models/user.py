@@ -74,6 +74,9 @@ def read_source(target: str, what: str, expect: str | None = None) -> str:
         if found:
             raise UserError(f"{label}: has no Python source file, which a session records (use FILE.py:NAME)")
         raise UserError(f"{label}: cannot be found (is it installed, or on PYTHONPATH?)")
+    from initdash.inputs import regular_file
+
+    regular_file(path, label)  # a FIFO named f.py: reading it waited forever for a writer
     try:
         with opening(label):
             text = path.read_bytes().decode("utf-8")
