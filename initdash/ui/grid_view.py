@@ -90,9 +90,9 @@ class AxisSpec:
                      else "hd")
             for x, lo, hi in zip(s.x, s.low, s.high):
                 if not math.isnan(lo):
-                    plt.plot([x, x], [lo, hi], marker="│", color=color)
+                    plt.plot([x, x], [lo, hi], marker="│", color=hue)
             if s.best is not None:
-                plt.scatter([s.x[s.best]], [s.y[s.best]], marker="★", color=color)
+                plt.scatter([s.x[s.best]], [s.y[s.best]], marker="★", color=hue)
 
 
 def axis_spec(session: Session, metric: str, no_color: bool) -> AxisSpec:
@@ -230,11 +230,19 @@ def grid_point_name(session: Session, point: tuple[float, int | None]) -> str:
     return point_name(point[0], point[1], axis_names(session))
 
 
-def grid_best_line(session: Session, metric: str) -> str:
-    """Each initializer's best cell, in one line (under the one-axis chart)."""
+def grid_best_line(session: Session, metric: str, no_color: bool = False) -> Text:
+    """Each initializer's best cell, in one line under the one-axis chart; its name in its colour (with NO_COLOR
+    after its marker): the chart's legend, as the leaderboard that is its legend elsewhere is hidden here."""
     from initdash.grid_table import cell_text, point_name
 
     best = best_cells(results(session, metric), metric)
     axes = axis_names(session)
-    parts = [f"{label}: {point_name(r.cell.lr, r.cell.width, axes)} {cell_text(r, 3)}" for label, r in best.items()]
-    return "best: " + ("; ".join(parts) if parts else "no finished run yet")
+    index = {spec.label: i for i, spec in enumerate(session.config.initializers)}
+    out = Text("best: ")
+    for n, (label, r) in enumerate(best.items()):
+        i = index.get(label, 0)
+        out.append("; " if n else "")
+        out.append(f"{marker(i)} {label}" if no_color else label, style=Style(color=None if no_color else
+                                                                              rich_color(i)))
+        out.append(f": {point_name(r.cell.lr, r.cell.width, axes)} {cell_text(r, 3)}")
+    return out if best else Text("best: no finished run yet")
