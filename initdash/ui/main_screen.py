@@ -26,7 +26,7 @@ from initdash.errors import first_line
 from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
-from initdash.text import safe
+from initdash.text import one_line, safe
 from initdash.ui.chart import MetricChart
 from initdash.ui.grid_view import grid_best_line, grid_point_name
 from initdash.ui.labels import short_labels, shorten_labels
@@ -320,7 +320,8 @@ class MainScreen(Screen[None]):
             header += f" · showing {grid_point_name(self.session, self.point)} (h: grid)"
         self._set_text("#header", header)
         self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
-        self._set_text("#status", self.status)
+        # one line: what does not fit ends in "…" (the status's least important parts come last)
+        self._set_text("#status", one_line(self.status, max(self.size.width - 2, 1)))
 
     def _set_text(self, selector: str, text: str) -> None:
         """Update a Static only when its text changes: every update costs the screen a layout pass."""
