@@ -146,3 +146,15 @@ async def test_width_mode_drops_the_depth_charts_note(monkeypatch):
         await pilot.press("w")
         await pilot.pause()
         assert note.display
+
+
+async def test_the_shown_cell_stays_on_screen_at_80_columns():
+    from textual.geometry import Region
+
+    app = grid_app(widths=(32, 64, 128, 256, 512, 1024), lrs=())  # width-check's axis: a long header
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        header = app.main.query_one("#header")
+        shown = "\n".join(s.text for s in header.render_lines(Region(0, 0, header.outer_size.width,
+                                                                     header.outer_size.height)))
+        assert "showing w=32 (h: grid)" in shown  # on screen, not cut off below the header's last line

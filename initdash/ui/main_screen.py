@@ -315,10 +315,9 @@ class MainScreen(Screen[None]):
             self._draw_curves(shown)
         self.query_one(Leaderboard).show(leaderboard_rows(shown, st, self.muted, self.metric), self.metric,
                                          self.size.width)
-        header = header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20), self.progress)
-        if self.point is not None:
-            header += f" · showing {grid_point_name(self.session, self.point)} (h: grid)"
-        self._set_text("#header", header)
+        showing = f"showing {grid_point_name(self.session, self.point)} (h: grid)" if self.point is not None else ""
+        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20),
+                                              self.progress, showing))
         self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
         # one line: what does not fit ends in "…" (the status's least important parts come last)
         self._set_text("#status", one_line(self.status, max(self.size.width - 2, 1)))
