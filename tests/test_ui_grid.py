@@ -158,3 +158,15 @@ async def test_the_shown_cell_stays_on_screen_at_80_columns():
         shown = "\n".join(s.text for s in header.render_lines(Region(0, 0, header.outer_size.width,
                                                                      header.outer_size.height)))
         assert "showing w=32 (h: grid)" in shown  # on screen, not cut off below the header's last line
+
+
+def test_width_ticks_read_as_the_widths_given():
+    from initdash.ui.grid_view import axis_spec, width_spec
+
+    session = recorded_grid_session(widths=(32, 256, 1024), lrs=())
+    for spec in (axis_spec(session, "val_accuracy", no_color=True), width_spec(session, None, no_color=True)):
+        plt = RecordingPlot()
+        labels = []
+        plt.xticks = lambda ticks, names, out=labels: out.extend(names)
+        spec.draw(plt, 80)
+        assert labels == ["32", "256", "1024"]  # 3 significant digits of 10**3.0103 read "1020"
