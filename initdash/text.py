@@ -26,3 +26,12 @@ def markup_safe(text: object, lines: bool = False) -> str:
     from rich.markup import escape
 
     return escape(safe(text, lines))
+
+
+def one_line(text: str, width: int) -> str:
+    """`text` cut to `width` terminal cells, ending in "…" when something was cut (never a silent cut)."""
+    from rich.cells import cell_len, set_cell_size
+
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(width - 1, 0)) + "…" if width > 0 else ""

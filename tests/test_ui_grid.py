@@ -84,3 +84,89 @@ def test_coordinate_check_series_grow_with_width_for_a_fixed_std_only():
         assert len(x) == 3
         rise = y[-1] - y[0]
         assert (rise > 0.5) if index == 0 else abs(rise) < 1e-9  # normal: sqrt(16) times; the others: flat
+
+
+class RecordingPlot:
+    """Stands in for plotext: records every plot/scatter call's marker and colour."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def plot(self, x, y, marker=None, color=None) -> None:
+        self.calls.append((marker, color))
+
+    def scatter(self, x, y, marker=None, color=None) -> None:
+        self.calls.append((marker, color))
+
+    def __getattr__(self, name):  # title, xlim, ticks, ...: not what this test is about
+        return lambda *a, **k: None
+
+
+def test_one_axis_ci_bars_and_best_star_take_their_initializers_colour():
+    from initdash.ui.grid_view import axis_spec
+    from initdash.ui.palette import color
+
+    spec = axis_spec(recorded_grid_session(), "val_accuracy", no_color=False)
+    plt = RecordingPlot()
+    spec.draw(plt, 80)
+    bars = [c for m, c in plt.calls if m == "│"]
+    stars = [c for m, c in plt.calls if m == "★"]
+    assert bars and stars
+    wanted = {color(line.index) for line in spec.lines}
+    assert set(bars) == wanted and set(stars) == wanted  # a colour each, never the palette function itself
+
+
+def test_one_axis_best_line_is_the_legend_with_markers_under_no_color():
+    from initdash.ui.grid_view import grid_best_line
+    from initdash.ui.palette import marker
+
+    session = recorded_grid_session()
+    plain = grid_best_line(session, "val_accuracy", no_color=True).plain
+    for index, spec in enumerate(session.config.initializers):
+        assert f"{marker(index)} {spec.label}: lr=" in plain
+    coloured = grid_best_line(session, "val_accuracy")
+    assert not any(marker(i) in coloured.plain for i in range(3)) and len(coloured.spans) == 3
+
+
+async def test_width_mode_drops_the_depth_charts_note(monkeypatch):
+    import initdash.ui.signal_draw as signal_draw
+
+    # four short layer names fit under the axis, so the depth view has no note of its own: give it one
+    monkeypatch.setattr(signal_draw, "layer_note", lambda *a: "layers: 1 layers.0 · 2 layers.1")
+    app = grid_app(widths=(16, 64, 256), lrs=())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        await pilot.press("g")
+        await pilot.pause()
+        note = app.main.query_one("#signal-note")
+        assert note.display and "layers" in app.main._texts["#signal-note"]
+        await pilot.press("w")
+        await pilot.pause()
+        assert not note.display  # the layer names are not about the width chart
+        await pilot.press("w")
+        await pilot.pause()
+        assert note.display
+
+
+async def test_the_shown_cell_stays_on_screen_at_80_columns():
+    from textual.geometry import Region
+
+    app = grid_app(widths=(32, 64, 128, 256, 512, 1024), lrs=())  # width-check's axis: a long header
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settled(pilot)
+        header = app.main.query_one("#header")
+        shown = "\n".join(s.text for s in header.render_lines(Region(0, 0, header.outer_size.width,
+                                                                     header.outer_size.height)))
+        assert "showing w=32 (h: grid)" in shown  # on screen, not cut off below the header's last line
+
+
+def test_width_ticks_read_as_the_widths_given():
+    from initdash.ui.grid_view import axis_spec, width_spec
+
+    session = recorded_grid_session(widths=(32, 256, 1024), lrs=())
+    for spec in (axis_spec(session, "val_accuracy", no_color=True), width_spec(session, None, no_color=True)):
+        plt = RecordingPlot()
+        labels = []
+        plt.xticks = lambda ticks, names, out=labels: out.extend(names)
+        spec.draw(plt, 80)
+        assert labels == ["32", "256", "1024"]  # 3 significant digits of 10**3.0103 read "1020"

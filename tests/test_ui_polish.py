@@ -111,3 +111,18 @@ async def test_leaderboard_fits_without_scrolling_and_ranks_have_their_columns(s
         assert {"label", "status", "val_accuracy", "rank", "spread"} <= set(keys)
         labels = [table.get_cell(row.key, "label") for row in table.ordered_rows]
         assert "varian…:2,out,unif" in labels and "orthogonal:1.5" in labels
+
+
+async def test_a_long_status_line_ends_in_an_ellipsis_not_a_silent_cut(tmp_path):
+    from textual.geometry import Region
+
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.main.status = ("exported initdash-20261130-181709.json, initdash-20261130-181709.csv · "
+                           "synthetic data (real file: --data FILE.csv)")
+        await pilot.pause()
+        status = app.main.query_one("#status")
+        line = status.render_lines(Region(0, 0, status.outer_size.width, 1))[0].text.rstrip()
+        assert line.startswith(" exported initdash-20261130-181709.json, initdash-20261130-181709.csv ·")
+        assert line.endswith("…")  # what did not fit is said to be missing (word wrap dropped it silently)

@@ -71,6 +71,7 @@ class AxisSpec:
     xlabel: str
     no_color: bool = False
     empty: str = "no finished run yet"
+    tick_labels: tuple[str, ...] = ()  # the axis values as given (1024, not 10**3.01 rounded to 1020)
 
     @property
     def points(self) -> int:
@@ -83,16 +84,16 @@ class AxisSpec:
         pad = 0.1 * max(1e-9, (max(self.ticks) - min(self.ticks)) if self.ticks else 1)
         if self.ticks:
             plt.xlim(min(self.ticks) - pad, max(self.ticks) + pad)
-            plt.xticks(list(self.ticks), [log_label(t) for t in self.ticks])
+            plt.xticks(list(self.ticks), list(self.tick_labels) or [log_label(t) for t in self.ticks])
         for s in self.lines:
             hue = "default" if self.no_color else color(s.index)
             plt.plot(list(s.x), list(s.y), color=hue, marker=marker(s.index) if self.no_color
                      else "hd")
             for x, lo, hi in zip(s.x, s.low, s.high):
                 if not math.isnan(lo):
-                    plt.plot([x, x], [lo, hi], marker="│", color=color)
+                    plt.plot([x, x], [lo, hi], marker="│", color=hue)
             if s.best is not None:
-                plt.scatter([s.x[s.best]], [s.y[s.best]], marker="★", color=color)
+                plt.scatter([s.x[s.best]], [s.y[s.best]], marker="★", color=hue)
 
 
 def axis_spec(session: Session, metric: str, no_color: bool) -> AxisSpec:
@@ -101,7 +102,8 @@ def axis_spec(session: Session, metric: str, no_color: bool) -> AxisSpec:
     values = grid.lr_axis(session.config) if name == "lr" else grid.width_axis(session.config)
     ticks = tuple(math.log10(v) for v in values if v)
     title = f"final {metric} by {'learning rate' if name == 'lr' else 'width'} (bars: 95% CI; ★ best)"
-    return AxisSpec(tuple(lines), ticks, title, metric, f"{name} (log)", no_color)
+    return AxisSpec(tuple(lines), ticks, title, metric, f"{name} (log)", no_color,
+                    tick_labels=tuple(f"{v:g}" for v in values if v))
 
 
 def heat_map(session: Session, metric: str, no_color: bool, width: int = 80, point: tuple | None = None) -> Text:
@@ -192,6 +194,7 @@ class WidthSpec:
     title: str
     no_color: bool = False
     empty: str = "the width mode needs a width axis (--width, e.g. --preset width-check)"
+    tick_labels: tuple[str, ...] = ()  # the widths as given (1024, not 1020)
 
     @property
     def points(self) -> int:
@@ -202,7 +205,7 @@ class WidthSpec:
         """One line per (initializer, layer), coloured by initializer; both axes log-scaled and labelled."""
         _frame(plt, self.title, "width (log)", "activation std (log)")
         if self.ticks:
-            plt.xticks(list(self.ticks), [log_label(t) for t in self.ticks])
+            plt.xticks(list(self.ticks), list(self.tick_labels) or [log_label(t) for t in self.ticks])
         ys = [y for s in self.lines for y in s[3]]
         if ys:
             from initdash.ui.chart import log_ticks
@@ -220,7 +223,8 @@ def width_spec(session: Session, epoch: int | None, no_color: bool, lr: float | 
     ticks = tuple(math.log10(w) for w in session.config.widths)
     where = (f" · lr {lr:g}" if session.config.lrs and lr is not None else "") + \
         (f" · epoch {shown}" if shown >= 0 else "")
-    return WidthSpec(tuple(lines), ticks, f"activation std of every layer by width (log-log){where}", no_color)
+    return WidthSpec(tuple(lines), ticks, f"activation std of every layer by width (log-log){where}", no_color,
+                     tick_labels=tuple(str(w) for w in session.config.widths))
 
 
 def grid_point_name(session: Session, point: tuple[float, int | None]) -> str:
@@ -230,11 +234,19 @@ def grid_point_name(session: Session, point: tuple[float, int | None]) -> str:
     return point_name(point[0], point[1], axis_names(session))
 
 
-def grid_best_line(session: Session, metric: str) -> str:
-    """Each initializer's best cell, in one line (under the one-axis chart)."""
+def grid_best_line(session: Session, metric: str, no_color: bool = False) -> Text:
+    """Each initializer's best cell, in one line under the one-axis chart; its name in its colour (with NO_COLOR
+    after its marker): the chart's legend, as the leaderboard that is its legend elsewhere is hidden here."""
     from initdash.grid_table import cell_text, point_name
 
     best = best_cells(results(session, metric), metric)
     axes = axis_names(session)
-    parts = [f"{label}: {point_name(r.cell.lr, r.cell.width, axes)} {cell_text(r, 3)}" for label, r in best.items()]
-    return "best: " + ("; ".join(parts) if parts else "no finished run yet")
+    index = {spec.label: i for i, spec in enumerate(session.config.initializers)}
+    out = Text("best: ")
+    for n, (label, r) in enumerate(best.items()):
+        i = index.get(label, 0)
+        out.append("; " if n else "")
+        out.append(f"{marker(i)} {label}" if no_color else label, style=Style(color=None if no_color else
+                                                                              rich_color(i)))
+        out.append(f": {point_name(r.cell.lr, r.cell.width, axes)} {cell_text(r, 3)}")
+    return out if best else Text("best: no finished run yet")

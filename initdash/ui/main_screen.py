@@ -26,22 +26,20 @@ from initdash.errors import first_line
 from initdash.events import Metric
 from initdash.session import Session
 from initdash.tables import plural
-from initdash.text import safe
+from initdash.text import one_line, safe
 from initdash.ui.chart import MetricChart
 from initdash.ui.grid_view import grid_best_line, grid_point_name
 from initdash.ui.labels import short_labels, shorten_labels
 from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.messages import StatsReady
 from initdash.ui.palette import BAND_MARKER
+from initdash.ui.signal_draw import draw_signal
 from initdash.ui.views import (
     CurveCache,
     chart_series,
     header_text,
-    layer_note,
-    layer_ticks,
     leaderboard_rows,
     signal_series,
-    signal_zeros,
     spread_data,
     spread_lines,
 )
@@ -307,19 +305,22 @@ class MainScreen(Screen[None]):
         if self.view == "grid":
             self._draw_grid()
         elif self.view == "signal":
-            self._draw_signal(shown)
+            note = draw_signal(self, self.session, shown, width_mode=self.width_mode, point=self.point,
+                               epoch=self.signal_epoch, muted=self.muted)
+            self._set_text("#signal-note", note)
+            self.query_one("#signal-note").display = bool(note)  # no empty row when there is nothing to say
         elif self.view == "spread":
             self._draw_spread(st, shown)
         else:
             self._draw_curves(shown)
         self.query_one(Leaderboard).show(leaderboard_rows(shown, st, self.muted, self.metric), self.metric,
                                          self.size.width)
-        header = header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20), self.progress)
-        if self.point is not None:
-            header += f" · showing {grid_point_name(self.session, self.point)} (h: grid)"
-        self._set_text("#header", header)
+        showing = f"showing {grid_point_name(self.session, self.point)} (h: grid)" if self.point is not None else ""
+        self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20),
+                                              self.progress, showing))
         self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
-        self._set_text("#status", self.status)
+        # one line: what does not fit ends in "…" (the status's least important parts come last)
+        self._set_text("#status", one_line(self.status, max(self.size.width - 2, 1)))
 
     def _set_text(self, selector: str, text: str) -> None:
         """Update a Static only when its text changes: every update costs the screen a layout pass."""
@@ -343,7 +344,7 @@ class MainScreen(Screen[None]):
             table.update(heat_map(self.session, self.metric, chart.no_color, self.size.width - 2, self.point))
         else:
             chart.show_spec(axis_spec(self.session, self.metric, chart.no_color))
-            table.update(grid_best_line(self.session, self.metric))
+            table.update(grid_best_line(self.session, self.metric, chart.no_color))
 
     def _draw_spread(self, st: stats.SessionStats | None, shown: Session) -> None:
         chart = self.query_one("#spread-chart", MetricChart)
@@ -357,43 +358,6 @@ class MainScreen(Screen[None]):
                           "(bars: 95% CI of the mean)", self.metric)
         labels = short_labels(self.session.config.initializers)
         self._set_text("#spread-table", "\n".join(spread_lines(st, max(self.size.width - 2, 20), labels)))
-
-    def _draw_signal(self, shown: Session) -> None:
-        if self.width_mode:
-            from initdash.ui.grid_view import width_spec
-
-            chart = self.query_one("#act-chart", MetricChart)
-            lr = self.point[0] if self.point is not None else None  # an lr axis: the shown cell's rate
-            chart.show_spec(width_spec(self.session, self.signal_epoch, chart.no_color, lr))
-            return
-        current = shown.current
-        names = max((g.layer_names for g in current.initializers.values()), key=len, default=()) if current else ()
-        waiting = current is None or not current.recorded_anything
-        ticks = layer_ticks(names, self.size.width // 2)  # two charts side by side
-        notes = [layer_note(names, ticks, self.size.width - 2)]
-        short = short_labels(self.session.config.initializers)
-        zeros: dict[str, list[str]] = {}
-        for metric, chart_id, what, note in (
-                ("activation_std", "#act-chart", "activation std", "one layer: no depth to compare"),
-                ("grad_norm", "#grad-chart", "grad norm", "try --preset deep-relu")):
-            chart = self.query_one(chart_id, MetricChart)
-            if not names:
-                chart.show([], f"{what} by layer", what, 1, xlabel="", empty="no data yet" if waiting else note)
-                continue
-            epoch, series = signal_series(shown, metric, self.muted, self.signal_epoch)
-            title = f"{what} by layer · epoch {epoch}" if epoch >= 0 else f"{what} by layer"
-            chart.show(series, title, what, len(names), log=True, xlabel="layer", xmin=1, xlabels=tuple(ticks))
-            zeros[what] = signal_zeros(shown, metric, self.muted, self.signal_epoch)
-        # log 0 has no place on the axis: say so instead of leaving the curve out silently
-        if zeros and len({tuple(z) for z in zeros.values()}) == 1:
-            said = next(iter(zeros.values()))
-            notes.append(f"0 (off the log axes): {', '.join(short.get(z, z) for z in said)}" if said else "")
-        else:
-            notes += [f"{what} 0 (off the log axis): {', '.join(short.get(z, z) for z in said)}"
-                      for what, said in zeros.items() if said]
-        note = "\n".join(n for n in notes if n)
-        self._set_text("#signal-note", note)
-        self.query_one("#signal-note").display = bool(note)  # no empty row when there is nothing to say
 
     def _draw_curves(self, shown: Session) -> None:
         prefix = "val_" if self.validation else ""

@@ -310,9 +310,10 @@ def spread_lines(st: stats.SessionStats, width: int = 200, labels: dict[str, str
 
 
 def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), width: int = 200,
-                progress: str = "") -> str:
+                progress: str = "", showing: str = "") -> str:
     """The summary above the charts: model, data, training settings, seed, sweep (and while it trains, its
-    elapsed time and ETA); broken into lines of at most `width` between its parts, never inside one."""
+    elapsed time and ETA; in a grid, the cell shown); broken into lines of at most `width` between its parts,
+    never inside one."""
     c = session.config
     parts = [c.model.label, data.name + (" (synthetic)" if data.synthetic else "")]
     if data.n_classes > 2:
@@ -334,6 +335,8 @@ def header_text(session: Session, data: Described, notes: tuple[str, ...] = (), 
         parts.append(f"sweep {session.current.sweep_id}")
     if progress:
         parts.append(progress)
+    if showing:
+        parts.append(showing)
     lines = [parts[0]]
     for part in parts[1:]:
         if len(lines[-1]) + 3 + len(part) <= width:
