@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from initdash import exit_codes
+
+# `datetime` is imported above although nothing here uses it: pydantic_core (the settings model) takes datetime's
+# C API while it initializes, and a Ctrl-C that lands inside that import makes its Rust code panic (a multi-line
+# PanicException, not a KeyboardInterrupt). Imported first, it is already there, and Ctrl-C stays one line.
 from initdash.arguments import COMMANDS, apply_layers, build_parser, explicit_options
 from initdash.errors import Interrupted, UserError, first_line
 from initdash.limits import MAX_SWEEPS

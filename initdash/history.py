@@ -57,7 +57,7 @@ def history_table(infos: list, width: int = 200) -> str:
                 f",+{len(i.initializers) - 3}" if len(i.initializers) > 3 else "")
             data = i.data.split(" (")[0] + (" (imported)" if i.imported else "")  # the name; --json has it all
             rows.append([str(i.id), when, data, i.model, i.optimizer, str(i.epochs or "?"), inits, sweeps,
-                         str(i.runs), i.best or "-"])
+                         str(i.runs), _short(i.best, i.initializers) if i.best else "-"])
         header = ["id", "date", "data", "model", "optimizer", "epochs", "initializers", "sweeps", "runs",
                   "best (val acc)"]
         return text_table(header, rows, left=(1, 2, 3, 4, 6, 9))
@@ -120,3 +120,14 @@ def import_main(argv: list[str]) -> int:
                    f"({len(session.completed())} complete sweeps): results only, nothing in the file is run or "
                    "contacted"), file=sys.stderr)
     return exit_codes.OK
+
+
+def _short(label: str, labels: tuple[str, ...] | list[str]) -> str:
+    """The best initializer as the dashboard names it: short and unique among its session's (--json has it all)."""
+    from initdash.initializers import parse_spec
+    from initdash.labels import short_labels
+
+    try:
+        return short_labels([parse_spec(x) for x in labels]).get(label, label)
+    except Exception:  # a label this version cannot parse (an old or imported session): shown whole
+        return label

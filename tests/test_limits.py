@@ -165,9 +165,17 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "INITDASH_DB": str(tmp_path / "h.db")}
     proc = subprocess.Popen([sys.executable, "-m", "initdash", "--headless", "--seed", "1", "--epochs", "50"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    # Interrupt as soon as Python runs initdash's code (it is still importing): SIGINT, as Ctrl-C sends it.
-    wait_until(lambda: Path(f"/proc/{proc.pid}/status").exists() and b"initdash" in
-               Path(f"/proc/{proc.pid}/cmdline").read_bytes(), 10, "the process")
+    # Interrupt as soon as initdash's own imports run (the settings model's pydantic_core, or numpy, is mapped),
+    # while it is still starting: SIGINT, as Ctrl-C sends it. Earlier than that Python itself is still starting,
+    # and a SIGINT there is CPython's to answer ("Fatal Python error: init_import_site"), not initdash's.
+    def importing() -> bool:
+        try:
+            maps = Path(f"/proc/{proc.pid}/maps").read_bytes()
+        except OSError:
+            return False
+        return b"pydantic_core" in maps or b"_multiarray_umath" in maps
+
+    wait_until(importing, 30, "initdash's imports")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err

@@ -12,8 +12,8 @@ from rich.color import Color, ColorSystem
 
 from initdash.events import OK, EpochDone, EpochReport, UnitStarted
 from initdash.initializers import parse_list
+from initdash.labels import LABEL_WIDTH, short_labels, shorten_labels
 from initdash.ui.chart import log_labels, log_ticks
-from initdash.ui.labels import LABEL_WIDTH, short_labels, shorten_labels
 from initdash.ui.palette import BAND_MARKER, COLORS, MARKERS
 from initdash.ui.views import layer_note, layer_ticks, leaderboard_rows, live_ranks, wrap_path
 

@@ -30,6 +30,7 @@ from initdash.errors import UserError, first_line
 from initdash.events import FAILED, EpochDone, UnitFailed
 from initdash.experiment import Experiment
 from initdash.failures import log_text
+from initdash.labels import short_labels
 from initdash.limits import MAX_DASHBOARD_REPEATS
 from initdash.progress import Eta, epochs_done
 from initdash.recorder import Recorder
@@ -39,7 +40,6 @@ from initdash.sweep import Executor, Sweep
 from initdash.tables import plural
 from initdash.text import safe
 from initdash.ui.help import HelpScreen
-from initdash.ui.labels import short_labels
 from initdash.ui.main_screen import MainScreen
 from initdash.ui.messages import DataLoaded, SweepReserved, TrainingEvent
 from initdash.ui.views import wrap_path

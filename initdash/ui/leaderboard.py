@@ -7,8 +7,8 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey
 
+from initdash.labels import LABEL_WIDTH
 from initdash.text import markup_safe
-from initdash.ui.labels import LABEL_WIDTH
 from initdash.ui.palette import marker, rich_color
 from initdash.ui.views import Row
 

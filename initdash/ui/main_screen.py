@@ -24,12 +24,12 @@ from initdash import grid, stats
 from initdash.data import Described
 from initdash.errors import first_line
 from initdash.events import Metric
+from initdash.labels import short_labels, shorten_labels
 from initdash.session import Session
 from initdash.tables import plural
 from initdash.text import one_line, safe
 from initdash.ui.chart import MetricChart
 from initdash.ui.grid_view import grid_best_line, grid_point_name
-from initdash.ui.labels import short_labels, shorten_labels
 from initdash.ui.leaderboard import SHORT, Leaderboard
 from initdash.ui.messages import StatsReady
 from initdash.ui.palette import BAND_MARKER

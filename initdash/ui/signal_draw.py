@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from textual.screen import Screen
 
+from initdash.labels import short_labels
 from initdash.session import Session
 from initdash.ui.chart import MetricChart
-from initdash.ui.labels import short_labels
 from initdash.ui.views import layer_note, layer_ticks, signal_series, signal_zeros
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from initdash import stats
 from initdash.data import Described
 from initdash.events import FAILED
+from initdash.labels import short_labels
 from initdash.session import Session, SweepRecord, UnitRecord
 from initdash.tables import fmt, mean, mean_pm_std, plural, text_table
-from initdash.ui.labels import short_labels
 
 
 @dataclass(frozen=True)
