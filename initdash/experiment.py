@@ -80,6 +80,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     from initdash.export.json_csv import IMPORTED_CSV
     from initdash.export.paths import check_out_dir, check_out_path
     from initdash.initializers.user import attach_sources
+    from initdash.isolated import in_child
     from initdash.models import fit
     from initdash.session import SWEEP_RUNNING
     from initdash.store import HistoryWriter, default_path, open_reader
@@ -124,7 +125,9 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
                                                                  {s.setting: s.digest for s in config.initializers}))
     notes = fit.check(config, dataset)
     if args.open is None:  # recorded with the session: what initialization leaves to the module, said once
-        config = config.with_changes(left_to_module=coverage(config, dataset))
+        # A user's initializer runs once to see what it sets: in a forked child, like the model's own check.
+        users = ", ".join(s.label for s in config.initializers if s.user) or config.model.label
+        config = config.with_changes(left_to_module=in_child(users, coverage, config, dataset))
     notes += config.left_to_module
     if elsewhere:
         ids = ", ".join(map(str, elsewhere))

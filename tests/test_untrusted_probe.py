@@ -182,3 +182,38 @@ def test_a_run_whose_learning_rate_is_not_its_configs_is_refused(capsys, tmp_pat
     doc["runs"][0]["lr"] = 0.01  # as written by an export: accepted
     src.write_text(json.dumps(doc))
     assert main(["import", str(src), "--db", str(tmp_path / "h.db")]) == 0
+
+
+MODEL_EXITS = """import os
+from torch import nn
+
+
+class M(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.l = nn.Linear(n, 1)
+
+    def forward(self, x):
+        os._exit(7)
+
+
+def build(in_shape, n_outputs):
+    return M(in_shape[0])
+"""
+INIT_EXITS = "import os\n\n\ndef init(model, generator):\n    os._exit(9)\n"
+
+
+@pytest.mark.parametrize(("file", "text", "flags", "code"), [
+    ("m.py", MODEL_EXITS, ["--model", "{path}:build"], 7),
+    ("i.py", INIT_EXITS, ["--hidden", "4", "--init", "{path}:init"], 9),
+])
+def test_a_users_code_that_ends_its_process_before_training_is_one_line(tmp_path, capsys, file, text, flags, code):
+    """The checks before training run a user's model and initializer once, in a forked child: os._exit there
+    ends the child, and initdash says so (before, it ended initdash with the model's exit code and no word)."""
+    path = tmp_path / file
+    path.write_text(text)
+    argv = ["--headless", "--no-save", "--epochs", "1", *(f.replace("{path}", str(path)) for f in flags)]
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"it ended the process that checked it (exit code {code}) before answering" in err

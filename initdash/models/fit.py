@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initdash.errors import UserError, fails_only_its_work, first_line, said
+from initdash.isolated import in_child
 from initdash.models import build, weight_layers, widest
 from initdash.models.roles import slots
 from initdash.tables import plural
@@ -109,7 +110,8 @@ def _measure(config: ExperimentConfig, dataset: Described) -> tuple[list[str], i
         layers = 1 + len(spec.hidden) if spec.fast else len(spec.channels) + 2 * spec.depth + 2
     else:
         try:
-            params, width, layers, notes = _check_user_model(config, dataset)
+            # In a forked child: os._exit or a crash in the model's code ends the child, said in one line.
+            params, width, layers, notes = in_child(spec.label, _check_user_model, config, dataset)
         except UserError:
             raise
         except BaseException as exc:  # the model's own code (sys.exit in forward, a lazy layer, vmap's probe)
