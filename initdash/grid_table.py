@@ -159,6 +159,8 @@ def coordinate_table(session: Session, epoch: int = 0, digits: int = 3) -> str:
             growth = means[ws[-1]] / means[ws[0]] if len(ws) > 1 and means[ws[0]] > 0 else math.nan
             rows.append([spec.label, str(layer), *(fmt(means[w], digits) if w in means else "-"
                                                     for w in config.widths), f"x{growth:.2f}"])
+    if not rows:  # per-layer statistics were not recorded (headless records them when asked)
+        return "coordinate check: no per-layer statistics recorded (ask for them with --layer-stats)"
     header = ["initializer", "layer", *(f"w={w}" for w in config.widths),
               f"w={config.widths[-1]} / w={config.widths[0]}"]
     at = f" at lr={lr:g}" if lr is not None else ""

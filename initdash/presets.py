@@ -54,16 +54,16 @@ PRESETS = {p.name: p for p in (
            "trains, lsuv saturates (sigmoid outputs are not zero-mean)",
            {"data": "moons", "hidden": ",".join(["64"] * 4), "activation": "sigmoid", "optimizer": "sgd",
             "lr": 1.0, "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
-    Preset("lr-grid", "a grid: 8x64 tanh MLP on digits, sgd at 6 learning rates from 0.003 to 1, 3 seeds: "
+    Preset("lr-grid", "a grid: 8x64 tanh MLP on digits, sgd at 6 learning rates from 0.003 to 1, 8 seeds: "
            "where each initializer trains, and how its best learning rate shifts (key h)",
            {"data": "digits", "hidden": ",".join(["64"] * 8), "activation": "tanh", "optimizer": "sgd",
-            "lr": "0.003,0.01,0.03,0.1,0.3,1", "batch_size": 32, "epochs": 10, "repeats": 3,
+            "lr": "0.003,0.01,0.03,0.1,0.3,1", "batch_size": 32, "epochs": 10, "repeats": 8,
             "init": "normal,glorot_uniform,he_normal,orthogonal"}),
     Preset("width-check", "mup's coordinate check: a 4-layer ReLU MLP on digits at widths 32 to 1024; normal "
            "(a fixed std) grows with width, he_normal and lecun_normal stay flat (key g, then w)",
            {"data": "digits", "hidden": ",".join(["64"] * 4), "activation": "relu", "optimizer": "sgd",
             "lr": 0.01, "width": "32,64,128,256,512,1024", "batch_size": 32, "epochs": 3, "repeats": 2,
-            "init": "normal,he_normal,lecun_normal"}),
+            "init": "normal,he_normal,lecun_normal", "layer_stats": True}),
 )}
 
 def preset(name: str) -> Preset:
