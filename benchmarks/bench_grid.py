@@ -11,13 +11,13 @@ a sweep's workers run), for the fast engine (an MLP) and the torch.func engine (
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing it
+
+from bench_engine import median_time as timed  # noqa: E402  (this folder is on sys.path when run as a script)
 
 from initdash import engine  # noqa: E402
 from initdash.config import ExperimentConfig  # noqa: E402
@@ -27,16 +27,6 @@ from initdash.models.spec import ModelSpec  # noqa: E402
 
 LRS = (0.003, 0.01, 0.03, 0.1, 0.3)
 REPEATS = 4
-
-
-def timed(fn, runs: int) -> float:
-    """Median seconds of `runs` calls."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
