@@ -45,7 +45,7 @@ def test_many_initializers_train_on_a_bounded_pool_with_the_numbers_of_threads()
         sweep.start()
         assert threading.active_count() <= before + 1  # one dispatcher (or one worker thread), not 40 threads
         if processes:
-            assert len(executor._pool.workers) <= 2
+            assert len(executor.training()) <= 2  # one unit per worker, two workers
         ends = collect(sweep, events)
         sweep.join(timeout=30)
         executor.close()
@@ -54,15 +54,21 @@ def test_many_initializers_train_on_a_bounded_pool_with_the_numbers_of_threads()
     assert results[True] == results[False]  # bit for bit
 
 
-@needs_fork
-def test_cancel_stops_running_units_and_skips_queued_ones():
-    config = experiment(initializers=parse_list("zeros,he_normal,normal,uniform,lecun_uniform"), epochs=2000)
+def training_on_two_workers(config) -> tuple[LocalExecutor, queue.Queue, Sweep]:
+    """A sweep started on a pool of two worker processes, returned once its first epoch is reported."""
     executor = LocalExecutor(workers=2, processes=True)
     events: queue.Queue = queue.Queue()
     sweep = Sweep(config, load(), 1, events.put, executor)
     sweep.start()
     while not isinstance(events.get(timeout=120), EpochDone):
         pass
+    return executor, events, sweep
+
+
+@needs_fork
+def test_cancel_stops_running_units_and_skips_queued_ones():
+    config = experiment(initializers=parse_list("zeros,he_normal,normal,uniform,lecun_uniform"), epochs=2000)
+    executor, events, sweep = training_on_two_workers(config)
     started = time.monotonic()
     sweep.cancel()
     sweep.join(timeout=30)
@@ -79,15 +85,9 @@ def test_cancel_stops_running_units_and_skips_queued_ones():
 @needs_fork
 def test_a_worker_that_dies_fails_its_unit_and_the_pool_goes_on():
     config = experiment(initializers=parse_list("zeros,he_normal"), epochs=3000)
-    executor = LocalExecutor(workers=2, processes=True)
-    events: queue.Queue = queue.Queue()
-    sweep = Sweep(config, load(), 1, events.put, executor)
-    sweep.start()
-    while not isinstance(events.get(timeout=120), EpochDone):
-        pass
-    victim = executor._pool.workers[0]
-    label = victim.holding[1]
-    os.kill(victim.process.pid, signal.SIGKILL)
+    executor, events, sweep = training_on_two_workers(config)
+    label, pid = next(iter(executor.training().items()))
+    os.kill(pid, signal.SIGKILL)
     failed = None
     while failed is None:
         event = events.get(timeout=60)

@@ -117,6 +117,15 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.ledger.wait(sweep, timeout)
 
+    def training(self) -> dict[str, int]:
+        """The units training now, by label, and the pid of the worker process that trains each (none with the
+        one-thread pool): what a user or a test may send a signal to."""
+        from initdash.executors.processes import ProcessPool
+
+        if not isinstance(self._pool, ProcessPool):
+            return {}
+        return {w.holding[1]: w.process.pid for w in list(self._pool.workers) if w.holding is not None}
+
     def close(self) -> None:
         """Stop the workers (bounded: a process still training after a second is ended)."""
         if self._pool is not None:
