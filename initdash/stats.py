@@ -338,7 +338,7 @@ def verdict_words(pair: PairStats) -> str:
     """What the test says of a pair, to follow its head: `; Mann-Whitney U p = 0.008: clear`, or why not."""
     n_a, n_b = (pair.n_pairs, pair.n_pairs) if pair.test == WILCOXON else (pair.n_a, pair.n_b)
     if not pair.reachable:
-        runs = f"{n_a} run{'s' * (n_a != 1)} each" if n_a == n_b else f"{n_a} and {n_b} runs"
+        runs = f"{plural(n_a, 'run')} each" if n_a == n_b else f"{n_a} and {n_b} runs"
         if pair.test == WILCOXON:
             runs = plural(n_a, "pair")
         return (f": not clear: {runs} can never reach the 5% level ({pair.test}{_holm(pair)}); it takes at least "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from initdash.errors import UserError, opening
+from initdash.errors import UserError, first_line, opening
 from initdash.inputs import bounded_lines
 from initdash.limits import MAX_CSV_LINE
 
@@ -139,7 +139,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except ValueError as exc:  # object arrays need pickle, which initdash never loads; or not a .npy at all
         if "pickle" in str(exc):
             raise UserError(f"{path}: arrays must hold numbers or text, not Python objects") from None
-        raise UserError(f"{path}: not a valid .npy array inside ({exc})".splitlines()[0]) from None
+        raise UserError(f"{path}: not a valid .npy array inside ({first_line(exc)})") from None
     if x.dtype.kind not in "biuf":
         raise UserError(f"{path}: x must hold numbers, it holds {x.dtype}")
     if y.ndim == 2 and y.shape[1] == 1:

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 from initdash.executors.ray.cluster import version
 from initdash.executors.ray.diagnosis import failure_text
 from initdash.executors.ray.quiet import has_fileno, log, quiet, stderr_captured
@@ -268,7 +268,7 @@ class RayThread:
                                                                                         error.__traceback__)))
         if isinstance(error, self.ray.exceptions.AuthenticationError):
             raise UserError(f"{where} refused the connection: {_TOKEN_HELP}") from None
-        first = f"{type(error).__name__}: {error}".splitlines()[0]
+        first = first_line(error)
         if target == "local":
             raise UserError(f"could not start a local Ray instance: {first}") from None
         raise UserError(f"cannot connect to {where}: {first}") from None
