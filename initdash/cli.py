@@ -14,10 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from initdash import exit_codes
-
-# `datetime` is imported above although nothing here uses it: pydantic_core (the settings model) takes datetime's
-# C API while it initializes, and a Ctrl-C that lands inside that import makes its Rust code panic (a multi-line
-# PanicException, not a KeyboardInterrupt). Imported first, it is already there, and Ctrl-C stays one line.
 from initdash.arguments import COMMANDS, apply_layers, build_parser, explicit_options
 from initdash.errors import Interrupted, UserError, first_line
 from initdash.limits import MAX_SWEEPS
@@ -59,9 +55,32 @@ def say(text: str) -> bool:
         return False
 
 
+def _load_the_settings_model() -> None:
+    """Import the settings model (pydantic) with Ctrl-C held back until the import is done.
+
+    pydantic_core's Rust code takes datetime's C API while it initializes; a KeyboardInterrupt raised inside
+    that makes it panic (a multi-line PanicException, not a KeyboardInterrupt). A Ctrl-C meanwhile is noted by a
+    handler that only records it, and raised as the usual KeyboardInterrupt once the import is done.
+    """
+    import signal
+    import threading
+
+    if "initdash.settings" in sys.modules or threading.current_thread() is not threading.main_thread():
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        import initdash.settings  # noqa: F401
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; returns the exit code (tests call this in-process)."""
     try:
+        _load_the_settings_model()
         return _main(argv)
     except UserError as exc:
         say(f"initdash: error: {exc}")
