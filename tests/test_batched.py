@@ -133,3 +133,31 @@ def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
         runs = session.current.initializers[unit.label]
         assert runs.seeds == unit.seeds
         assert [list(o.history) for o in alone] == runs.histories  # bit for bit
+
+
+@pytest.mark.parametrize(("model", "activation", "name", "optimizer"), [
+    ("linear", "relu", "banknote-like", "rmsprop"),  # one output: ATen's matrix-vector kernel for one model
+    ("mlp", "tanh", "banknote-like", "adam"),  # vector tanh and sigmoid round unlike the scalar tail's
+    ("mlp", "gelu", "digits", "sgd"),
+    ("mlp", "sigmoid", "moons", "rmsprop"),
+    ("cnn", "relu", "digits", "rmsprop"),  # torch.func: vmap from two copies, a plain module for one
+])
+def test_a_runs_numbers_do_not_depend_on_how_many_share_its_unit(model, activation, name, optimizer, monkeypatch):
+    """Bit for bit: seed 3 trained alone, beside one other run, or beside five, with a partial last batch and
+    the evaluation's passes forced down to 64 rows (so several models a pass, then one)."""
+    from initdash.engine import loop
+    from initdash.models.spec import ModelSpec
+
+    monkeypatch.setattr(loop, "EVAL_FLOATS", 64 * 16)
+    ds = load(name)
+    ds = replace(ds, x_train=ds.x_train[:300], y_train=ds.y_train[:300])
+    spec = ModelSpec(name=model, hidden=(16, 16), channels=(2, 4), activation=activation)
+    config = experiment(model=spec, optimizer=optimizer, epochs=2, batch_size=37, layer_stats=model != "linear")
+    he = parse_spec("he_normal")
+    runs = {size: engine.train_many(ds, config, [(he, 3)] + [(he, 10 + i) for i in range(size - 1)])[0]
+            for size in (1, 2, 6)}
+    assert runs[2] == runs[6]  # status, every metric and layer statistic of every epoch
+    if model == "cnn":  # one copy trains as a plain module: the reference loop itself
+        assert runs[1] == engine.train_reference(ds, config, he, 3)
+    else:
+        assert runs[1] == runs[2]

@@ -46,13 +46,16 @@ def run_sweep(config, data, sweep_id: int = 1) -> Session:
     return session
 
 
-@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize(("optimizer", "repeats"), [("rmsprop", 2), ("adam", 1), ("sgd", 3)])
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_a_cells_runs_equal_the_single_run_of_its_setting(data, optimizer, model):
-    """Bit for bit: learning rates batched per copy (fast engine: mlp; torch.func: cnn) and widths as units give
-    each cell the numbers the single run of that lr and width gives with the same seed."""
+def test_a_cells_runs_equal_the_single_run_of_its_setting(data, optimizer, model, repeats):
+    """Learning rates batched per copy (fast engine: mlp; torch.func: cnn) and widths as units give each cell the
+    numbers the single run of that lr and width gives with the same seed: bit for bit on the fast engine, and
+    on torch.func with one repeat (every copy a plain module); with more, torch.func's batched kernels (the
+    bias gradient of a grouped convolution, summed across the copies' channels) round by the number of
+    copies, so to float32 rounding there."""
     spec = ModelSpec(name=model, hidden=(8, 8), channels=(2, 4))
-    config = experiment(model=spec, optimizer=optimizer, lrs=(0.05, 0.01, 0.002), widths=(4, 6), repeats=2,
+    config = experiment(model=spec, optimizer=optimizer, lrs=(0.05, 0.01, 0.002), widths=(4, 6), repeats=repeats,
                         epochs=2, batch_size=32, initializers=parse_list("he_normal,normal"), seed=5)
     session = run_sweep(config, data)
     cells = grid.cells(config)
@@ -63,26 +66,27 @@ def test_a_cells_runs_equal_the_single_run_of_its_setting(data, optimizer, model
         got = session.current.initializers[cell.key]
         assert (got.initializer, got.lr, got.width) == (cell.initializer, cell.lr, cell.width)
         assert got.seeds == alone.seeds and got.statuses == alone.statuses
-        # Every metric of every epoch, to float32 rounding: the batched evaluation's matrix products group
-        # models by how many a unit holds, so more copies round differently (as repeats do: test_batched.py);
-        # the training itself is exact (below)
+        if model == "mlp" or repeats == 1:
+            assert got.histories == alone.histories  # every metric of every epoch, every float
+            continue
         for mine, theirs in zip(got.histories, alone.histories):
             assert [h["epoch"] for h in mine] == [h["epoch"] for h in theirs]
             for a, b in zip(mine, theirs):
-                assert all(abs(a[m] - b[m]) <= 1e-5 for m in METRICS), (cell.key, a, b)
+                assert all(abs(a[m] - b[m]) <= 1e-6 for m in METRICS), (cell.key, a, b)
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 @pytest.mark.parametrize("model", ["mlp", "cnn"])
 def test_a_learning_rate_per_copy_is_exactly_each_copys_own(data, optimizer, model):
-    """Bit for bit: copies trained with learning rates (a, b) are the copies trained with a alone and b alone."""
+    """Bit for bit: copies trained with learning rates (a, a, b, b) are the copies trained with a alone and b alone
+    (two seeds a rate: one copy a rate trains as plain modules, test_batched.py)."""
     spec = ModelSpec(name=model, hidden=(8, 8), channels=(2, 4))
     config = experiment(model=spec, optimizer=optimizer, epochs=2, batch_size=32)
     he = parse_spec("he_normal")
-    both = engine.train_many(data, config, [(he, 3), (he, 4)], lrs=[0.05, 0.002])
+    both = engine.train_many(data, config, [(he, 3), (he, 4)] * 2, lrs=[0.05, 0.05, 0.002, 0.002])
     for i, lr in enumerate((0.05, 0.002)):
         alone = engine.train_many(data, config.with_changes(lr=lr), [(he, 3), (he, 4)])
-        assert both[i] == alone[i]  # seed, status, every float of every epoch
+        assert both[2 * i:2 * i + 2] == alone  # seed, status, every float of every epoch
 
 
 def test_axes_are_validated_and_widths_set_the_models_sizes():

@@ -40,14 +40,26 @@ class FastStack:
     """R models with the same Linear layers, trained as one: every parameter (and its gradient) is a view into
     one flat buffer, so an optimizer step is a handful of elementwise ops whatever the depth.
 
-    The one weight layout: layer l is W (R, in, out) and b (R, 1, out), so `baddbmm(b, x, W)` is every model's
-    Linear at once; the per-layer statistics below read the same tensors.
+    The one weight layout: layer l is W (R + 1, in, out) and b (R + 1, 1, out), so `baddbmm(b, x, W)` is every
+    model's Linear at once; the per-layer statistics below read the same tensors.
+
+    The extra model at the end, a copy of the last one that trains on its batches and is never reported, is
+    the tail guard. torch's elementwise kernels run a flat tensor in vector chunks and its last few elements
+    one at a time, and the vector exp/tanh/sigmoid round unlike the scalar ones; those last elements belong to
+    the last model, so without the guard a model's numbers would change with its place in the unit and the
+    unit's size (measured on the lesson, batch 40: 4e-9). ATen also hands a product over a batch of one to a
+    plain (matrix-vector) kernel that rounds unlike the batched one; with the guard there is never one model
+    alone. So a model's numbers are the same in a unit of any size (tests/test_batched.py), at the cost of one
+    model more per unit.
     """
 
     def __init__(self, weights: list[list[torch.Tensor]], activation: str, head: Head, optimizer: str, lr: float,
                  device: torch.device, layer_names: tuple[str, ...] = (), lrs: list[float] | None = None) -> None:
         r = len(weights)
-        shapes = [s for w in weights[0] for s in ((r, w.shape[1], w.shape[0]), (r, 1, w.shape[0]))]
+        weights = [*weights, weights[-1]]  # the tail guard
+        lrs = None if lrs is None else [*lrs, lrs[-1]]
+        n = r + 1
+        shapes = [s for w in weights[0] for s in ((n, w.shape[1], w.shape[0]), (n, 1, w.shape[0]))]
         total = sum(math.prod(s) for s in shapes)
         self.flat = torch.zeros(total, device=device)
         self.grad = torch.zeros(total, device=device)
@@ -63,12 +75,12 @@ class FastStack:
         if lrs is not None:  # a learning rate per model: every element of the flat buffer knows its model
             owner = torch.empty(total, dtype=torch.long, device=device)
             for view in self._views(owner, shapes):
-                view.copy_(torch.arange(r, device=device).view(r, 1, 1).expand_as(view))
+                view.copy_(torch.arange(n, device=device).view(n, 1, 1).expand_as(view))
             rates = CopyRates(lrs, [owner], device)
         self.opt = Optimizer([self.flat], optimizer, lr, grads=[self.grad], copy_lrs=rates)
-        self.r = r
+        self.r, self.tail_guard = r, True
         self.widest = max(w.shape[2] for w in self.weights)
-        self.eval_width = r * self.widest
+        self.eval_width = self.widest
         self.layer_names = layer_names
 
     @staticmethod
@@ -81,7 +93,7 @@ class FastStack:
         return views
 
     def _forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-        """x (R, B, in) -> every layer's input, every hidden pre-activation, and the logits (R, B, out)."""
+        """x (R + 1, B, in) -> every layer's input, every hidden pre-activation, and the logits (R + 1, B, out)."""
         inputs, pre = [], []
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -101,26 +113,28 @@ class FastStack:
                 dz = self.act_grad(torch.bmm(dz, self.weights[i].transpose(1, 2)), pre[i - 1], inputs[i])
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """One optimizer step of every model on its own batch."""
+        """One optimizer step of every model on its own batch, and of the tail guard on the last model's."""
         inputs, pre, z = self._forward(xb.flatten(2))
         self._backward(inputs, pre, self.head.dlogits(z, yb))
         self.opt.step()
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of every model for shared rows x: (R, N), or (R, N, k) for k classes."""
+    def logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
+        """Logits of the models in `models` for shared rows x: (M, N), or (M, N, k) for k classes.
+
+        Every layer is a batched product with one (N, in) @ (in, out) per model (one (N, in) @ (in, M * out)
+        product for the first layer was faster, but its kernel, and so its rounding, changed with M), and each
+        pass of models runs with the next model (or the tail guard) behind it, then drops it."""
         x = x.flatten(1)
         step = max(1, _EVAL_FLOATS // (len(x) * self.widest))  # a few models at a time: cache-sized layers
-        out = torch.cat([self._logits(x, slice(i, i + step)) for i in range(0, self.r, step)])
+        ids = range(self.r)[models]
+        out = torch.cat([self._logits(x, slice(i, min(i + step, ids.stop) + 1))[:-1]
+                         for i in range(ids.start, ids.stop, step)])
         return out.squeeze(-1) if self.head.binary else out
 
     def _logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
-        w = self.weights[0][models]
-        r, fan_in, fan_out = w.shape
-        # The first layer of these models is one (N, in) @ (in, R * out) product: x is shared.
-        h = (x @ w.transpose(0, 1).reshape(fan_in, r * fan_out)).view(-1, r, fan_out).transpose(0, 1)
-        h = h + self.biases[0][models]
-        for w, b in zip(self.weights[1:], self.biases[1:]):
-            h = torch.baddbmm(b[models], self.act(h), w[models])
+        h = x.expand(models.stop - models.start, *x.shape)
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b[models], self.act(h) if i else h, w[models])
         return h
 
     def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
@@ -129,7 +143,8 @@ class FastStack:
         if not self.layer_names:
             return {}
         ws = [w.detach().clone().requires_grad_() for w in self.weights]
-        h = x.flatten(1).expand(self.r, *x.flatten(1).shape)
+        n = len(ws[0])  # the models and the tail guard, whose row is dropped below
+        h = x.flatten(1).expand(n, *x.flatten(1).shape)
         stds = []
         for i, (w, b) in enumerate(zip(ws, self.biases)):
             h = torch.baddbmm(b, h, w)
@@ -137,6 +152,7 @@ class FastStack:
                 h = self.act(h)
             stds.append(h.detach().flatten(1).std(1))
         logits = h.squeeze(-1) if self.head.binary else h
-        loss = self.head.loss(logits, y.expand(self.r, -1)).mean(1).sum()
+        loss = self.head.loss(logits, y.expand(n, -1)).mean(1).sum()
         norms = [g.flatten(1).norm(dim=1) for g in torch.autograd.grad(loss, ws)]
-        return {"activation_std": finite_lists(torch.stack(stds, 1)), "grad_norm": finite_lists(torch.stack(norms, 1))}
+        return {"activation_std": finite_lists(torch.stack(stds, 1)[:-1]),
+                "grad_norm": finite_lists(torch.stack(norms, 1)[:-1])}

@@ -48,7 +48,7 @@ class ModuleStack:
                  widest: int = 1) -> None:
         self.model, self.head = model, head
         self.opt = Optimizer(list(model.parameters()), optimizer, lr)
-        self.r, self.eval_width = 1, widest
+        self.r, self.eval_width, self.tail_guard = 1, widest, False
         self.layer_names, self.observed, self.weights = layer_names, observed or [], weights or []
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
@@ -59,7 +59,7 @@ class ModuleStack:
         loss.backward()
         self.opt.step()
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, models: slice = slice(0, 1)) -> torch.Tensor:
         """Evaluation-mode logits, (1, N[, k])."""
         self.model.eval()
         return self.head.outputs(self.model(x)).unsqueeze(0)
@@ -87,16 +87,16 @@ class ListStack:
 
     def __init__(self, stacks: list[ModuleStack]) -> None:
         self.stacks = stacks
-        self.r, self.eval_width = len(stacks), stacks[0].eval_width  # evaluated one model at a time
+        self.r, self.eval_width, self.tail_guard = len(stacks), stacks[0].eval_width, False
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         """Each model steps on its own batch."""
         for i, s in enumerate(self.stacks):
             s.step(xb[i:i + 1], yb[i:i + 1])
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Every model's logits, stacked."""
-        return torch.cat([s.logits(x) for s in self.stacks])
+    def logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
+        """The logits of the models in `models`, stacked."""
+        return torch.cat([s.logits(x) for s in self.stacks[models]])
 
     def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
         """Every model's per-layer statistics."""
@@ -114,7 +114,7 @@ class FuncStack:
 
         self.params, self.buffers = stack_module_state(models)
         self.base = copy.deepcopy(models[0]).to("meta")
-        self.head, self.r, self.eval_width = head, len(models), widest  # evaluated one copy at a time
+        self.head, self.r, self.eval_width, self.tail_guard = head, len(models), widest, False
         params = list(self.params.values())
         rates = None if lrs is None else CopyRates(lrs, [tuple(p.shape) for p in params], params[0].device)
         self.opt = Optimizer(params, optimizer, lr, copy_lrs=rates)
@@ -139,14 +139,14 @@ class FuncStack:
     def _model(self, i: int) -> tuple[dict, dict]:
         return {k: v[i] for k, v in self.params.items()}, {k: v[i] for k, v in self.buffers.items()}
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation-mode logits of every copy for shared rows x: one copy at a time (measured: a vmap over
-        shared rows was 2-5x slower than R plain calls for a small CNN on digits)."""
+    def logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
+        """Evaluation-mode logits of the copies in `models` for shared rows x: one copy at a time (measured: a
+        vmap over shared rows was 2-5x slower than R plain calls for a small CNN on digits)."""
         from torch.func import functional_call
 
         self.base.eval()
         return torch.stack([self.head.outputs(functional_call(self.base, self._model(i), (x,)))
-                            for i in range(self.r)])
+                            for i in range(self.r)[models]])
 
     def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
         """Per copy, per layer: observed output std and weight-gradient norm of the loss on (x, y), one copy at
@@ -195,7 +195,7 @@ def vmap_problem(model: nn.Module, example: torch.Tensor) -> str:
         out = stack._train(stack.params, stack.buffers, example.unsqueeze(0).expand(2, *example.shape))
         out.float().sum().backward()
         with torch.no_grad():
-            stack.logits(example)
+            stack.logits(example, slice(0, 2))
             for c in plain:
                 c(example)
     except Exception as exc:  # vmap's own errors are long: their first line, shortened

@@ -29,13 +29,15 @@ class Stack(Protocol):
     """R models trained as one."""
 
     r: int
-    eval_width: int  # floats of activation per example while evaluating (all models at once, or one)
+    eval_width: int  # floats of activation per example and model while evaluating
+    tail_guard: bool  # step() takes R + 1 batches, the last model's again (engine/fast.py says why)
 
     def step(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
-        """One optimizer step of every model on its own batch: xb (R, B, ...), yb (R, B)."""
+        """One optimizer step of every model on its own batch: xb (R, B, ...), yb (R, B) (R + 1 with tail_guard)."""
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation-mode logits of every model for shared rows x (N, ...): (R, N) or (R, N, k)."""
+    def logits(self, x: torch.Tensor, models: slice) -> torch.Tensor:
+        """Evaluation-mode logits of the models in `models` (a slice of range(R)) for shared rows x (N, ...):
+        (M, N) or (M, N, k). A model's logits do not depend on which others are in the slice, or how many."""
 
     def layer_stats(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, list[list[float | None]]]:
         """Per model, per layer: activation std and weight-gradient norm on (x, y); {} when not recorded."""
@@ -74,17 +76,23 @@ def run(stack: Stack, head: Head, tensors: tuple[torch.Tensor, ...], gens: Seque
     status = [OK] * r
     x_all, y_all = torch.cat([x, xv]), torch.cat([y, yv])  # train and validation metrics in one pass
     signal_x, signal_y = xv[:SIGNAL_ROWS], yv[:SIGNAL_ROWS]
-    chunk = max(1, EVAL_FLOATS // max(1, stack.eval_width))
+    # Rows per pass: a fixed number (whatever R is), so a model's sums are grouped alike in a unit of any size;
+    # models per pass: as many as the memory bound lets through with them.
+    span = max(1, EVAL_FLOATS // max(1, stack.eval_width))
+    group = max(1, EVAL_FLOATS // (min(span, len(x_all)) * max(stack.eval_width, head.n_outputs)))
 
     def evaluate(epoch: int) -> None:
-        sums = []
-        for start in range(0, len(x_all), chunk):
-            with torch.no_grad():
-                logits = stack.logits(x_all[start:start + chunk])
-            part = y_all[start:start + chunk]
-            cut = min(max(n - start, 0), len(part))  # rows of this chunk that are training rows
-            sums.append(head.sums(logits, part, cut))
-        train_loss, train_hits, val_loss, val_hits = (_total([s[k] for s in sums]) for k in range(4))
+        parts = []
+        for first in range(0, r, group):
+            models, sums = slice(first, min(first + group, r)), []
+            for start in range(0, len(x_all), span):
+                with torch.no_grad():
+                    logits = stack.logits(x_all[start:start + span], models)
+                part = y_all[start:start + span]
+                cut = min(max(n - start, 0), len(part))  # rows of this pass that are training rows
+                sums.append(head.sums(logits, part, cut))
+            parts.append([_total([s[k] for s in sums]) for k in range(4)])
+        train_loss, train_hits, val_loss, val_hits = (torch.cat([p[k] for p in parts]) for k in range(4))
         nv = len(y_all) - n
         table = torch.stack([train_loss / n, train_hits.double() / n, val_loss / nv, val_hits.double() / nv],
                             1).cpu().numpy()
@@ -112,7 +120,8 @@ def run(stack: Stack, head: Head, tensors: tuple[torch.Tensor, ...], gens: Seque
     for epoch in range(1, epochs + 1):
         if all(s != OK for s in status):
             break
-        perms = _orders(gens, n).to(device)
+        perms = _orders(gens, n)
+        perms = (torch.cat([perms, perms[-1:]]) if stack.tail_guard else perms).to(device)
         guard = epoch_guard() if epoch_guard is not None else None
         if guard is not None:
             guard.__enter__()
