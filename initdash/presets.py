@@ -58,12 +58,12 @@ PRESETS = {p.name: p for p in (
            "he_normal trains at small rates and peaks lower; the others need larger ones (key h)",
            {"data": "digits", "hidden": ",".join(["64"] * 8), "activation": "relu", "optimizer": "sgd",
             "lr": "0.004,0.01,0.025,0.063,0.16,0.4", "batch_size": 32, "epochs": 10, "repeats": 8,
-            "init": "he_normal,lecun_uniform,glorot_uniform,orthogonal"}),
+            "init": "he_normal,lecun_uniform,glorot_uniform,orthogonal", "seed": 0}),
     Preset("width-check", "mup's coordinate check: a 4-layer ReLU MLP on digits at widths 32 to 1024; normal "
            "(a fixed std) grows with width, he_normal and lecun_normal stay flat (key g, then w)",
            {"data": "digits", "hidden": ",".join(["64"] * 4), "activation": "relu", "optimizer": "sgd",
             "lr": 0.01, "width": "32,64,128,256,512,1024", "batch_size": 32, "epochs": 3, "repeats": 2,
-            "init": "normal,he_normal,lecun_normal", "layer_stats": True}),
+            "init": "normal,he_normal,lecun_normal", "layer_stats": True, "seed": 0}),
 )}
 
 def preset(name: str) -> Preset:
