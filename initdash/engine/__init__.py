@@ -6,9 +6,10 @@ data seed (paired design: shared by repeat k of every initializer), or, without 
 by the same generator that drew its weights. Then one engine trains them all (see loop.py for the rules every
 engine shares):
 
-- fast.py: the hand-written batched path for the built-in linear and mlp models;
+- fast.py: the hand-written batched path for the built-in linear and mlp models (with a tail guard, so a
+  model's numbers are the same in a unit of any size);
 - generic.py: any nn.Module, copies stacked and run by torch.func's vmap (or one at a time where vmap
-  cannot take the module);
+  cannot take the module, or where every setting of the unit has one copy: see `_stack`);
 - generic.ModuleStack with one model: the plain per-model loop (`train_reference`), the yardstick.
 """
 
