@@ -162,5 +162,6 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
 
     problem = vmap_problem(model, example)
     if problem:
-        notes.append(f"{spec.label}: {problem}; its runs train one model at a time (the same numbers, slower)")
+        notes.append(f"{spec.label}: {problem}; its runs train one model at a time (the same numbers; with "
+                     "repeats, slower than batched)")
     return params, width, max(len(layers), 1), notes
