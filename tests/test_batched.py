@@ -135,14 +135,16 @@ def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
         assert [list(o.history) for o in alone] == runs.histories  # bit for bit
 
 
-@pytest.mark.parametrize(("model", "activation", "name", "optimizer"), [
-    ("linear", "relu", "banknote-like", "rmsprop"),  # one output: ATen's matrix-vector kernel for one model
-    ("mlp", "tanh", "banknote-like", "adam"),  # vector tanh and sigmoid round unlike the scalar tail's
-    ("mlp", "gelu", "digits", "sgd"),
-    ("mlp", "sigmoid", "moons", "rmsprop"),
-    ("cnn", "relu", "digits", "rmsprop"),  # torch.func: vmap from two copies, a plain module for one
+@pytest.mark.parametrize(("model", "activation", "name", "optimizer", "hidden", "rows"), [
+    ("linear", "relu", "banknote-like", "rmsprop", (), 300),  # one output: ATen's matrix-vector kernel alone
+    ("mlp", "tanh", "banknote-like", "adam", (16, 16), 300),  # vector tanh and sigmoid round unlike scalar ones
+    ("mlp", "gelu", "digits", "sgd", (16, 16), 300),
+    ("mlp", "sigmoid", "moons", "rmsprop", (16, 16), 300),
+    ("mlp", "tanh", "moons", "adam", (3,), 297),  # a last batch of one row, a layer of 3: the smallest blocks
+    ("cnn", "relu", "digits", "rmsprop", (16, 16), 300),  # torch.func: vmap from two copies, plain for one
 ])
-def test_a_runs_numbers_do_not_depend_on_how_many_share_its_unit(model, activation, name, optimizer, monkeypatch):
+def test_a_runs_numbers_do_not_depend_on_how_many_share_its_unit(model, activation, name, optimizer, hidden, rows,
+                                                                 monkeypatch):
     """Bit for bit: seed 3 trained alone, beside one other run, or beside five, with a partial last batch and
     the evaluation's passes forced down to 64 rows (so several models a pass, then one)."""
     from initdash.engine import loop
@@ -150,14 +152,31 @@ def test_a_runs_numbers_do_not_depend_on_how_many_share_its_unit(model, activati
 
     monkeypatch.setattr(loop, "EVAL_FLOATS", 64 * 16)
     ds = load(name)
-    ds = replace(ds, x_train=ds.x_train[:300], y_train=ds.y_train[:300])
-    spec = ModelSpec(name=model, hidden=(16, 16), channels=(2, 4), activation=activation)
+    ds = replace(ds, x_train=ds.x_train[:rows], y_train=ds.y_train[:rows])
+    spec = ModelSpec(name=model, hidden=hidden, channels=(2, 4), activation=activation)
     config = experiment(model=spec, optimizer=optimizer, epochs=2, batch_size=37, layer_stats=model != "linear")
     he = parse_spec("he_normal")
     runs = {size: engine.train_many(ds, config, [(he, 3)] + [(he, 10 + i) for i in range(size - 1)])[0]
             for size in (1, 2, 6)}
+    assert len(runs[1].history) == config.epochs + 1
     assert runs[2] == runs[6]  # status, every metric and layer statistic of every epoch
     if model == "cnn":  # one copy trains as a plain module: the reference loop itself
         assert runs[1] == engine.train_reference(ds, config, he, 3)
     else:
         assert runs[1] == runs[2]
+
+
+@pytest.mark.parametrize("k", [1, 10])
+def test_a_models_evaluation_sums_do_not_depend_on_the_other_rows(k):
+    """Head.sums of a model (first, last or alone) are the same bit for bit whatever other models share the pass."""
+    from initdash.engine.losses import Head
+
+    head, gen = Head(k), torch.Generator().manual_seed(0)
+    for n in (1, 7, 16, 17, 33, 413):
+        logits = torch.randn(9, n, *((k,) if k > 1 else ()), generator=gen) * 3
+        target = (torch.rand(n, generator=gen) * k).floor() if k > 1 else (torch.rand(n, generator=gen) > 0.5).float()
+        for m in range(2, 10):
+            both = head.sums(logits[:m], target, n // 2)
+            for row in (0, m - 1):
+                alone = head.sums(logits[row:row + 1], target, n // 2)
+                assert all(torch.equal(a[0], b[row]) for a, b in zip(alone, both)), (n, m, row)
