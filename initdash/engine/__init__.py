@@ -136,7 +136,7 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
     Copies of one setting (one learning rate) are batched by vmap from two up; one alone trains as a plain
     module. vmap folds the copies' convolutions into one grouped convolution, whose kernels round unlike a
     plain one's and unlike vmap's own for a single copy, so the numbers of a seed would depend on how many
-    copies share its unit. With two or more they do not (tests/test_batched.py checks units of 2 to 20); a
+    copies share its unit. With two or more they do not (tests/test_batched.py checks units of 2 and 6); a
     unit whose every setting has one copy (one seed, or a grid of one repeat) therefore trains each copy as
     a plain module, which is also faster for one model (measured on digits-cnn: 0.85 ms a step against 1.26 ms
     under vmap): a seed's numbers are then those of its single run wherever it trains.
