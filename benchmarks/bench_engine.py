@@ -127,15 +127,21 @@ def headless_walls(runs: int, device: str, sweeps: int = 1) -> tuple[float, floa
 
 def sweep_walls(runs: int, device: str) -> tuple[float, float]:
     """Median in-process times of one headless lesson sweep (run_sweeps, no store) with repeats 1 and 40."""
+    from initdash.executors.local import LocalExecutor
+
     data = load()
     times: dict[int, list[float]] = {1: [], 40: []}
-    for i in range(runs + 1):
-        for repeats in times:
-            config = ExperimentConfig(repeats=repeats, seed=1, device=device)
-            start = time.perf_counter()
-            run_sweeps(config, data, 1, Recorder(Session(config, data.describe())))
-            if i:  # the first round warms up
-                times[repeats].append(time.perf_counter() - start)
+    executor = LocalExecutor()
+    try:
+        for i in range(runs + 1):
+            for repeats in times:
+                config = ExperimentConfig(repeats=repeats, seed=1, device=device)
+                start = time.perf_counter()
+                run_sweeps(config, data, 1, Recorder(Session(config, data.describe())), executor=executor)
+                if i:  # the first round warms up (and starts the executor's workers)
+                    times[repeats].append(time.perf_counter() - start)
+    finally:
+        executor.close()
     return statistics.median(times[1]), statistics.median(times[40])
 
 
