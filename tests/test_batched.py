@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import queue
 from dataclasses import replace
 
 import pytest
@@ -11,16 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fakes import experiment  # noqa: E402
+from helpers import recorded_sweep  # noqa: E402
 
 from initdash import engine  # noqa: E402
 from initdash.data import load  # noqa: E402
-from initdash.events import DIVERGED, METRICS, OK, UnitFinished  # noqa: E402
-from initdash.executors.local import LocalExecutor  # noqa: E402
+from initdash.events import DIVERGED, METRICS, OK  # noqa: E402
 from initdash.initializers import parse_list, parse_spec  # noqa: E402
 from initdash.models.spec import ACTIVATIONS  # noqa: E402
-from initdash.recorder import Recorder  # noqa: E402
-from initdash.session import Session  # noqa: E402
-from initdash.sweep import Sweep  # noqa: E402
 
 TOL = 1e-5
 BATCH = 50
@@ -117,17 +113,7 @@ def test_a_sweep_gives_each_initializer_the_numbers_of_its_unit(data):
     """The unit of work (one initializer's runs) is what every executor trains: same seed, same numbers."""
     config = experiment(hidden=(8,), initializers=parse_list("zeros,he_normal,normal"), repeats=2,
                         batch_size=BATCH, epochs=2, seed=11)
-    session = Session(config, data.describe())
-    recorder = Recorder(session)
-    events: queue.Queue = queue.Queue()
-    sweep = Sweep(config, data, recorder.begin_sweep(), events.put, LocalExecutor())
-    sweep.start()
-    pending = {s.label for s in config.initializers}
-    while pending:
-        event = events.get(timeout=60)
-        recorder.apply(event)
-        if isinstance(event, UnitFinished):
-            pending.discard(event.initializer)
+    session, sweep = recorded_sweep(config, data)
     for unit in sweep.units:
         alone = engine.train_many(data, config, [(unit.spec, s) for s in unit.seeds], data_seeds=unit.data_seeds)
         runs = session.current.initializers[unit.label]

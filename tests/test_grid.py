@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import queue
 from dataclasses import replace
 
 import pytest
@@ -10,17 +9,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fakes import experiment  # noqa: E402
+from helpers import recorded_sweep  # noqa: E402
 
 from initdash import engine, grid  # noqa: E402
 from initdash.data import load  # noqa: E402
 from initdash.errors import UserError  # noqa: E402
-from initdash.events import METRICS, UnitFailed, UnitFinished  # noqa: E402
-from initdash.executors.local import LocalExecutor  # noqa: E402
+from initdash.events import METRICS  # noqa: E402
 from initdash.initializers import parse_list, parse_spec  # noqa: E402
 from initdash.models.spec import ModelSpec  # noqa: E402
-from initdash.recorder import Recorder  # noqa: E402
 from initdash.session import Session  # noqa: E402
-from initdash.sweep import Sweep  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,20 +27,9 @@ def data():
     return replace(ds, x_train=ds.x_train[:120], y_train=ds.y_train[:120])
 
 
-def run_sweep(config, data, sweep_id: int = 1) -> Session:
-    """Train one sweep of `config` on the local executor; the Session it recorded."""
-    session = Session(config, data.describe())
-    recorder = Recorder(session, on_failure=lambda e: None)
-    events: queue.Queue = queue.Queue()
-    sweep = Sweep(config, data, recorder.begin_sweep(sweep_id=sweep_id), events.put, LocalExecutor())
-    sweep.start()
-    pending = {u.label for u in sweep.units}
-    while pending:
-        event = events.get(timeout=120)
-        recorder.apply(event)
-        if isinstance(event, (UnitFinished, UnitFailed)):
-            pending.discard(event.initializer)
-    return session
+def run_sweep(config, data) -> Session:
+    """One sweep of `config` on the local executor: the Session it recorded."""
+    return recorded_sweep(config, data)[0]
 
 
 @pytest.mark.parametrize(("optimizer", "repeats"), [("rmsprop", 2), ("adam", 1), ("sgd", 3)])
