@@ -101,15 +101,12 @@ class ExperimentConfig:
         """The config that to_dict() described (or an older version's), validated whole by the settings model
         (a UserError starting with `where` names the first bad setting)."""
         s = validated(ConfigSettings, modern(d), where)
-        m = s.model
-        model = ModelSpec(name=m.name, hidden=tuple(m.hidden), activation=m.activation, channels=tuple(m.channels),
-                          depth=m.depth, width=m.width, digest=m.digest)
+        # Every field the settings model validated, by name (a new setting cannot be forgotten here), lists as
+        # tuples; then the ones that are objects, not plain values.
+        plain = {f.name: getattr(s, f.name) for f in fields(cls) if f.name in type(s).model_fields}
+        plain = {k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()}
         digests = s.initializer_digests
         initializers = tuple(replace(parse_spec(setting), digest=digests.get(setting, ""))
                              for setting in s.initializers)
-        return cls(data=s.data, target=s.target, split_seed=s.split_seed, model=model, optimizer=s.optimizer,
-                   lr=s.lr, lrs=tuple(s.lrs), widths=tuple(s.widths), batch_size=s.batch_size, epochs=s.epochs,
-                   initializers=initializers, repeats=s.repeats, seed=s.seed, design=s.design, device=s.device,
-                   executor=s.executor, ray_address=s.ray_address,
-                   data_digest=s.data_digest, apply_to=tuple(s.apply_to) or DEFAULT_ROLES,
-                   left_to_module=tuple(s.left_to_module))
+        return cls(**{**plain, "model": ModelSpec.from_settings(s.model.model_dump()), "initializers": initializers,
+                      "apply_to": tuple(s.apply_to) or DEFAULT_ROLES})

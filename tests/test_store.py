@@ -540,3 +540,19 @@ def test_old_schema_is_read_in_memory_and_migrated_when_written(tmp_path, versio
     assert sid == 4
     with open_reader(db) as reader:
         same_session(loaded, reader.load_session(1))
+
+
+def test_every_setting_survives_to_dict_and_from_dict():
+    """Each field set away from its default comes back (a field the reading side forgot would fail here)."""
+    from dataclasses import fields
+
+    model = ModelSpec("resnet", channels=(8,), depth=2)
+    cfg = ExperimentConfig(data="d.csv", target="class", split_seed=3, model=model,
+                           optimizer="adam", lrs=(0.1, 0.01), widths=(4, 8), batch_size=7, epochs=2,
+                           initializers=parse_list("uniform,zeros"), repeats=3, seed=5, design="independent",
+                           device="cuda", executor="ray", ray_address="127.0.0.1:6379", data_digest="ab" * 32,
+                           apply_to=("kernel", "embedding"), left_to_module=("temperature",), layer_stats=True)
+    default = ExperimentConfig()
+    unchanged = {f.name for f in fields(cfg) if getattr(cfg, f.name) == getattr(default, f.name)}
+    assert unchanged == {"lr"}  # a grid's lr axis stands in for it (lr: test_config_and_file_hashes_round_trip)
+    assert ExperimentConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
