@@ -75,7 +75,7 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
     """
     from initdash import imported, models
     from initdash.audit import coverage
-    from initdash.config import RUNTIME_SETTINGS
+    from initdash.config import RUNTIME_SETTINGS, open_may_change
     from initdash.data import builtin_info, load
     from initdash.export.json_csv import IMPORTED_CSV
     from initdash.export.paths import check_out_dir, check_out_path
@@ -113,13 +113,13 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
         elif set(imported.NAMED) & explicit:
             flags = ", ".join(f"--{k}" for k in imported.NAMED if k in explicit)
             raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
-                            "(--repeats, --sweeps, --executor and --ray-address may change)")
+                            + open_may_change())
         changes = {k: getattr(args, k) for k in RUNTIME_SETTINGS if k in explicit}
         if changes.get("executor") == "local":
             changes.setdefault("ray_address", None)
         config = config.with_changes(**changes)
         check_device(config)
-        dataset = _same_data(args.open, config, session.data_label)
+        dataset = _same_data(args.open, config, session.data_label, load_now)
         config = config.with_changes(model=models.attach_source(config.model, expect=config.model.digest),
                                      initializers=attach_sources(config.initializers,
                                                                  {s.setting: s.digest for s in config.initializers}))
@@ -176,11 +176,15 @@ def _sink(root: Path, store: HistoryWriter | None) -> TensorBoardSink:
     return TensorBoardSink(root / name)
 
 
-def _same_data(session_id: int, config: ExperimentConfig, recorded: str) -> Dataset:
-    """A session is one experiment: its data file must be the very one it trained on (the same bytes)."""
-    from initdash.data import load
+def _same_data(session_id: int, config: ExperimentConfig, recorded: str, load_now: bool) -> Described:
+    """A session is one experiment: its data file must be the very one it trained on (the same bytes). Built-in
+    data is the same by construction: as for a new session, only described unless `load_now`."""
+    from initdash.data import builtin_info, load
 
-    if not config.data_digest:  # built-in data: the same by construction
+    if not config.data_digest:
+        info = builtin_info(config.data, config.target)
+        if info is not None and config.model.builtin and not load_now:
+            return info
         return load(config.data, config.target, config.split_seed)
     where = f"session {session_id}: its data file {config.data}"
     if not Path(config.data).is_file():

@@ -281,3 +281,21 @@ def test_import_errors_create_nothing(capsys, tmp_path):
         rc, _, err = run(capsys, "import", str(tmp_path / name), "--db", str(tmp_path / "h.db"))
         one_line_error(rc, err, name)
     assert not (tmp_path / "h.db").exists()
+
+
+def test_opening_a_built_in_session_for_the_dashboard_loads_no_data_before_the_first_frame(saved):
+    """As for a new session: built-in data is only described (the dashboard loads it after painting)."""
+    from initdash.arguments import apply_layers, build_parser
+    from initdash.data import Dataset
+    from initdash.experiment import prepare
+
+    d, _, _ = saved
+    argv = ["--open", "1", "--db", str(d / "h.db")]
+    args = build_parser().parse_args(argv)
+    apply_layers(args, argv)
+    experiment = prepare(args, argv, load_now=False)
+    try:
+        assert not isinstance(experiment.data, Dataset)
+        assert isinstance(experiment.ready()[0], Dataset)  # loaded when asked
+    finally:
+        experiment.close()
