@@ -137,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
         raise UserError("--out and --sweeps are for --headless; in the dashboard press e to export, r to rerun")
     # A user's model may change the working directory: every path is taken as it means now, at start.
     start = Path.cwd()
-    for name in ("out", "db", "config"):
+    for name in ("out", "db", "config", "tensorboard"):
         if getattr(args, name) is not None:
             setattr(args, name, Path(getattr(args, name)).expanduser().absolute())
     from initdash.experiment import prepare
@@ -167,7 +167,7 @@ def _lists(args: argparse.Namespace) -> int:
 
 
 def _check_open_flags(args: argparse.Namespace, argv: list[str]) -> None:
-    from initdash.config import RUNTIME_SETTINGS, SETTINGS
+    from initdash.config import RUNTIME_SETTINGS, SETTINGS, open_may_change
     from initdash.imported import NAMED
 
     if args.no_save:
@@ -178,7 +178,7 @@ def _check_open_flags(args: argparse.Namespace, argv: list[str]) -> None:
     if given:
         flags = ", ".join("--" + o.replace("_", "-") for o in given)
         raise UserError(f"{flags} cannot be combined with --open: session {args.open} keeps its own settings "
-                        "(--repeats, --sweeps, --executor, --ray-address and --layer-stats may change)")
+                        + open_may_change())
 
 
 def _dashboard(experiment: Experiment, start: Path) -> int:

@@ -42,6 +42,12 @@ OUTPUT_SETTINGS = ("tensorboard",)
 RUNTIME_SETTINGS = ("repeats", "executor", "ray_address", "layer_stats")
 
 
+def open_may_change() -> str:
+    """What --open lets a command line change (the runtime settings and --sweeps), as its errors say it."""
+    flags = ["--" + k.replace("_", "-") for k in ("repeats", "sweeps", *RUNTIME_SETTINGS[1:])]
+    return f"({', '.join(flags[:-1])} and {flags[-1]} may change)"
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """What to train: data, model, optimizer, initializers, seeds. Same config + seed = same numbers."""
