@@ -14,8 +14,8 @@ from initdash.tables import text_table
 
 if TYPE_CHECKING:
     from initdash.config import ExperimentConfig
-    from initdash.data import Described
-    from initdash.initializers import Assignment
+    from initdash.data import Dataset, Described
+    from initdash.initializers import Assignment, InitSpec
 
 # The options of a run that say what is audited; any other is refused rather than silently ignored.
 AUDIT_OPTIONS = {"data", "target", "split_seed", "model", "hidden", "activation", "channels", "depth", "init",
@@ -85,13 +85,11 @@ def coverage(config: ExperimentConfig, dataset: Described) -> tuple[str, ...]:
 
 def audit_main(argv: list[str]) -> int:
     """`initdash audit`: per initializer, one row per parameter and the summary line."""
-    import torch
-
     from initdash.arguments import apply_layers, build_parser, config_from_args, explicit_options
     from initdash.data import load
-    from initdash.initializers import initialize
     from initdash.initializers.user import attach_sources
-    from initdash.models import attach_source, build, fit
+    from initdash.isolated import in_child
+    from initdash.models import attach_source, fit
 
     p = build_parser()
     p.prog = "initdash audit"
@@ -108,10 +106,23 @@ def audit_main(argv: list[str]) -> int:
                                  initializers=attach_sources(config.initializers))
     dataset = load(config.data, config.target, config.split_seed)
     fit.check(config.with_changes(repeats=1, executor="local"), dataset)
-    x = torch.as_tensor(dataset.x_train)
     for i, spec in enumerate(config.initializers):
-        model = build(config.model, dataset.in_shape, dataset.n_outputs, config.seed)
-        done = initialize(model, spec, torch.Generator().manual_seed(config.seed), x, config.apply_to)
-        print(("\n" if i else "") + text_table(HEADER, rows(done), left=(0, 1, 2, 3, 6)))
-        print(summary(spec.label, done))
+        # The model's and the initializer's code run in a forked child (as the checks before training do): an
+        # os._exit there ends the child and is said in one line.
+        table, line = in_child(spec.label, _audit_one, config, dataset, spec)
+        print(("\n" if i else "") + table)
+        print(line)
     return exit_codes.OK
+
+
+def _audit_one(config: ExperimentConfig, dataset: Dataset, spec: InitSpec) -> tuple[str, str]:
+    """One initializer's audit table and summary line (plain text)."""
+    import torch
+
+    from initdash.initializers import initialize
+    from initdash.models import build
+
+    model = build(config.model, dataset.in_shape, dataset.n_outputs, config.seed)
+    done = initialize(model, spec, torch.Generator().manual_seed(config.seed), torch.as_tensor(dataset.x_train),
+                      config.apply_to)
+    return text_table(HEADER, rows(done), left=(0, 1, 2, 3, 6)), summary(spec.label, done)

@@ -201,18 +201,22 @@ def build(in_shape, n_outputs):
     return M(in_shape[0])
 """
 INIT_EXITS = "import os\n\n\ndef init(model, generator):\n    os._exit(9)\n"
+LOAD_EXITS = "import os\n\nos._exit(6)\n"
 
 
 @pytest.mark.parametrize(("file", "text", "flags", "code"), [
     ("m.py", MODEL_EXITS, ["--model", "{path}:build"], 7),
     ("i.py", INIT_EXITS, ["--hidden", "4", "--init", "{path}:init"], 9),
+    ("w.py", LOAD_EXITS, ["--model", "{path}:build", "--width", "8,16"], 6),  # a grid checks each width
+    ("a.py", INIT_EXITS, ["audit", "--hidden", "4", "--init", "{path}:init"], 9),  # initdash audit
 ])
 def test_a_users_code_that_ends_its_process_before_training_is_one_line(tmp_path, capsys, file, text, flags, code):
     """The checks before training run a user's model and initializer once, in a forked child: os._exit there
     ends the child, and initdash says so (before, it ended initdash with the model's exit code and no word)."""
     path = tmp_path / file
     path.write_text(text)
-    argv = ["--headless", "--no-save", "--epochs", "1", *(f.replace("{path}", str(path)) for f in flags)]
+    given = [f.replace("{path}", str(path)) for f in flags]
+    argv = given if given[0] == "audit" else ["--headless", "--no-save", "--epochs", "1", *given]
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1, err

@@ -64,13 +64,7 @@ def _check_grid(config: ExperimentConfig, dataset: Described) -> list[str]:
 
     notes: list[str] = []
     per_unit = []
-    for width in width_axis(config):
-        if width is not None and not config.model.builtin:
-            from initdash.models.user import factory, takes_width
-
-            if not takes_width(factory(config.model)):
-                raise UserError(f"{config.model.label}: --width needs a builder that accepts width= (add a width "
-                                "parameter)")
+    for width in width_axis(config):  # a builder without width= is refused where it is built (models.user.call)
         found, params, wide, layers = _measure(unit_config(config, width), dataset)
         notes += [n for n in found if n not in notes]
         batch = min(config.batch_size, dataset.n_train)

@@ -16,6 +16,7 @@ import threading
 import traceback
 import types
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from initdash.errors import UserError, fails_only_its_work, opening, said
@@ -209,7 +210,8 @@ def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
         params = {}
     if spec.width is not None:
         if not takes_width(fn):
-            raise UserError(f"{spec.label}: --width needs a builder that accepts width= (add a width parameter)")
+            builder = replace(spec, width=None).label  # the builder is at fault, whatever the width
+            raise UserError(f"{builder}: --width needs a builder that accepts width= (add a width parameter)")
         kwargs["width"] = spec.width
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
