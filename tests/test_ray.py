@@ -138,6 +138,14 @@ def test_same_numbers_as_the_local_executor(executor, tmp_path, capfd):
     assert lines and all(line.startswith(("initdash ", "note: ", "sweep ", "wrote ")) for line in lines), ray_err
 
 
+def test_device_cuda_on_a_cluster_without_a_gpu_is_one_line_before_anything_is_written(executor, tmp_path, capfd):
+    db = tmp_path / "h.db"
+    assert main(["--headless", "--executor", "ray", "--device", "cuda", "--epochs", "1", "--db", str(db)]) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "--device cuda: the Ray cluster has no GPU" in err, err
+    assert not db.exists()
+
+
 def test_a_grid_on_ray_has_the_local_numbers(executor, tmp_path):
     """Units of (initializer, width) with their learning rates batched inside travel to Ray like any unit."""
     common = ["--headless", "--no-save", "--seed", "5", "--epochs", "1", "--init", "he_normal,normal", "--hidden",

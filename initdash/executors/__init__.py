@@ -14,7 +14,7 @@ def connect(config: ExperimentConfig) -> Executor:
     if config.executor == "ray":
         from initdash.executors.ray import RayExecutor
 
-        return RayExecutor.connect(config.ray_address)
+        return RayExecutor.connect(config.ray_address, gpu=config.device == "cuda")
     from initdash.executors.local import LocalExecutor
 
     return LocalExecutor()

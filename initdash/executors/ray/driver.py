@@ -56,9 +56,14 @@ class RayExecutor:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, address: str | None = None, retries: int = TASK_RETRIES) -> RayExecutor:
-        """Join a Ray cluster by Ray's own address rule, or start a local instance (connecting.connect)."""
-        return cls(connect(address), retries)
+    def connect(cls, address: str | None = None, retries: int = TASK_RETRIES, gpu: bool = False) -> RayExecutor:
+        """Join a Ray cluster by Ray's own address rule, or start a local instance (connecting.connect); with `gpu`
+        (--device cuda), a cluster without one is refused here, in one line, before any sweep starts."""
+        executor = cls(connect(address), retries)
+        if gpu and executor._ray.cluster_resources().get("GPU", 0) < 1:
+            executor.close()
+            raise UserError("--device cuda: the Ray cluster has no GPU (use --device cpu, or a cluster with GPUs)")
+        return executor
 
     # --- the Executor protocol -------------------------------------------------------------------------------
     def start(self, sweep: Sweep) -> None:
@@ -122,8 +127,6 @@ class RayExecutor:
     def _submit(self, run: _SweepOnCluster) -> None:
         """One generator task per unit; the dataset goes into the object store once for all of them."""
         sweep, ray = run.sweep, self._ray
-        if sweep.config.device == "cuda" and ray.cluster_resources().get("GPU", 0) < 1:
-            raise UserError("--device cuda: the Ray cluster has no GPU")
         data = ray.put(sweep.dataset)
         resources = {"num_gpus": 1, "num_cpus": 1} if sweep.config.device == "cuda" else {"num_cpus": 1}
         for unit in sweep.units:
