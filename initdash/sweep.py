@@ -150,7 +150,7 @@ class Sweep:
         self.config, self.dataset, self.sweep_id = config, dataset, sweep_id
         self.emit, self.executor = emit, executor
         self.cancel_event = threading.Event()
-        from initdash.grid import is_grid, units
+        from initdash.grid import units
 
         # A run's seeds depend on its initializer (and repeat) only, not on its place in a grid: a cell's runs are
         # the single runs of its setting (grid.cell_config); in the paired design repeat k's data seed is shared
@@ -159,9 +159,9 @@ class Sweep:
                  for spec in config.initializers}
         shared = data_seeds(config.seed, sweep_id, config.design, (0,) * config.repeats) \
             if config.design == PAIRED else None
+        # One unit per initializer (and width, in a grid); its learning rates only with an lr axis
         self.units = [Unit(sweep_id, plan.spec, seeds[plan.spec.label], shared, plan.width,
-                           plan.lrs if config.lrs else ()) for plan in units(config)] if is_grid(config) else \
-            [Unit(sweep_id, spec, seeds[spec.label], shared) for spec in config.initializers]
+                           plan.lrs if config.lrs else ()) for plan in units(config)]
 
     def start(self) -> None:
         """Hand every unit to the executor; returns at once."""

@@ -26,6 +26,11 @@ class Ledger:
             self.serials[id(sweep)] = self.serial
             return self.serial
 
+    def serial_of(self, sweep: Sweep) -> int | None:
+        """The serial of a sweep, while it trains."""
+        with self.cond:
+            return self.serials.get(id(sweep))
+
     def sweep(self, serial: int) -> Sweep | None:
         """The sweep of a serial, while it trains."""
         with self.cond:

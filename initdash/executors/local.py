@@ -87,7 +87,6 @@ class LocalExecutor:
         self.workers = max(1, workers or cores())
         self.processes = (self.workers > 1 and forks()) if processes is None else processes
         self._pool: ThreadPool | ProcessPool | None = None
-        self._serials: dict[int, int] = {}  # id(sweep) -> the pool's serial
 
     def _ensure(self) -> ThreadPool | ProcessPool:
         if self._pool is None:
@@ -102,14 +101,12 @@ class LocalExecutor:
 
     def start(self, sweep: Sweep) -> None:
         """Queue the sweep's units; the workers take them in order, one each at a time."""
-        pool = self._ensure()
-        self._serials = {k: v for k, v in self._serials.items() if pool.ledger.sweep(v) is not None}
-        self._serials[id(sweep)] = pool.submit(sweep)
+        self._ensure().submit(sweep)
 
     def cancel(self, sweep: Sweep) -> None:
         """Stop the sweep's units at their next batch; its queued units are skipped."""
-        serial = self._serials.get(id(sweep))
-        if serial is not None and self._pool is not None:
+        serial = self._pool.ledger.serial_of(sweep) if self._pool is not None else None
+        if serial is not None:
             self._pool.cancel(serial)
 
     def join(self, sweep: Sweep, timeout: float | None = None) -> None:

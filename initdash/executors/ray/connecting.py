@@ -131,8 +131,7 @@ def _import_ray() -> Any:
             raise UserError(f"--executor ray needs Ray, which is not installed: {INSTALL_HINT}") from None
         raise UserError(f"Ray fails to import ({exc}): reinstall it with {INSTALL_HINT}") from None
     except ImportError as exc:
-        raise UserError(f"Ray fails to import ({str(exc).splitlines()[0]}): reinstall it with {INSTALL_HINT}") \
-            from None
+        raise UserError(f"Ray fails to import ({first_line(exc)}): reinstall it with {INSTALL_HINT}") from None
     return ray
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from initdash.errors import UserError
+from initdash.errors import UserError, first_line
 
 NOT_INSTALLED = "the Ray cluster's workers cannot import initdash: install the same version on every node"
 WORKER_DIED = "worker died"
@@ -28,7 +28,5 @@ def failure_text(ray: Any, error: BaseException) -> tuple[str, str]:
     if isinstance(error, getattr(ex, "StreamingGeneratorReplayInconsistentError", ())):
         return "Ray re-ran the unit and it sent another number of events (its training is not deterministic)", trace
     cause = getattr(error, "cause", None) or error
-    text = f"{type(cause).__name__}: {cause}"
-    if isinstance(error, ex.RayError) and cause is error:
-        text = f"Ray: {text}"
-    return text.splitlines()[0], trace
+    text = first_line(cause)
+    return (f"Ray: {text}" if isinstance(error, ex.RayError) and cause is error else text), trace
