@@ -333,3 +333,18 @@ def test_a_model_with_lazy_layers_trains(tmp_path, capsys):
     code, doc, err = headless(tmp_path, capsys, "--data", "wine", "--model", f"{path}:build", "--init", "he_normal")
     assert code == 0, err
     assert doc["runs"][0]["history"][1]["loss"] < doc["runs"][0]["history"][0]["loss"]
+
+
+def test_widest_measures_every_activation_a_conv_transpose_and_upsampling_included():
+    """Memory estimates and evaluation passes use the largest output of any layer, measured, not the weights'
+    first dimension times the input's size (a ConvTranspose's weight starts with its *input* channels)."""
+    from torch import nn
+
+    from initdash.models import widest
+
+    model = nn.Sequential(nn.ConvTranspose2d(4, 64, 2, stride=2), nn.Upsample(scale_factor=2), nn.Flatten(),
+                          nn.LazyLinear(3))
+    example = torch.zeros(2, 4, 8, 8)
+    model(example)
+    assert widest(model, example) == 64 * 32 * 32  # 4x8x8 in, 64x16x16 after the transpose, 64x32x32 upsampled
+    assert widest(nn.Linear(10, 3), torch.zeros(2, 10)) == 10  # the input, when no layer is wider

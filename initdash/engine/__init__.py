@@ -148,7 +148,7 @@ def _stack(data: Dataset, config: ExperimentConfig, models: list[torch.nn.Module
 
     order = forward_layers(models[0], example)
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
-    width = widest(models[0], data.in_shape)
+    width = widest(models[0], example)
     observed_names = []
     if names:
         modules = {id(m): n for n, m in models[0].named_modules()}
@@ -222,7 +222,7 @@ def train_reference(data: Dataset, config: ExperimentConfig, spec: InitSpec, see
     names = tuple(n for n, _ in order) if len(order) > 1 else ()
     stack = ModuleStack(model, Head(data.n_outputs), config.optimizer, config.learning_rate, names,
                         observed_modules(model, list(names)), [m.weight for _, m in order] if names else [],
-                        widest(model, data.in_shape))
+                        widest(model, data_t[0][:2]))
     guard = None
     if not config.model.fast:
         from initdash.engine.generic import own_random_stream

@@ -5,7 +5,6 @@ Importing this package does not import torch; building a model does.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -49,11 +48,27 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return kernel_layers(model)
 
 
-def widest(model: nn.Module, in_shape: tuple[int, ...]) -> int:
-    """A generous width of one example's activations: the input, or a weight layer's outputs times the input's
-    spatial size (for memory estimates and evaluation chunk sizes; built-ins are sized by arithmetic, sizes.py)."""
-    spatial = math.prod(in_shape[1:]) if len(in_shape) > 1 else 1
-    return max([math.prod(in_shape)] + [m.weight.shape[0] * spatial for _, m in weight_layers(model)])
+def widest(model: nn.Module, example: torch.Tensor) -> int:
+    """The largest activation of one example: the input or any module's tensor output, measured by a forward
+    pass on `example` (a batch of 2; for memory estimates and evaluation chunk sizes; built-ins are sized by
+    arithmetic, sizes.py). Measured, not read off the weights: a ConvTranspose's or an upsampling layer's output
+    is larger than its weight's first dimension times the input's spatial size."""
+    import torch
+
+    sizes = [example[0].numel()]
+
+    def hook(module: nn.Module, inputs: object, output: object) -> None:
+        if isinstance(output, torch.Tensor) and output.dim() > 0 and output.shape[0] == len(example):
+            sizes.append(output[0].numel())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad(), evaluating(model):
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return max(sizes)
 
 
 def forward_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module]]:

@@ -150,7 +150,7 @@ def _check_user_model(config: ExperimentConfig, dataset: Dataset) -> tuple[int, 
         raise UserError(f"{spec.label}: its output has shape {got} for a batch of 2, but {dataset.name} has "
                         f"{classes}: it must be {want}")
     params = sum(p.numel() for p in model.parameters())
-    width = widest(model, dataset.in_shape)
+    width = widest(model, example)
     notes = []
     from initdash.engine.generic import vmap_problem
 
