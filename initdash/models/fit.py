@@ -46,20 +46,10 @@ def _size(n: float) -> str:
 def check(config: ExperimentConfig, dataset: Described) -> list[str]:
     """Check before anything trains or is written that the model fits the data and the memory; returns notes
     worth saying once (e.g. that the model trains one copy at a time). A user's model is built once for it
-    (which imports torch); a built-in is checked by arithmetic."""
+    (which imports torch); a built-in is checked by arithmetic.
 
-    if config.lrs or config.widths:
-        return _check_grid(config, dataset)
-    notes, params, width, layers = _measure(config, dataset)
-    models = config.repeats * (len(config.initializers) if config.executor == "local" else 1)
-    _memory(config, dataset, models * (params * BYTES_PER_PARAMETER + 2 * 4 * min(config.batch_size, dataset.n_train)
-                                       * width * layers), f" of {params:,} parameters each")
-    return notes
-
-
-def _check_grid(config: ExperimentConfig, dataset: Described) -> list[str]:
-    """A grid: every width checked as its own model; memory for all of its units at once (local: every unit's
-    models are held together; Ray: one unit per task, so the widest unit)."""
+    Every width of a grid is checked as its own model (without a grid: the one model); memory is counted for
+    all units at once (local: every unit's models are held together; Ray: one unit per task, the widest)."""
     from initdash.grid import unit_config, width_axis
 
     notes: list[str] = []
@@ -71,7 +61,7 @@ def _check_grid(config: ExperimentConfig, dataset: Described) -> list[str]:
         per_unit.append(config.repeats * len(config.lrs or (0,)) *
                         (params * BYTES_PER_PARAMETER + 2 * 4 * batch * wide * layers))
     need = sum(per_unit) * len(config.initializers) if config.executor == "local" else max(per_unit)
-    _memory(config, dataset, need)
+    _memory(config, dataset, need, "" if config.lrs or config.widths else f" of {params:,} parameters each")
     return notes
 
 
