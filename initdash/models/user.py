@@ -39,11 +39,6 @@ def split(spec: ModelSpec) -> tuple[str, str]:
     return split_target(spec.name, "--model")
 
 
-def is_file(spec: ModelSpec) -> bool:
-    """True for FILE.py:NAME (a module path otherwise)."""
-    return split(spec)[0].endswith(".py")
-
-
 def find_source(target: str) -> Path | None:
     """The file that holds `target`, a FILE.py or a package.module (its module's file), if there is one."""
     if target.endswith(".py"):
