@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the final metric the statistics are about: {', '.join(METRICS)} (default val_accuracy, "
                         "as headless); for a directory, any scalar tag")
     t = p.add_argument_group("a TensorBoard directory")
-    t.add_argument("--group-by", default=DEFAULT_GROUP, metavar="HPARAM",
+    t.add_argument("--group-by", metavar="HPARAM",
                    help=f"an HParam, or NAME=VALUE in the run directories' names (default {DEFAULT_GROUP})")
     t.add_argument("--better", choices=("lower", "higher"),
                    help="which way the metric is better (default: lower for losses and errors, else higher)")
@@ -53,11 +53,16 @@ def report_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     kind = source_kind(args.source)
     if kind == DIRECTORY:
-        from initdash.export.tensorboard_report import report_directory
+        from initdash.export.tensorboard_report import DEFAULT_GROUP, report_directory
 
-        return report_directory(Path(args.source).expanduser(), args.group_by, args.metric, args.better)
+        return report_directory(Path(args.source).expanduser(), args.group_by or DEFAULT_GROUP, args.metric,
+                                args.better)
     if args.metric not in METRICS:
         raise UserError(f"--metric {args.metric!r}: a session or an export has {', '.join(METRICS)}")
+    given = [flag for flag, value in (("--group-by", args.group_by), ("--better", args.better)) if value]
+    if given:  # a session's or an export's groups are its initializers, and its metrics say their direction
+        what = "a stored session" if kind == SESSION else "an export"
+        raise UserError(f"{' and '.join(given)}: for a TensorBoard directory; {args.source} is {what}")
     print(READERS[kind](args), flush=True)
     return exit_codes.OK
 
