@@ -18,13 +18,25 @@ from initdash.errors import UserError, first_line
 T = TypeVar("T")
 
 
+def forks() -> bool:
+    """Whether a child process can start as a fork of this one (Linux): no re-import, no pickled code."""
+    import multiprocessing
+    import sys
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def ended_how(code: int | None) -> str:
+    """How a child process ended, from its exit code (negative: the signal that killed it)."""
+    return f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+
+
 def in_child(what: str, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` run in a forked child; its result, or its exception raised here again (as RuntimeError with
     its first line when it cannot be pickled); a child that ends without an answer is a UserError naming `what`."""
     import multiprocessing
-    import sys
 
-    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+    if not forks():
         return fn(*args)
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
@@ -36,9 +48,8 @@ def in_child(what: str, fn: Callable[..., T], *args: Any) -> T:
             kind, value = receive.recv()
         except EOFError:  # the child ended without a word: os._exit, a signal, a crash
             child.join(5)
-            code = child.exitcode
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            raise UserError(f"{what}: it ended the process that checked it ({how}) before answering") from None
+            raise UserError(f"{what}: it ended the process that checked it ({ended_how(child.exitcode)}) before "
+                            "answering") from None
     finally:
         receive.close()
         if child.is_alive():

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 import threading
 import weakref
 from typing import TYPE_CHECKING
 
 from initdash.executors.ledger import Ledger
+from initdash.isolated import forks
 from initdash.sweep import Sweep, Unit, train_unit
 
 if TYPE_CHECKING:
@@ -31,13 +31,6 @@ def cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def forks() -> bool:
-    """Whether worker processes can start as forks of this one (Linux): no re-import, no pickled code."""
-    import multiprocessing
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 class ThreadPool:

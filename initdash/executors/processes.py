@@ -23,6 +23,7 @@ from typing import Any
 from initdash.errors import first_line
 from initdash.events import UnitFailed
 from initdash.executors.ledger import Ledger
+from initdash.isolated import ended_how
 from initdash.sweep import Sweep, Unit, train_unit
 
 SLOTS = 256  # sweeps a pool tells apart at once (a rerun cancels the one before: two or three train)
@@ -236,8 +237,8 @@ class ProcessPool:
         sweep = self.ledger.sweep(serial)
         unit = next((u for u in sweep.units if u.label == label), None) if sweep is not None else None
         if unit is not None and sweep is not None:
-            how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            sweep.emit(UnitFailed(unit.sweep_id, label, f"its worker process died ({how})", "", unit.seeds))
+            sweep.emit(UnitFailed(unit.sweep_id, label, f"its worker process died ({ended_how(code)})", "",
+                                  unit.seeds))
         self.ledger.unit_ended(serial)
 
     def close(self) -> None:
