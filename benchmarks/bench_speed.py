@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import queue
 import sys
 import time
 from dataclasses import dataclass
@@ -28,15 +27,13 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing it
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from bench_ray import sweep_seconds  # noqa: E402  (this folder is on sys.path when run as a script)
 
 from initdash.config import ExperimentConfig  # noqa: E402
 from initdash.data import Dataset, load  # noqa: E402
-from initdash.events import UnitFailed, UnitFinished  # noqa: E402
 from initdash.executors.local import LocalExecutor, cores  # noqa: E402
-from initdash.initializers import initialize, parse_list  # noqa: E402
+from initdash.initializers import initialize  # noqa: E402
 from initdash.models import build  # noqa: E402
-from initdash.models.spec import ModelSpec  # noqa: E402
-from initdash.sweep import Sweep  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -106,20 +103,19 @@ def plain_loop(data: Dataset, config: ExperimentConfig, models: int) -> tuple[fl
 
 def sweep_time(executor: LocalExecutor, data: Dataset, config: ExperimentConfig, sweep_id: int) -> tuple[float, float]:
     """Wall seconds and cores of one whole sweep through the executor, to its last event."""
-    events: queue.Queue = queue.Queue()
     start, cpu = time.perf_counter(), CpuClock.now()
-    sweep = Sweep(config, data, sweep_id, events.put, executor)
-    sweep.start()
-    pending = {u.label for u in sweep.units}
-    while pending:
-        event = events.get(timeout=600)
-        if isinstance(event, UnitFailed):
-            raise RuntimeError(f"{event.initializer}: {event.message}")
-        if isinstance(event, UnitFinished):
-            pending.discard(event.initializer)
-    sweep.join()
+    sweep_seconds(config, data, sweep_id, executor)
     wall = time.perf_counter() - start
     return wall, (CpuClock.now() - cpu) / wall
+
+
+def preset_config(*argv: str) -> ExperimentConfig:
+    """The config `initdash ARGV` trains (a preset, with flags over it), as the command line builds it."""
+    from initdash.arguments import apply_layers, build_parser, config_from_args
+
+    args = build_parser().parse_args(list(argv))
+    apply_layers(args, list(argv))
+    return config_from_args(args)
 
 
 def run_case(case: Case, executor: LocalExecutor, data: Dataset, sweep_id: int, rounds: int) -> dict[str, float]:
@@ -161,9 +157,8 @@ def main() -> int:
     torch.set_num_threads(1)  # the plain loop, as initdash's workers
     q = args.quick
     lesson = ExperimentConfig(seed=1)
-    cnn = ExperimentConfig(data="digits", model=ModelSpec("cnn", channels=(16, 32)), epochs=2, seed=1)
-    resnet = ExperimentConfig(data="digits", model=ModelSpec("resnet", channels=(16,), depth=8), epochs=1, seed=1,
-                              initializers=parse_list("he_normal,glorot_uniform,orthogonal,normal"))
+    cnn = preset_config("--preset", "digits-cnn", "--epochs", "2", "--seed", "1")
+    resnet = preset_config("--preset", "resnet", "--epochs", "1", "--seed", "1")
     lesson_n, cnn_n, resnet_n = (50, 4, 3) if q else (250, 8, 4)
     # The small sweeps of the torch.func cases hold 2 seeds an initializer: a unit of one copy trains as a
     # plain module, another engine, so its time is not what the big sweep pays besides its models.
