@@ -124,10 +124,12 @@ def prepare(args: argparse.Namespace, argv: list[str], load_now: bool = True) ->
                                      initializers=attach_sources(config.initializers,
                                                                  {s.setting: s.digest for s in config.initializers}))
     notes = fit.check(config, dataset)
-    if args.open is None:  # recorded with the session: what initialization leaves to the module, said once
-        # A user's initializer runs once to see what it sets: in a forked child, like the model's own check.
-        users = ", ".join(s.label for s in config.initializers if s.user) or config.model.label
-        config = config.with_changes(left_to_module=in_child(users, coverage, config, dataset))
+    # Recorded with the session: what initialization leaves to the module, said once. A built-in model with
+    # catalog initializers leaves nothing; otherwise the user's code runs once, in a forked child like the
+    # model's own check.
+    users = ", ".join(s.label for s in config.initializers if s.user)
+    if args.open is None and (users or not config.model.builtin):
+        config = config.with_changes(left_to_module=in_child(users or config.model.label, coverage, config, dataset))
     notes += config.left_to_module
     if elsewhere:
         ids = ", ".join(map(str, elsewhere))
