@@ -88,6 +88,10 @@ class Unit:
         """Each run's seed, in run order: the seeds again for every learning rate."""
         return self.seeds * max(1, len(self.lrs))
 
+    def failed(self, message: str, trace: str = "") -> UnitFailed:
+        """The event of this unit failing (every run of it, with its learning rate in a grid)."""
+        return UnitFailed(self.sweep_id, self.label, message, trace, self.run_seeds, self.run_lrs)
+
     @property
     def run_data_seeds(self) -> tuple[int, ...] | None:
         """Each run's data seed, in run order (None: the independent design, each run's own seed)."""
@@ -121,7 +125,7 @@ def train_unit(config: ExperimentConfig, dataset: Dataset, unit: Unit, emit: Emi
     except BaseException as exc:  # a user's model may raise anything, sys.exit included: only this unit fails
         if not fails_only_its_work(exc):
             raise
-        emit(UnitFailed(sid, label, said(exc), traceback.format_exc(), seeds, lrs))
+        emit(unit.failed(said(exc), traceback.format_exc()))
 
 
 class Executor(Protocol):

@@ -20,8 +20,7 @@ from collections import deque
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from initdash.errors import first_line
-from initdash.events import UnitFailed
+from initdash.errors import said
 from initdash.executors.ledger import Ledger
 from initdash.isolated import ended_how
 from initdash.sweep import Sweep, Unit, train_unit
@@ -112,7 +111,7 @@ def _work(conn: Connection, flags: Any, parent: int) -> None:
         try:
             train_unit(config, dataset, unit, emit, flag)
         except BaseException as exc:  # SystemExit from a user's model: its unit fails, the worker goes on
-            emit(UnitFailed(unit.sweep_id, unit.label, first_line(exc), traceback.format_exc(), unit.seeds))
+            emit(unit.failed(said(exc), traceback.format_exc()))
         try:
             conn.send(("done", serial, unit.label))
         except OSError:
@@ -237,8 +236,7 @@ class ProcessPool:
         sweep = self.ledger.sweep(serial)
         unit = next((u for u in sweep.units if u.label == label), None) if sweep is not None else None
         if unit is not None and sweep is not None:
-            sweep.emit(UnitFailed(unit.sweep_id, label, f"its worker process died ({ended_how(code)})", "",
-                                  unit.seeds))
+            sweep.emit(unit.failed(f"its worker process died ({ended_how(code)})"))
         self.ledger.unit_ended(serial)
 
     def close(self) -> None:

@@ -172,7 +172,7 @@ class RayExecutor:
         message, trace = failure_text(self._ray, error)
         for unit in units:
             run.ended.add(unit.label)
-            run.sweep.emit(UnitFailed(run.sweep.sweep_id, unit.label, message, trace, unit.seeds))
+            run.sweep.emit(unit.failed(message, trace))
 
     # --- cancelling ------------------------------------------------------------------------------------------
     def _cancel(self, run: _SweepOnCluster, force: bool) -> None:
