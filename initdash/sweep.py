@@ -23,16 +23,27 @@ from initdash.initializers import InitSpec
 Emit = Callable[[Event], None]
 
 
+def _spawned(root: int, spawn_key: tuple[int, ...], n: int) -> tuple[int, ...]:
+    """n 63-bit seeds from numpy's SeedSequence of (root, spawn_key): independent streams, whatever n is."""
+    import numpy as np  # here, not at the top: the dashboard paints before numpy loads
+
+    seq = np.random.SeedSequence(root, spawn_key=spawn_key)
+    return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(n))
+
+
 def run_seeds(root: int, sweep_id: int, initializer: str, repeats: int) -> tuple[int, ...]:
     """The seeds of one initializer's runs in one sweep, derived from the root seed.
 
     Keyed by the initializer's label (not its position), so adding an initializer or a repeat leaves the
     other runs' seeds unchanged.
     """
-    import numpy as np  # here, not at the top: the dashboard paints before numpy loads
+    return _spawned(root, (sweep_id, zlib.crc32(initializer.encode())), repeats)
 
-    seq = np.random.SeedSequence(root, spawn_key=(sweep_id, zlib.crc32(initializer.encode())))
-    return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(repeats))
+
+def paired_seeds(root: int, sweep_id: int, repeats: int) -> tuple[int, ...]:
+    """The paired design's data seeds of one sweep: repeat k's depends only on (sweep, k). Spawn key (sweep,):
+    one entry shorter than run_seeds' (sweep, label), so the streams never meet."""
+    return _spawned(root, (sweep_id,), repeats)
 
 
 def data_seeds(root: int, sweep_id: int, design: str, init_seeds: tuple[int, ...]) -> tuple[int, ...]:
@@ -42,13 +53,7 @@ def data_seeds(root: int, sweep_id: int, design: str, init_seeds: tuple[int, ...
     Independent: each run's own seed (its one generator draws the weights, then shuffles: initdash 0.x's
     numbers).
     """
-    if design != PAIRED:
-        return init_seeds
-    import numpy as np
-
-    # spawn key (sweep, k): one entry shorter than run_seeds' (sweep, label, k), so the streams never meet.
-    seq = np.random.SeedSequence(root, spawn_key=(sweep_id,))
-    return tuple(int(child.generate_state(1, np.uint64)[0] >> np.uint64(1)) for child in seq.spawn(len(init_seeds)))
+    return paired_seeds(root, sweep_id, len(init_seeds)) if design == PAIRED else init_seeds
 
 
 class CancelFlag(Protocol):
@@ -161,8 +166,7 @@ class Sweep:
         # by every initializer and cell.
         seeds = {spec.label: run_seeds(config.seed, sweep_id, spec.label, config.repeats)
                  for spec in config.initializers}
-        shared = data_seeds(config.seed, sweep_id, config.design, (0,) * config.repeats) \
-            if config.design == PAIRED else None
+        shared = paired_seeds(config.seed, sweep_id, config.repeats) if config.design == PAIRED else None
         # One unit per initializer (and width, in a grid); its learning rates only with an lr axis
         self.units = [Unit(sweep_id, plan.spec, seeds[plan.spec.label], shared, plan.width,
                            plan.lrs if config.lrs else ()) for plan in units(config)]
