@@ -210,7 +210,7 @@ def main(config: ExperimentConfig, dataset: Dataset, sweeps: int, out: Path | No
         err.line(f"note: {note}")
     if session is not None:
         done = len(session.completed())
-        err.line(f"continuing session {opened}: {done} complete sweep{'' if done == 1 else 's'} so far")
+        err.line(f"continuing session {opened}: {plural(done, 'complete sweep')} so far")
     session = session or Session(config, dataset.describe())
     recorder = Recorder(session, store,
                         on_store_error=lambda msg: err.line(f"initdash: history: {msg}; sweeps are no longer saved"),
@@ -277,7 +277,7 @@ def _saved_words(session: Session, recorder: Recorder, store: HistoryWriter | No
     if cur is not None and cur.state == "interrupted":
         epochs = max((g.epoch for g in cur.initializers.values()), default=-1)
         part = f" and sweep {cur.sweep_id} as interrupted (up to epoch {max(epochs, 0)})"
-    what = f"{complete} complete sweep{'' if complete == 1 else 's'}{part}"
+    what = f"{plural(complete, 'complete sweep')}{part}"
     if store is None:
         where = "not saved to the history (--no-save)"
     elif recorder.store_error is not None:

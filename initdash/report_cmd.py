@@ -18,12 +18,12 @@ from initdash import exit_codes
 from initdash.arguments import Parser, add_db_option, session_id
 from initdash.errors import UserError
 from initdash.events import METRICS
+from initdash.export.paths import EXPORT_SUFFIXES
 
 SourceKind = Literal["session", "export", "directory"]
 SESSION: SourceKind = "session"
 EXPORT: SourceKind = "export"
 DIRECTORY: SourceKind = "directory"
-EXPORT_SUFFIXES = (".json", ".csv")
 
 
 def build_parser() -> argparse.ArgumentParser:

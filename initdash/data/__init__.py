@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initdash.errors import UserError
+from initdash.tables import plural
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,7 +59,7 @@ class Described:
         """`4 features`, `8x8 images`, `3x32x32 images`."""
         shape = self.in_shape
         if len(shape) == 1:
-            return f"{shape[0]} feature{'' if shape[0] == 1 else 's'}"
+            return plural(shape[0], "feature")
         if len(shape) == 3 and shape[0] == 1:
             return f"{shape[1]}x{shape[2]} images"
         return "x".join(map(str, shape)) + (" images" if len(shape) == 3 else " inputs")

@@ -104,11 +104,12 @@ def write(session: Session, path: Path) -> list[Path]:
 def read(path: Path) -> Session:
     """A Session from an export file (JSON, or CSV with its .layers.csv sibling if present), validated whole
     (initdash.export_format) before anything is written; at most MAX_EXPORT_BYTES per file."""
+    from initdash.export.paths import EXPORT_SUFFIXES
     from initdash.export_format import parse_json
     from initdash.inputs import read_limited
     from initdash.limits import MAX_EXPORT_BYTES
 
-    if path.suffix.lower() not in (".json", ".csv"):
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
         raise UserError(f"{path}: an export ends in .json or .csv")
     data = read_limited(path, MAX_EXPORT_BYTES, str(path))
     if path.suffix.lower() == ".json":

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from initdash.errors import UserError
 
+EXPORT_SUFFIXES = (".json", ".csv")  # what an export file's name ends in
+
 
 def layers_path(path: Path) -> Path:
     """Where the per-layer CSV goes beside a CSV export: runs.csv -> runs.layers.csv."""
@@ -24,7 +26,7 @@ def check_out_path(path: Path, inputs: dict[str, Path | None] | None = None) -> 
 
     `inputs` names the files the run reads (data, model, config, history database): no export may land on one.
     """
-    if path.suffix.lower() not in (".json", ".csv"):
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
         raise UserError(f"--out {path}: the file name must end in .json or .csv")
     for target in output_paths(path):
         if target.is_dir():
