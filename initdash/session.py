@@ -66,9 +66,14 @@ class UnitRecord:
 
     def final(self, metric: str) -> list[float]:
         """`metric` at the end of every run that trained all the way (status ok; none if the worker failed)."""
+        return [v for v in self.final_by_repeat(metric) if v is not None]
+
+    def final_by_repeat(self, metric: str) -> list[float | None]:
+        """Per repeat: `metric` at the end, or None where the run did not train all the way (diverged,
+        cancelled); none at all if the worker failed or has not finished."""
         if self.state != DONE:
             return []
-        return [h[-1][metric] for h, s in zip(self.histories, self.statuses) if s == OK and h]
+        return [h[-1][metric] if s == OK and h else None for h, s in zip(self.histories, self.statuses)]
 
     def run_status(self, repeat: int) -> str:
         """How one run stands: a failed worker fails all of its runs."""

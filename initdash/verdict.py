@@ -19,8 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from initdash.events import OK
-from initdash.session import DONE, SweepRecord
+from initdash.session import SweepRecord
 
 if TYPE_CHECKING:
     import numpy as np
@@ -190,9 +189,7 @@ def walsh_effect(d: np.ndarray) -> float:
 def repeat_finals(sweep: SweepRecord, label: str, metric: str) -> list[float | None]:
     """Per repeat of one initializer in one sweep: its final value, or None (diverged, failed, not trained)."""
     run = sweep.initializers.get(label)
-    if run is None or run.state != DONE:
-        return []
-    return [h[-1][metric] if s == OK and h else None for h, s in zip(run.histories, run.statuses)]
+    return [] if run is None else run.final_by_repeat(metric)
 
 
 def matched(sweeps: Sequence[SweepRecord], a: str, b: str, metric: str) -> tuple[list[float], list[float]]:
