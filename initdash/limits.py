@@ -14,3 +14,6 @@ MAX_TEXT = 4096  # characters in one setting's text (a path, a label, an address
 MAX_INITIALIZERS = 10_000  # initializers in one config
 MAX_LAYERS = 100_000  # layers that per-layer statistics describe in one run
 MAX_AXIS = 1_000  # values on one axis of a grid (learning rates, widths)
+FLOAT32_MAX = 3.4028234663852886e38  # a learning rate, like every weight, is a float32
+# Initializer parameters beyond this draw weights whose products overflow float32 at once: refused up front.
+PARAM_LIMIT = 1e30

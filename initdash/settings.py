@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from initdash.data import DEFAULT_DATA
 from initdash.errors import UserError
-from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, FLOAT32_MAX, parse_spec
+from initdash.initializers import DEFAULT_INITIALIZERS, DEFAULT_ROLES, parse_spec
 from initdash.limits import (
+    FLOAT32_MAX,
     MAX_AXIS,
     MAX_BATCH,
     MAX_EPOCHS,

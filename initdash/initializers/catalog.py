@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from initdash.errors import UserError
+from initdash.limits import FLOAT32_MAX, PARAM_LIMIT
 
 # Keras' VarianceScaling divides the std by the std of a unit normal truncated to [-2, 2], so that the
 # truncated draw has the intended variance: keras/src/initializers/random_initializers.py.
 TRUNCATION_STD_CORRECTION = 0.87962566103423978
 
-FLOAT32_MAX = 3.4028234663852886e38
-# Initializer parameters beyond this draw weights whose products overflow float32 at once: refused up front.
-PARAM_LIMIT = 1e30
 
 VS_MODES = ("fan_in", "fan_out", "fan_avg")
 VS_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
