@@ -10,7 +10,6 @@ Importing this package does not import torch.
 
 from initdash.initializers.by_role import (
     DEFAULT_ROLES,
-    KERAS_DEFAULTS,
     LEFT,
     Assignment,
     init_weight,
@@ -21,11 +20,7 @@ from initdash.initializers.catalog import (
     ALIASES,
     CATALOG,
     DEFAULT_INITIALIZERS,
-    FLOAT32_MAX,
-    PARAM_LIMIT,
     TRUNCATION_STD_CORRECTION,
-    VS_DISTRIBUTIONS,
-    VS_MODES,
     Initializer,
     InitSpec,
     catalog_lines,
@@ -34,7 +29,6 @@ from initdash.initializers.catalog import (
     parse_spec,
 )
 
-__all__ = ["ALIASES", "CATALOG", "DEFAULT_INITIALIZERS", "DEFAULT_ROLES", "FLOAT32_MAX", "KERAS_DEFAULTS", "LEFT",
-           "PARAM_LIMIT", "TRUNCATION_STD_CORRECTION", "VS_DISTRIBUTIONS", "VS_MODES", "Assignment", "InitSpec",
-           "Initializer", "catalog_lines", "init_weight", "initialize", "known_names", "lsuv", "parse_list",
-           "parse_spec"]
+__all__ = ["ALIASES", "CATALOG", "DEFAULT_INITIALIZERS", "DEFAULT_ROLES", "LEFT", "TRUNCATION_STD_CORRECTION",
+           "Assignment", "InitSpec", "Initializer", "catalog_lines", "init_weight", "initialize", "known_names",
+           "lsuv", "parse_list", "parse_spec"]

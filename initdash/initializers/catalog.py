@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from initdash.errors import UserError
-from initdash.limits import FLOAT32_MAX, PARAM_LIMIT
+from initdash.limits import PARAM_LIMIT
 
 # Keras' VarianceScaling divides the std by the std of a unit normal truncated to [-2, 2], so that the
 # truncated draw has the intended variance: keras/src/initializers/random_initializers.py.
