@@ -15,7 +15,8 @@ import sys
 import threading
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -98,6 +99,23 @@ def traceback_note(text: str) -> str:
     return f" (traceback in {where})" if where else ""
 
 
+@contextmanager
+def users_code(who: str, log_title: str, after: str = "") -> Iterator[None]:
+    """Run a user's code: whatever it raises, sys.exit included, becomes one UserError (`who raised ERROR`, or
+    `who called sys.exit(N)`, then `after`), its traceback in the log; Ctrl-C stays Ctrl-C, and a UserError
+    (initdash's own words) passes through."""
+    try:
+        yield
+    except UserError:
+        raise
+    except BaseException as exc:
+        if not fails_only_its_work(exc):
+            raise
+        verb = "" if isinstance(exc, SystemExit) else "raised "
+        raise UserError(f"{who} {verb}{said(exc)}{after}"
+                        + traceback_note(f"{log_title}:\n{traceback.format_exc()}")) from None
+
+
 def load_module(target: str, source: str | None, text_digest: str, what: str) -> types.ModuleType:
     """The executed file (or imported module) of a user's `what`, once per content; `source` (the text that
     travelled with the spec) stands in for a module this process cannot import, or for the file."""
@@ -112,11 +130,9 @@ def load_module(target: str, source: str | None, text_digest: str, what: str) ->
                 if source is None:
                     raise
                 module = _execute(target, source, f"initdash_{what}_{text_digest[:12]}")
-            except BaseException as exc:  # the module's own code failed while importing
-                if not fails_only_its_work(exc):
+            except BaseException:  # the module's own code failed while importing
+                with users_code(f"{what} module {target}", f"{what} module {target}", " while importing"):
                     raise
-                raise UserError(f"{what} module {target}: {said(exc)} while importing"
-                                + traceback_note(f"{what} module {target}:\n{traceback.format_exc()}")) from None
         else:
             if source is None:
                 source = read_source(target, what)
@@ -145,14 +161,11 @@ def _execute(filename: str, source: str, name: str) -> types.ModuleType:
         sys.path.insert(0, folder)
     sys.modules[name] = module  # dataclasses and pickling look a module up by name
     try:
-        exec(code, module.__dict__)
-    except BaseException as exc:  # sys.exit included: a user's file must not end initdash without a word
+        with users_code(short, f"user file {filename}", " while loading"):  # a file must not end initdash silently
+            exec(code, module.__dict__)
+    except BaseException:
         sys.modules.pop(name, None)
-        if not fails_only_its_work(exc):
-            raise
-        verb = "" if isinstance(exc, SystemExit) else "raised "
-        raise UserError(f"{short} {verb}{said(exc)} while loading"
-                        + traceback_note(f"user file {filename}:\n{traceback.format_exc()}")) from None
+        raise
     finally:
         if added:
             sys.path.remove(folder)
@@ -210,14 +223,8 @@ def call(spec: ModelSpec, in_shape: tuple[int, ...], n_outputs: int):
         kwargs["width"] = spec.width
     if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         kwargs = {k: v for k, v in kwargs.items() if k in params}
-    try:
+    with users_code(spec.label, f"model {spec.name}"):
         model = fn(**kwargs)
-    except BaseException as exc:  # sys.exit included
-        if not fails_only_its_work(exc):
-            raise
-        where = traceback_note(f"model {spec.name}:\n{traceback.format_exc()}")
-        verb = "" if isinstance(exc, SystemExit) else "raised "
-        raise UserError(f"{spec.label} {verb}{said(exc)}{where}") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"{spec.label} returned a {type(model).__name__}, not a torch.nn.Module")
     return model
