@@ -143,13 +143,14 @@ def run_sweeps(config: ExperimentConfig, dataset: Dataset, sweeps: int, recorder
                     continue
                 recorder.apply(event)
                 current = recorder.session.current
-                if isinstance(event, EpochDone) and current is not None and current.sweep_id == sweep_id:
+                if event.sweep_id != sweep_id:
+                    continue
+                if current is not None:
                     eta.update(k * per_sweep + epochs_done(current, config.epochs))
+                if isinstance(event, EpochDone):
                     progress.live(head + eta.text())
-                if isinstance(event, (UnitFinished, UnitFailed)) and event.sweep_id == sweep_id:
+                elif isinstance(event, (UnitFinished, UnitFailed)):
                     pending.discard(event.initializer)
-                    if current is not None:
-                        eta.update(k * per_sweep + epochs_done(current, config.epochs))
                     progress.line(_progress_line(recorder, sweep_id, event))
             # A worker may still be unwinding after its last event; exiting under it can abort the process
             # (torch's threads: "terminate called without an active exception", exit code 134).
