@@ -55,10 +55,10 @@ class Progress:
         self._write(("\r\x1b[K" if live else "") + safe(text) + "\n" + (live if live else ""))
         self._shown = live
 
-    def live(self, text: str, force: bool = False) -> None:
+    def live(self, text: str) -> None:
         """Training's progress: redrawn in place on a terminal, a line every few seconds elsewhere."""
         now = self._now()
-        if not force and now - self._last < (LIVE_EVERY_S if self._tty else LINE_EVERY_S):
+        if now - self._last < (LIVE_EVERY_S if self._tty else LINE_EVERY_S):
             return
         self._last = now
         text = safe(text)
