@@ -13,6 +13,7 @@ from initdash.initializers.by_role import (
     KERAS_DEFAULTS,
     LEFT,
     Assignment,
+    fill,
     init_weight,
     initialize,
     lsuv,
@@ -36,5 +37,5 @@ from initdash.initializers.catalog import (
 
 __all__ = ["ALIASES", "CATALOG", "DEFAULT_INITIALIZERS", "DEFAULT_ROLES", "FLOAT32_MAX", "KERAS_DEFAULTS", "LEFT",
            "PARAM_LIMIT", "TRUNCATION_STD_CORRECTION", "VS_DISTRIBUTIONS", "VS_MODES", "Assignment", "InitSpec",
-           "Initializer", "catalog_lines", "init_weight", "initialize", "known_names", "lsuv", "parse_list",
+           "Initializer", "catalog_lines", "fill", "init_weight", "initialize", "known_names", "lsuv", "parse_list",
            "parse_spec"]
