@@ -158,14 +158,14 @@ def test_csv_data_shows_the_label_mapping(capsys, tmp_path):
 def test_a_failing_worker_is_reported_and_the_others_go_on(capsys, tmp_path, monkeypatch):
     from initdash import engine
 
-    real = engine.initialize
+    real = engine.fill
 
     def flaky(model, spec, *args):
         if spec.label == "he_normal":
             raise RuntimeError("simulated worker crash")
         return real(model, spec, *args)
 
-    monkeypatch.setattr(engine, "initialize", flaky)  # fails inside the engine, for one initializer only
+    monkeypatch.setattr(engine, "fill", flaky)  # fails inside the engine, for one initializer only
     path = tmp_path / "f.json"
     code, out, err = cli(capsys, *FAST, "--init", "zeros,he_normal", "--out", str(path))
     assert code == 0

@@ -103,3 +103,31 @@ def test_a_worker_that_dies_fails_its_unit_and_the_pool_goes_on():
     ends = collect(again, events)
     assert all(isinstance(e, UnitFinished) and e.outcomes[0].status == OK for e in ends.values())
     executor.close()
+
+
+@needs_fork
+def test_a_worker_gets_a_sweeps_config_and_data_once_and_each_sweep_its_own(monkeypatch):
+    from multiprocessing.connection import Connection
+
+    tasks: list[tuple] = []
+    send = Connection.send
+
+    def recording(conn: Connection, obj: object) -> None:
+        if isinstance(obj, tuple) and len(obj) in (2, 4):  # a unit (with its sweep's config and data, or not)
+            tasks.append(obj)
+        send(conn, obj)
+
+    monkeypatch.setattr(Connection, "send", recording)
+    labels = parse_list("zeros,he_normal,normal,uniform,lecun_uniform,glorot_uniform")
+    executor = LocalExecutor(workers=2, processes=True)
+    for sweep_id, epochs in ((1, 1), (2, 3)):
+        events: queue.Queue = queue.Queue()
+        sweep = Sweep(experiment(initializers=labels, epochs=epochs, seed=3), load(), sweep_id, events.put, executor)
+        sweep.start()
+        ends = collect(sweep, events)
+        sweep.join(timeout=30)
+        assert all(len(o.history) == epochs + 1 for e in ends.values() for o in e.outcomes)  # its own config
+    executor.close()
+    assert len(tasks) == 12
+    full = [t for t in tasks if len(t) == 4]
+    assert 2 <= len(full) <= 4 and len({t[0] for t in full}) == 2  # once per worker and sweep

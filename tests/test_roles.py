@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
-from initdash.initializers import initialize, parse_spec
+from initdash.initializers import fill, initialize, parse_spec
 from initdash.models import ModelSpec, build, weight_layers
-from initdash.models.roles import ROLES, slots
+from initdash.models.roles import ROLES, rebound, slots
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = ROLES  # kernel, recurrent, embedding
@@ -215,3 +215,26 @@ def test_per_layer_statistics_follow_kernel_layers():
     model = load_mixed()
     names = [n for n, _ in weight_layers(model)]
     assert names == ["tokens", "conv", "up", "head"]  # attention's out_proj is read, never called
+
+
+@pytest.mark.parametrize("init", ["he_normal", "lsuv"])
+@pytest.mark.parametrize("roles", [("kernel",), ALL])
+def test_the_engines_fill_draws_what_initialize_draws(init, roles):
+    """fill (no report; its plan read once and rebound onto each copy) sets every parameter as initialize does."""
+    x = torch.randn(64, 64)
+    plan = None
+    for seed in (2, 3):
+        a, b = load_mixed(), load_mixed()
+        plan = slots(b) if plan is None else rebound(plan, b)
+        assert [(s.name, s.kind, s.tensor) for s in plan] == [(s.name, s.kind, s.tensor) for s in slots(b)]
+        initialize(a, parse_spec(init), torch.Generator().manual_seed(seed), x, roles)
+        fill(b, parse_spec(init), torch.Generator().manual_seed(seed), x, roles, plan)
+        for (name, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(va, vb), name
+
+
+def test_a_plan_is_read_afresh_for_a_model_built_otherwise():
+    plan = slots(nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2)))
+    other = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 2))
+    assert [s.tensor.shape for s in rebound(plan, other)] == [p.shape for p in other.parameters()]
+    assert [s.fans for s in rebound(plan, other)] == [(4, 5), None, (5, 2), None]

@@ -155,3 +155,14 @@ def test_the_dashboard_header_notes_what_is_left_to_the_module():
     info = BUILTIN_INFO["iris"]
     assert "some parameters left to the module" in header_text(Session(config, info.describe()), info)
     assert "left to the module" not in header_text(Session(ExperimentConfig(), info.describe()), info)
+
+
+def test_the_engines_fill_runs_a_user_initializer_as_initialize_does(tmp_path):
+    from initdash.initializers import fill
+
+    (spec,) = attach_sources([parse_spec(f"{write(tmp_path, SCALED)}:scaled:gain=3")])
+    a, b = (nn.Sequential(nn.Linear(20, 10), nn.LayerNorm(10), nn.Linear(10, 2)) for _ in range(2))
+    b.load_state_dict(a.state_dict())
+    initialize(a, spec, torch.Generator().manual_seed(4))
+    fill(b, spec, torch.Generator().manual_seed(4))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

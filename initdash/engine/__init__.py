@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -26,7 +27,10 @@ from initdash.data import Dataset
 from initdash.engine import loop
 from initdash.engine.losses import Head
 from initdash.events import EpochReport, RunOutcome
-from initdash.initializers import InitSpec, initialize
+from initdash.initializers import InitSpec, fill
+
+if TYPE_CHECKING:
+    from initdash.models.roles import Slot
 
 EpochCallback = Callable[[EpochReport], None]
 StartCallback = Callable[[tuple[str, ...]], None]
@@ -51,10 +55,11 @@ def tensors(data: Dataset, device: torch.device) -> tuple[torch.Tensor, ...]:
 
 
 def run_streams(model: torch.nn.Module, spec: InitSpec, seed: int, x_cpu: torch.Tensor,
-                apply_to: Sequence[str], data_seed: int | None = None) -> tuple[torch.Generator, torch.Tensor]:
-    """Initialize one run's weights from its seed; return the two streams its data order draws from: the
-    generator that shuffles its batches, and the state of the stream its dropout draws from (a unit uses its
-    first run's, for all of its runs at once).
+                apply_to: Sequence[str], data_seed: int | None = None, plan: list[Slot] | None = None
+                ) -> tuple[torch.Generator, torch.Tensor]:
+    """Initialize one run's weights from its seed (`plan`: the model's slots, where the caller has them);
+    return the two streams its data order draws from: the generator that shuffles its batches, and the state
+    of the stream its dropout draws from (a unit uses its first run's, for all of its runs at once).
 
     The one place where a run's random streams are made. With a data seed (the paired design: shared by repeat
     k of every initializer) both come from it. Without one (the independent design) the data order continues
@@ -62,7 +67,7 @@ def run_streams(model: torch.nn.Module, spec: InitSpec, seed: int, x_cpu: torch.
     so the numbers of a seed stay what they were.
     """
     weights = torch.Generator().manual_seed(seed)
-    initialize(model, spec, weights, x_cpu, apply_to)
+    fill(model, spec, weights, x_cpu, apply_to, plan)
     if data_seed is None:
         order = torch.Generator()
         order.set_state(weights.get_state())
@@ -76,15 +81,21 @@ def build_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Ini
                device: torch.device, data_seeds: Sequence[int] | None = None
                ) -> tuple[list[torch.nn.Module], list[torch.Generator], torch.Tensor]:
     """One initialized model per (initializer, seed), the generator each run shuffles with, and the state of
-    the dropout stream of the unit (its first run's); `data_seeds`: one per run (the paired design)."""
+    the dropout stream of the unit (its first run's); `data_seeds`: one per run (the paired design).
+
+    A built-in model's slots are read once and rebound onto each copy (models.roles.rebound); a user's model
+    is read afresh each time, since its file may build another architecture for another seed."""
     from initdash.models import build
+    from initdash.models.roles import rebound, slots
 
     x_cpu = torch.as_tensor(data.x_train)
     models, gens, dropout = [], [], None
+    plan: list[Slot] | None = None
     for i, (spec, seed) in enumerate(runs):
         model = build(config.model, data.in_shape, data.n_outputs, seed)
+        plan = rebound(plan, model) if plan is not None and config.model.builtin else slots(model)
         gen, state = run_streams(model, spec, seed, x_cpu, config.apply_to,
-                                 None if data_seeds is None else data_seeds[i])
+                                 None if data_seeds is None else data_seeds[i], plan)
         dropout = state if dropout is None else dropout
         models.append(model.to(device))
         gens.append(gen)
@@ -102,14 +113,16 @@ def fast_runs(data: Dataset, config: ExperimentConfig, runs: Sequence[tuple[Init
     trains a model for five epochs in a large batch.
     """
     from initdash.models import build, weight_layers
+    from initdash.models.roles import slots
 
     x_cpu = torch.as_tensor(data.x_train)
     template = build(config.model, data.in_shape, data.n_outputs, runs[0][1])
     layers = [m for _, m in weight_layers(template)]
+    plan = slots(template)  # one module for every run: read once
     weights, gens = [], []
     for i, (spec, seed) in enumerate(runs):
         gen, _ = run_streams(template, spec, seed, x_cpu, config.apply_to,
-                             None if data_seeds is None else data_seeds[i])
+                             None if data_seeds is None else data_seeds[i], plan)
         weights.append([m.weight.detach().clone() for m in layers])
         gens.append(gen)
     return template, weights, gens

@@ -1,7 +1,10 @@
 """Worker processes of the local executor: forked from this one, one per core, each training one unit at a time.
 
 A worker runs `train_unit`, the code every executor runs, and sends its events back on its own pipe; one
-thread here (the dispatcher) hands them to their sweep and gives an idle worker the next queued unit.
+thread here (the dispatcher) hands them to their sweep and gives an idle worker the next queued unit. A
+worker gets a sweep's config and data set once, with its first unit of that sweep, and keeps them for the
+sweep's next units: sending a 50000x784 float32 data set down a pipe costs 0.5 s here (pickling alone 0.1-0.2
+s), which every unit used to pay, under the lock submit() takes on the dashboard's UI thread.
 Cancelling stays cooperative: each sweep has a byte of shared memory that a worker reads at every batch,
 as threads read a threading.Event. A worker that dies (killed, out of memory) fails the unit it held, in
 one event, and a fresh worker takes its place.
@@ -88,6 +91,7 @@ def _work(conn: Connection, flags: Any, parent: int) -> None:
     """A worker process: take a unit, train it, say when it is done; until told to stop or the parent is gone."""
     _quiet_signals()
     _output_off_the_dashboard()
+    context: tuple[int, Any, Any] | None = None  # (serial, config, dataset) of the sweep last sent
     while True:
         try:
             if not conn.poll(POLL_S):
@@ -99,7 +103,12 @@ def _work(conn: Connection, flags: Any, parent: int) -> None:
             return
         if task is None:
             return
-        serial, config, dataset, unit = task
+        if len(task) == 4:
+            context = (task[0], task[2], task[3])
+        serial, unit = task[0], task[1]
+        if context is None or context[0] != serial:  # the parent sends them first: never, short of a bug
+            raise RuntimeError(f"unit {unit.label!r} of sweep {serial} came before that sweep's config")
+        _, config, dataset = context
         flag = SharedFlag(flags, serial % SLOTS)
 
         def emit(event: object, serial: int = serial) -> None:
@@ -124,6 +133,7 @@ class Worker:
     def __init__(self, process: Any, conn: Connection) -> None:
         self.process, self.conn = process, conn
         self.holding: tuple[int, str] | None = None
+        self.context: int | None = None  # the serial of the sweep whose config and data set it holds
 
 
 class ProcessPool:
@@ -137,7 +147,8 @@ class ProcessPool:
         self.flags = self.ctx.RawArray("b", SLOTS)
         self.pending: deque[tuple[int, Unit]] = deque()
         self.workers: list[Worker] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # pending and the workers; held briefly: submit() runs on the UI thread
+        self.send_lock = threading.Lock()  # one writer at a time on a worker's pipe (the dispatcher, close)
         self.wake_r, self.wake_w = self.ctx.Pipe(duplex=False)
         self.closed = False
         self.thread: threading.Thread | None = None
@@ -205,21 +216,40 @@ class ProcessPool:
             sweep.emit(event)
 
     def _assign(self) -> None:
-        """Idle workers take the next units (a cancelled sweep's are skipped)."""
-        with self.lock:
-            for worker in self.workers:
-                while worker.holding is None and self.pending and not self.closed:
-                    serial, unit = self.pending.popleft()
-                    sweep = self.ledger.sweep(serial)
-                    if sweep is None or self.flags[serial % SLOTS]:
-                        self.ledger.unit_ended(serial)
-                        continue
-                    try:
-                        worker.conn.send((serial, sweep.config, sweep.dataset, unit))
-                    except (OSError, ValueError):
-                        self.pending.appendleft((serial, unit))  # it died: the next round replaces it
-                        break
-                    worker.holding = (serial, unit.label)
+        """Idle workers take the next units (a cancelled sweep's are skipped). A unit is taken under the lock
+        and sent after it, so that pickling a sweep's data set never holds up submit()."""
+        dead: set[int] = set()
+        while True:
+            with self.lock:
+                taken = self._take(dead)
+            if taken is None:
+                return
+            worker, serial, unit, sweep = taken
+            task = (serial, unit) if worker.context == serial else (serial, unit, sweep.config, sweep.dataset)
+            try:
+                with self.send_lock:
+                    worker.conn.send(task)
+            except (OSError, ValueError):
+                with self.lock:  # it died: the next round replaces it
+                    self.pending.appendleft((serial, unit))
+                    worker.holding = None
+                dead.add(id(worker))
+                continue
+            worker.context = serial
+
+    def _take(self, dead: set[int]) -> tuple[Worker, int, Unit, Sweep] | None:
+        """The next (idle worker, serial, unit, sweep), the worker marked as holding it; None when no worker is
+        idle (`dead`: ids of workers whose pipe failed this round) or no unit waits."""
+        worker = next((w for w in self.workers if w.holding is None and id(w) not in dead), None)
+        while worker is not None and self.pending and not self.closed:
+            serial, unit = self.pending.popleft()
+            sweep = self.ledger.sweep(serial)
+            if sweep is None or self.flags[serial % SLOTS]:
+                self.ledger.unit_ended(serial)
+                continue
+            worker.holding = (serial, unit.label)
+            return worker, serial, unit, sweep
+        return None
 
     def _died(self, worker: Worker) -> None:
         """A worker that died fails the unit it held; another takes its place."""
@@ -251,7 +281,8 @@ class ProcessPool:
             workers = list(self.workers)
         for worker in workers:
             try:
-                worker.conn.send(None)  # read once its unit has stopped (at its next batch)
+                with self.send_lock:
+                    worker.conn.send(None)  # read once its unit has stopped (at its next batch)
             except (OSError, ValueError):
                 pass
         deadline = time.monotonic() + STOP_S

@@ -12,6 +12,7 @@ from initdash.initializers.by_role import (
     DEFAULT_ROLES,
     LEFT,
     Assignment,
+    fill,
     init_weight,
     initialize,
     lsuv,
@@ -30,5 +31,5 @@ from initdash.initializers.catalog import (
 )
 
 __all__ = ["ALIASES", "CATALOG", "DEFAULT_INITIALIZERS", "DEFAULT_ROLES", "LEFT", "TRUNCATION_STD_CORRECTION",
-           "Assignment", "InitSpec", "Initializer", "catalog_lines", "init_weight", "initialize", "known_names",
-           "lsuv", "parse_list", "parse_spec"]
+           "Assignment", "InitSpec", "Initializer", "catalog_lines", "fill", "init_weight", "initialize",
+           "known_names", "lsuv", "parse_list", "parse_spec"]

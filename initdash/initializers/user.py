@@ -38,8 +38,10 @@ def attach_sources(specs: Sequence[InitSpec], expect: dict[str, str] | None = No
     return tuple(out)
 
 
-def run_user(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator) -> list[tuple[Slot, bool]]:
-    """Call the user's initializer on `model`; every parameter, and whether the initializer changed it."""
+def run_user(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator,
+             report: bool = True) -> list[tuple[Slot, bool]]:
+    """Call the user's initializer on `model`; every parameter, and whether the initializer changed it (with
+    `report`; without, nothing: the engine does not ask, and seeing it costs a copy of every parameter)."""
     import torch
 
     from initdash.models.roles import slots
@@ -55,7 +57,7 @@ def run_user(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator)
                         + "".join(f", {k}=..." for k in params) + f"): {exc}") from None
     except ValueError:  # no signature to read (a builtin): the call itself will tell
         pass
-    every = slots(model)
+    every = slots(model) if report else []
     # A write in place bumps a tensor's version (even to the same values); one through `.data` does not, but
     # then the values tell, unless they did not change.
     before = [(s.tensor._version, s.tensor.detach().clone()) for s in every]

@@ -169,6 +169,19 @@ def slots(model: nn.Module) -> list[Slot]:
     return out
 
 
+def rebound(plan: list[Slot], model: nn.Module) -> list[Slot]:
+    """`plan` (the slots of a model built from the same spec) with `model`'s own tensors: what `slots(model)`
+    gives, without reading every module again. A built-in model's architecture is its spec's alone, so its
+    slots differ from copy to copy only by their tensors; a model whose parameters are named otherwise than
+    the plan's gets its slots read afresh."""
+    from dataclasses import replace
+
+    named = list(model.named_parameters())
+    if len(named) != len(plan) or any(n != s.name or t.shape != s.tensor.shape for (n, t), s in zip(named, plan)):
+        return slots(model)
+    return [replace(s, tensor=t) for (_, t), s in zip(named, plan)]
+
+
 def kernel_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Modules whose kernel is their `.weight` and whose forward returns one tensor (Linear and its subclasses,
     Conv, ConvTranspose, Bilinear), by path in registration order; MultiheadAttention's out_proj is left out,
