@@ -9,15 +9,14 @@ other processes (Ray workers) and its content hash is recorded in the session.
 from __future__ import annotations
 
 import inspect
-import traceback
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from initdash.errors import UserError, first_line
+from initdash.errors import UserError
 from initdash.initializers.catalog import InitSpec
 from initdash.models.spec import digest
-from initdash.models.user import named_callable, read_source, traceback_note
+from initdash.models.user import named_callable, read_source, users_code
 
 if TYPE_CHECKING:
     import torch
@@ -61,11 +60,6 @@ def run_user(model: torch.nn.Module, spec: InitSpec, generator: torch.Generator,
     # A write in place bumps a tensor's version (even to the same values); one through `.data` does not, but
     # then the values tell, unless they did not change.
     before = [(s.tensor._version, s.tensor.detach().clone()) for s in every]
-    try:
+    with users_code(spec.label, f"initializer {spec.name}"):
         fn(model, generator, **params)
-    except SystemExit as exc:
-        raise UserError(f"{spec.label} called sys.exit({exc.code!r})") from None
-    except Exception as exc:
-        where = traceback_note(f"initializer {spec.name}:\n{traceback.format_exc()}")
-        raise UserError(f"{spec.label} raised {first_line(exc)}{where}") from None
     return [(s, s.tensor._version != v or not torch.equal(s.tensor.detach(), b)) for s, (v, b) in zip(every, before)]
