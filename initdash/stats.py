@@ -182,10 +182,7 @@ def sweep_means(sweep: SweepRecord, metric: str) -> dict[str, float]:
 
 @lru_cache(maxsize=1024)  # the dashboard recomputes on every redraw; finished sweeps' values do not change
 def _test(a: tuple[float, ...], b: tuple[float, ...], paired: bool, improvement: float) -> tuple[float, float]:
-    """(two-sided p-value, effect size for the runs estimate) of a against b; nan without runs.
-
-    `improvement`: the pair's probability of improvement (PairStats.p), the independent design's effect size.
-    """
+    """(two-sided p-value, effect size) of a against b, nan without runs; `improvement`: the pair's p (PairStats)."""
     from initdash import verdict
 
     if not a or not b:
@@ -218,11 +215,10 @@ def holm_over(pairs: Sequence[PairStats]) -> list[PairStats]:
     for pair, p_holm in zip(pairs, adjusted):
         paired = pair.test == WILCOXON
         n_a, n_b = (pair.n_pairs, pair.n_pairs) if paired else (pair.n_a, pair.n_b)
-        out.append(replace(
-            pair, p_holm=float(p_holm), family=family,
-            reachable=verdict.smallest_p(n_a, n_b, paired) * max(family, 1) < ALPHA,
-            needed=verdict.runs_needed(family, paired),
-            estimate=None if math.isnan(pair.effect) else verdict.runs_estimate(pair.effect, family, paired)))
+        out.append(replace(pair, p_holm=float(p_holm), family=family, needed=verdict.runs_needed(family, paired),
+                           reachable=verdict.smallest_p(n_a, n_b, paired) * max(family, 1) < ALPHA,
+                           estimate=None if math.isnan(pair.effect) else
+                           verdict.runs_estimate(pair.effect, family, paired)))
     return out
 
 
