@@ -4,17 +4,22 @@ dashboard's grid view read the same functions).
 
 The rules are those of initdash.stats: a final value is a run's metric at its last epoch, for runs that trained
 to the end; comparisons at one point use stats.compute on that point's cells, so the intervals, the probability
-of improvement and the verdict follow the same rules as the leaderboard.
+of improvement and the verdict follow the same rules as the leaderboard, except that Holm's correction covers
+every comparison made at every point as one family (point_stats): a grid of P points makes P times the pairs.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from initdash import grid
 from initdash.session import Session, SweepRecord
-from initdash.tables import fmt, mean_pm_std, mean_std, text_table
+from initdash.tables import fmt, mean_pm_std, mean_std, plural, text_table
+
+if TYPE_CHECKING:
+    from initdash.stats import SessionStats
 
 DEFAULT_METRIC = "val_accuracy"
 
@@ -77,6 +82,21 @@ def point_session(session: Session, lr: float, width: int | None) -> Session:
     return view
 
 
+def point_stats(session: Session, metric: str = DEFAULT_METRIC) -> dict[tuple[float, int | None], SessionStats]:
+    """Each point's statistics (stats.compute on point_session), with Holm over every pair at every point as one
+    family: the points are compared from the same data, so noise must not be called clear P times as often."""
+    from initdash.stats import compute, holm_over, summarize
+
+    points = [(lr, w) for w in grid.width_axis(session.config) for lr in grid.lr_axis(session.config)]
+    each = {point: compute(point_session(session, *point), metric) for point in points}
+    adjusted = iter(holm_over([pair for st in each.values() for pair in st.pairs]))
+    out = {}
+    for point, st in each.items():
+        st = replace(st, pairs=tuple(next(adjusted) for _ in st.pairs))
+        out[point] = replace(st, summary=summarize(st))
+    return out
+
+
 def cell_text(r: CellResult, digits: int = 4) -> str:
     """`mean ± std` of a cell, `-` without values."""
     return mean_pm_std(list(r.values), digits)
@@ -91,7 +111,7 @@ def point_name(lr: float, width: int | None, axes: list[str]) -> str:
 def grid_table(session: Session, metric: str = DEFAULT_METRIC, digits: int = 4) -> str:
     """The grid as text: initializers x axis values (mean ± std of the final metric), each initializer's best
     cell, then the initializers compared at every point (initdash.stats' verdict)."""
-    from initdash.stats import LOWER_IS_BETTER, compute
+    from initdash.stats import LOWER_IS_BETTER
 
     config = session.config
     axes = axis_names(session)
@@ -99,8 +119,7 @@ def grid_table(session: Session, metric: str = DEFAULT_METRIC, digits: int = 4) 
     sweeps = len(session.completed())
     lrs, widths = grid.lr_axis(config), grid.width_axis(config)
     order = "lower" if metric in LOWER_IS_BETTER else "higher"
-    out = [f"grid: final {metric} (mean ± std over runs of {sweeps} completed "
-           f"sweep{'' if sweeps == 1 else 's'}; {order} is better)"]
+    out = [f"grid: final {metric} (mean ± std over runs of {plural(sweeps, 'completed sweep')}; {order} is better)"]
     by_key = {r.cell.key: r for r in cells}
     labels = [s.label for s in config.initializers]
     # Columns: the learning rates when there is an lr axis (one table per width), else the widths.
@@ -124,11 +143,11 @@ def grid_table(session: Session, metric: str = DEFAULT_METRIC, digits: int = 4) 
              else "0"] for label in labels]
     out.append(text_table(["initializer", "cell", f"{metric}", "n"], rows))
     if len(labels) > 1 and sweeps:
-        out += ["", "initializers compared at each point (probability of improvement, as the leaderboard)"]
-        for w in widths:
-            for lr in lrs:
-                summary = compute(point_session(session, lr, w), metric).summary
-                out.append(f"{point_name(lr, w, axes)}: {summary}")
+        each = point_stats(session, metric)
+        family = max((p.family for st in each.values() for p in st.pairs), default=0)
+        out += ["", "initializers compared at each point (probability of improvement, as the leaderboard; Holm over "
+                f"every pair at every point: {plural(family, 'comparison')})"]
+        out += [f"{point_name(lr, w, axes)}: {st.summary}" for (lr, w), st in each.items()]
     return "\n".join(out)
 
 

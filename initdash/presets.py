@@ -54,10 +54,10 @@ PRESETS = {p.name: p for p in (
            "trains, lsuv saturates (sigmoid outputs are not zero-mean)",
            {"data": "moons", "hidden": ",".join(["64"] * 4), "activation": "sigmoid", "optimizer": "sgd",
             "lr": 1.0, "epochs": 20, "init": "normal,glorot_uniform,he_normal,lsuv"}),
-    Preset("lr-grid", "a grid: 8x64 ReLU MLP on digits, sgd at 6 learning rates from 0.004 to 0.4, 8 seeds: "
+    Preset("lr-grid", "a grid: 8x64 ReLU MLP on digits, sgd at 6 learning rates from 0.004 to 0.4, 12 seeds: "
            "he_normal trains at small rates and peaks lower; the others need larger ones (key h)",
            {"data": "digits", "hidden": ",".join(["64"] * 8), "activation": "relu", "optimizer": "sgd",
-            "lr": "0.004,0.01,0.025,0.063,0.16,0.4", "batch_size": 32, "epochs": 10, "repeats": 8,
+            "lr": "0.004,0.01,0.025,0.063,0.16,0.4", "batch_size": 32, "epochs": 10, "repeats": 12,
             "init": "he_normal,lecun_uniform,glorot_uniform,orthogonal", "seed": 0}),
     Preset("width-check", "mup's coordinate check: a 4-layer ReLU MLP on digits at widths 32 to 1024; normal "
            "(a fixed std) grows with width, he_normal and lecun_normal stay flat (key g, then w)",

@@ -103,6 +103,7 @@ class PairStats:
     reachable: bool = False  # these counts can reach the 5% level after Holm at all
     needed: int = 0  # the fewest runs each at which they can
     estimate: int | None = None  # runs each that would make the observed difference clear (None: no difference)
+    effect: float = math.nan  # the test's effect size (what `estimate` is computed from)
 
     @property
     def has_ci(self) -> bool:
@@ -180,8 +181,8 @@ def sweep_means(sweep: SweepRecord, metric: str) -> dict[str, float]:
 
 
 @lru_cache(maxsize=1024)  # the dashboard recomputes on every redraw; finished sweeps' values do not change
-def _test(a: tuple[float, ...], b: tuple[float, ...], paired: bool) -> tuple[float, float]:
-    """(two-sided p-value, effect size for the runs estimate) of a against b; nan without runs."""
+def _test(a: tuple[float, ...], b: tuple[float, ...], paired: bool, improvement: float) -> tuple[float, float]:
+    """(two-sided p-value, effect size) of a against b, nan without runs; `improvement`: the pair's p (PairStats)."""
     from initdash import verdict
 
     if not a or not b:
@@ -189,28 +190,35 @@ def _test(a: tuple[float, ...], b: tuple[float, ...], paired: bool) -> tuple[flo
     p_value = float(verdict.p_values([a], [b], paired)[0])
     if paired:
         return p_value, verdict.walsh_effect([x - y for x, y in zip(a, b)])
-    return p_value, probability_of_improvement(a, b, "val_accuracy")[0]  # the side does not matter: |p - 1/2|
+    return p_value, improvement  # the side does not matter: the estimate uses |p - 1/2|
 
 
 def tested(pairs: list[PairStats], sweeps: Sequence[SweepRecord], values: dict[str, tuple[float, ...]],
             metric: str, paired: bool) -> list[PairStats]:
     """The pairs with their rank test, Holm-adjusted over all of them, and what more runs would show."""
-    from initdash import verdict
-
-    tests = []
+    raw = []
     for pair in pairs:
         a, b = matched(sweeps, pair.a, pair.b, metric) if paired else (values[pair.a], values[pair.b])
-        tests.append((len(a) if paired else 0, *_test(tuple(a), tuple(b), paired)))
-    adjusted = verdict.holm([t[1] for t in tests]) if tests else []
-    family = sum(not math.isnan(t[1]) for t in tests)
+        p_value, effect = _test(tuple(a), tuple(b), paired, pair.p)
+        raw.append(replace(pair, test=WILCOXON if paired else MANN_WHITNEY, n_pairs=len(a) if paired else 0,
+                           p_value=p_value, effect=effect))
+    return holm_over(raw)
+
+
+def holm_over(pairs: Sequence[PairStats]) -> list[PairStats]:
+    """The tested pairs Holm-adjusted as one family (every comparison made), with what more runs would show."""
+    from initdash import verdict
+
+    adjusted = verdict.holm([p.p_value for p in pairs]) if pairs else []
+    family = sum(not math.isnan(p.p_value) for p in pairs)
     out = []
-    for pair, (n_pairs, p_value, effect), p_holm in zip(pairs, tests, adjusted):
-        n_a, n_b = (n_pairs, n_pairs) if paired else (pair.n_a, pair.n_b)
-        out.append(replace(
-            pair, test=WILCOXON if paired else MANN_WHITNEY, n_pairs=n_pairs, p_value=p_value, p_holm=float(p_holm),
-            family=family, reachable=verdict.smallest_p(n_a, n_b, paired) * max(family, 1) < ALPHA,
-            needed=verdict.runs_needed(family, paired),
-            estimate=None if math.isnan(effect) else verdict.runs_estimate(effect, family, paired)))
+    for pair, p_holm in zip(pairs, adjusted):
+        paired = pair.test == WILCOXON
+        n_a, n_b = (pair.n_pairs, pair.n_pairs) if paired else (pair.n_a, pair.n_b)
+        out.append(replace(pair, p_holm=float(p_holm), family=family, needed=verdict.runs_needed(family, paired),
+                           reachable=verdict.smallest_p(n_a, n_b, paired) * max(family, 1) < ALPHA,
+                           estimate=None if math.isnan(pair.effect) else
+                           verdict.runs_estimate(pair.effect, family, paired)))
     return out
 
 

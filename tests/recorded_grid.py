@@ -6,7 +6,7 @@ import math
 
 from initdash import grid
 from initdash.config import ExperimentConfig
-from initdash.events import OK, EpochDone, EpochReport, RunOutcome, UnitFinished, UnitStarted
+from initdash.events import OK, EpochDone, EpochReport, Event, RunOutcome, UnitFinished, UnitStarted
 from initdash.initializers import parse_list
 from initdash.models.spec import ModelSpec
 from initdash.session import Session
@@ -22,20 +22,24 @@ def _final(init: int, lr: float, width: int | None, repeat: int) -> float:
     return min(max(acc + 0.01 * (repeat - 1), 0.1), 1.0)
 
 
-def recorded_grid_session(widths: tuple[int, ...] = (), lrs: tuple[float, ...] = (0.01, 0.1, 1.0),
-                          repeats: int = 3, epochs: int = 4) -> Session:
-    """One finished sweep of a grid, fed through the events a worker sends (a unit per initializer and width)."""
-    config = ExperimentConfig(model=ModelSpec(name="mlp", hidden=(64, 64, 64)), lrs=lrs, widths=widths, seed=7,
-                              epochs=epochs, repeats=repeats, initializers=parse_list(INITS))
-    session = Session(config, "tiny (synthetic)")
-    session.begin_sweep(1)
+def grid_config(widths: tuple[int, ...] = (), lrs: tuple[float, ...] = (0.01, 0.1, 1.0), repeats: int = 3,
+                epochs: int = 4) -> ExperimentConfig:
+    """The recorded grid's config: three initializers of a 3x64 MLP at these axes."""
+    return ExperimentConfig(model=ModelSpec(name="mlp", hidden=(64, 64, 64)), lrs=lrs, widths=widths, seed=7,
+                            epochs=epochs, repeats=repeats, initializers=parse_list(INITS))
+
+
+def grid_events(config: ExperimentConfig, sweep_id: int = 1) -> list[Event]:
+    """Every event a worker sends for one sweep of the grid (a unit per initializer and width), unit by unit."""
     labels = [s.label for s in config.initializers]
+    repeats, epochs = config.repeats, config.epochs
+    out: list[Event] = []
     for plan in grid.units(config):
         i = labels.index(plan.spec.label)
         seeds = tuple(100 * i + r for r in range(repeats)) * len(plan.lrs)
         run_lrs = tuple(lr for lr in plan.lrs for _ in range(repeats))
-        session.apply(UnitStarted(1, plan.key, seeds, ("layers.0", "layers.1", "layers.2", "layers.3"),
-                                  run_lrs if config.lrs else (), plan.width))
+        out.append(UnitStarted(sweep_id, plan.key, seeds, ("layers.0", "layers.1", "layers.2", "layers.3"),
+                               run_lrs if config.lrs else (), plan.width))
         histories = []
         for k, lr in enumerate(run_lrs):
             final = _final(i, lr, plan.width, k % repeats)
@@ -51,6 +55,18 @@ def recorded_grid_session(widths: tuple[int, ...] = (), lrs: tuple[float, ...] =
             rows = [h[e] for h in histories]
             values = {m: tuple(r[m] for r in rows) for m in ("loss", "accuracy", "val_loss", "val_accuracy")}
             layers = {k: tuple(tuple(r[k]) for r in rows) for k in ("activation_std", "grad_norm")}
-            session.apply(EpochDone(1, plan.key, EpochReport(e, values, tuple(OK for _ in rows), layers)))
-        session.apply(UnitFinished(1, plan.key, tuple(RunOutcome(s, OK, tuple(h)) for s, h in zip(seeds, histories))))
+            out.append(EpochDone(sweep_id, plan.key, EpochReport(e, values, tuple(OK for _ in rows), layers)))
+        out.append(UnitFinished(sweep_id, plan.key,
+                                tuple(RunOutcome(s, OK, tuple(h)) for s, h in zip(seeds, histories))))
+    return out
+
+
+def recorded_grid_session(widths: tuple[int, ...] = (), lrs: tuple[float, ...] = (0.01, 0.1, 1.0),
+                          repeats: int = 3, epochs: int = 4) -> Session:
+    """One finished sweep of a grid, fed through the events a worker sends (a unit per initializer and width)."""
+    config = grid_config(widths, lrs, repeats, epochs)
+    session = Session(config, "tiny (synthetic)")
+    session.begin_sweep(1)
+    for event in grid_events(config):
+        session.apply(event)
     return session

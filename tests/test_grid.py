@@ -177,3 +177,26 @@ def test_a_grid_session_is_stored_and_open_continues_it(tmp_path, capsys, monkey
         session = reader.load_session(1)
     assert (session.config.lrs, session.config.widths) == ((0.01, 0.1), (4, 8))
     assert [len(s.initializers) for s in session.completed()] == [8, 8]
+
+
+def test_the_points_comparisons_are_one_holm_family_of_points_times_pairs():
+    """Holm covers every pair at every point (README "Statistics across sweeps"), not each point's pairs alone."""
+    import numpy as np
+    from recorded_grid import recorded_grid_session
+
+    from initdash import verdict
+    from initdash.grid_table import grid_table, point_session, point_stats
+    from initdash.stats import compute
+
+    session = recorded_grid_session(widths=(16, 64), repeats=4)  # 3 rates x 2 widths = 6 points, 3 pairs each
+    each = point_stats(session)
+    assert len(each) == 6
+    pairs = [p for st in each.values() for p in st.pairs]
+    assert len(pairs) == 18 and {p.family for p in pairs} == {18}
+    alone = [p for point in each for p in compute(point_session(session, *point)).pairs]
+    assert [p.p_value for p in pairs] == [p.p_value for p in alone]  # the same tests, corrected together
+    np.testing.assert_allclose([p.p_holm for p in pairs], verdict.holm([p.p_value for p in alone]))
+    assert all(p.p_holm >= a.p_holm for p, a in zip(pairs, alone))
+    table = grid_table(session)
+    assert "Holm over every pair at every point: 18 comparisons" in table
+    assert table.count("Holm over 18 pairs") == 6 and "Holm over 3 pairs" not in table

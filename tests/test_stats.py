@@ -388,3 +388,16 @@ def test_spread_lines_leave_out_columns_in_order_and_say_which():
     assert "hidden" not in spread_lines(s, widths[0])[-1]
     short = spread_lines(s, labels={"he_normal": "he"})
     assert any(line.split()[1:2] == ["he"] for line in short)
+
+
+@pytest.mark.parametrize("metric", ["val_accuracy", "val_loss"])
+def test_each_pair_bootstraps_its_probability_of_improvement_once(monkeypatch, metric):
+    """The rank test's effect size is the pair's probability of improvement, not a second 2000-resample bootstrap
+    (for a loss the cache key differed, so it ran twice)."""
+    calls = []
+    real = stats.probability_of_improvement
+    monkeypatch.setattr(stats, "probability_of_improvement", lambda *a: calls.append(a) or real(*a))
+    stats._test.cache_clear()
+    s = compute(make_session(THREE, design=INDEPENDENT), metric)
+    assert len(calls) == len(s.pairs) == 6
+    assert all(p.effect == p.p for p in s.pairs)

@@ -227,3 +227,57 @@ def test_events_of_every_kind_reach_the_sink_once():
     recorder.begin_sweep()  # a rerun: sweep 1 ends as cancelled
     assert not recorder.apply(old[1])  # a late event of the replaced sweep is dropped, for the sink too
     assert sink.events == [old[0]] and sink.ended == [(1, {"zeros": ["cancelled", "cancelled"]})]
+
+
+def test_a_grid_live_and_exported_writes_one_tree_and_a_stopped_grid_sweep_ends_its_runs(tmp_path):
+    """Live (the Recorder's sink, fed units) and export (a replay of the Session's cells) write the same runs:
+    sweepN/<initializer>/lr=X/width=W/repeatK with the cell's HParams; a grid unit that failed before starting
+    keeps its rates apart; a cancelled or interrupted grid sweep ends every run it started."""
+    from recorded_grid import grid_config, grid_events
+
+    from initdash.events import UnitFailed
+    from initdash.session import SWEEP_INTERRUPTED
+
+    cfg = grid_config(widths=(16, 64), lrs=(0.01, 0.1), repeats=3, epochs=2)
+    sink = TensorBoardSink(tmp_path / "live")
+    recorder = Recorder(Session(cfg, "tiny"), sink=sink, on_failure=lambda event: None)
+
+    def unit_events(sweep: int, key: str) -> list:
+        return [e for e in grid_events(cfg, sweep) if e.initializer == key]
+
+    recorder.begin_sweep(cfg)
+    for key in ("normal w=64", "he_normal w=16", "he_normal w=64", "lecun_normal w=16"):
+        for event in unit_events(1, key):
+            recorder.apply(event)
+    # failed before starting: as train_unit says it (every run, each with its rate), and as a dead worker process
+    # does (its repeats' seeds, no rates)
+    recorder.apply(UnitFailed(1, "lecun_normal w=64", "boom", "", (200, 201, 202) * 2, (0.01,) * 3 + (0.1,) * 3))
+    recorder.apply(UnitFailed(1, "normal w=16", "died", "", (0, 1, 2)))
+    for sweep in (2, 3):
+        recorder.begin_sweep(cfg)  # sweep 2 ends cancelled when sweep 3 begins
+        for event in unit_events(sweep, "he_normal w=64")[:2]:  # started, epoch 0
+            recorder.apply(event)
+    recorder.end_sweep(SWEEP_INTERRUPTED)
+    sink.close()
+    assert sink.error is None
+    tensorboard.write(recorder.session, tmp_path / "tb")
+    live, exported = read_runs(tmp_path / "live"), read_runs(tmp_path / "tb")
+    assert live == exported
+
+    sweep1 = sorted(k for k in live if k.startswith("sweep1/"))
+    assert len(sweep1) == 3 * 2 * 2 * 3  # initializers x rates x widths x repeats
+    run = live["sweep1/he_normal/lr=0.1/width=64/repeat2"]
+    assert {k: run["hparams"][k] for k in ("initializer", "initializer_name", "lr", "width", "repeat", "seed")} == \
+        {"initializer": "he_normal", "initializer_name": "he_normal", "lr": 0.1, "width": 64, "repeat": 2,
+         "seed": "102"}
+    assert run["group"] == "he_normal lr=0.1 width=64" and run["status"] == ["running", "ok"] and run["end"] == 1
+    for lr in ("0.01", "0.1"):
+        for repeat in range(3):
+            for failed in (f"sweep1/lecun_normal/lr={lr}/width=64/repeat{repeat}",
+                           f"sweep1/normal/lr={lr}/width=16/repeat{repeat}"):
+                assert live[failed]["status"] == ["running", "failed"] and live[failed]["end"] == 2
+    assert "sweep1/lecun_normal/lr=0.01/width=64/repeat3" not in live  # one cell's rates are not mixed in
+    for sweep, word in ((2, "cancelled"), (3, "interrupted")):
+        stopped = {k: v for k, v in live.items() if k.startswith(f"sweep{sweep}/")}
+        assert len(stopped) == 2 * 3  # he_normal at width 64: both rates, every repeat
+        assert all(v["status"] == ["running", word] and v["end"] == 0 for v in stopped.values())

@@ -170,3 +170,18 @@ def test_width_ticks_read_as_the_widths_given():
         plt.xticks = lambda ticks, names, out=labels: out.extend(names)
         spec.draw(plt, 80)
         assert labels == ["32", "256", "1024"]  # 3 significant digits of 10**3.0103 read "1020"
+
+
+async def test_the_statistics_at_a_picked_cell_are_corrected_over_every_point_as_headless():
+    """The leaderboard at a cell compares as grid_table's line for that point: Holm over points x pairs."""
+    from initdash.grid_table import point_stats
+
+    app = grid_app(widths=(16, 64), repeats=4)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        await pilot.press("right")
+        await settled(pilot)
+        shown = app.main.session_stats()
+        want = point_stats(app.session)[(0.1, 16)]
+        assert {p.family for p in shown.pairs} == {18}  # 3 rates x 2 widths x 3 pairs
+        assert shown.pairs == want.pairs and shown.summary == want.summary

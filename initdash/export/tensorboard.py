@@ -2,7 +2,9 @@
 metric and epoch, and HParams per run, written live (a sink of the Recorder) or from a stored session (export).
 
 Live and export are one code path: an export replays the session's events (session.events_of) through the
-same writer the Recorder feeds while training, so both write the same runs, tags, steps and values.
+same writer the Recorder feeds while training, so both write the same runs, tags, steps and values. In a grid
+the workers' events name units and the replayed ones name cells: the writer resolves either through
+initdash.grid, so a run is always one cell's repeat.
 
 Only tensorboard's own protos and record framing are used (no torch, no TensorFlow): `import tensorboard`
 costs ~0.7 s here against 3-6 s for tensorboardX or torch.utils.tensorboard (both import torch).
@@ -98,6 +100,9 @@ def group_name(label: str, cell: Cell | None = None) -> str:
 @dataclass
 class _Run:
     path: Path  # the event file
+    cell: str  # the key of its cell, as the Session names it (an initializer's label without a grid)
+    repeat: int  # its place among its cell's runs (the Session's order)
+    index: int  # its place among the runs of the events that feed it (a grid unit's events carry every cell)
     epoch: int = 0  # the last epoch written: the status that ends the run is written at it
 
 
@@ -107,10 +112,30 @@ class _Unit:
     layer_names: tuple[str, ...] = ()
 
 
+def cells_of(config: ExperimentConfig, key: str) -> list[Any]:
+    """The grid cells (initdash.grid.Cell) an event key covers: a unit's cells (live: workers send units), one
+    cell (an export replays the Session's cells), or, for a label the config does not list, a cell of its own."""
+    from initdash import grid
+
+    by_key = {c.key: c for c in grid.cells(config)}
+    units = grid.unit_cells(config)
+    if key in units:
+        return [by_key[k] for k in units[key]]
+    return [by_key.get(key, grid.Cell(key, key, grid.lr_axis(config)[0], None))]
+
+
+def cell_axes(config: ExperimentConfig, cell: Any) -> dict[str, float | int]:
+    """The axes a cell's run directory and HParams name: its lr (with an lr axis) and its width (with a width
+    axis); {} without a grid."""
+    return {**({"lr": cell.lr} if config.lrs else {}), **({"width": cell.width} if cell.width is not None else {})}
+
+
 class EventWriter:
     """Turns accepted events into event files under `root`, synchronously (TensorBoardSink runs it on a thread).
 
-    A file is opened, appended to and closed per epoch, so a sweep of hundreds of runs holds no file open.
+    Runs are the Session's: one per cell and repeat, whether the events name a grid's unit (live) or its cells
+    (an export), so both write the same tree. A file is opened, appended to and closed per epoch, so a sweep of
+    hundreds of runs holds no file open.
     """
 
     def __init__(self, root: Path) -> None:
@@ -124,59 +149,70 @@ class EventWriter:
         """Write what one event (already accepted by the Session) adds."""
         key = (event.sweep_id, event.initializer)
         if isinstance(event, UnitStarted):
-            self._start(key, event.seeds, event.layer_names, config, data_label, event.lrs, event.width)
+            self._start(key, event.seeds, event.layer_names, config, data_label, event.lrs)
         elif isinstance(event, EpochDone) and key in self.units:
             self._epoch(self.units[key], event)
         elif isinstance(event, UnitFinished) and key in self.units:
-            self._end(self.units.pop(key), [o.status for o in event.outcomes])
+            unit = self.units.pop(key)
+            self._end(unit, [event.outcomes[r.index].status if r.index < len(event.outcomes) else FAILED
+                             for r in unit.runs])
         elif isinstance(event, UnitFailed):
             if key not in self.units and event.seeds:  # failed before it started: its runs still show
-                self._start(key, event.seeds, (), config, data_label)
+                self._start(key, event.seeds, (), config, data_label, event.lrs)
             unit = self.units.pop(key, None)
             if unit is not None:
                 self._end(unit, [FAILED] * len(unit.runs))
 
     def end_sweep(self, sweep_id: int, statuses: Mapping[str, list[str]]) -> None:
-        """A sweep stopped early (cancelled, interrupted): its open runs end with the statuses the Session gave."""
-        for sid, label in list(self.units):
-            if sid == sweep_id and label in statuses:
-                self._end(self.units.pop((sid, label)), statuses[label])
+        """A sweep stopped early (cancelled, interrupted): its open runs end with the statuses the Session gave
+        (by cell key and repeat, as the Session keeps them; a grid unit's runs are found in its cells)."""
+        for sid, key in list(self.units):
+            if sid != sweep_id:
+                continue
+            runs = self.units[(sid, key)].runs
+            if all(r.cell in statuses and r.repeat < len(statuses[r.cell]) for r in runs):
+                self._end(self.units.pop((sid, key)), [statuses[r.cell][r.repeat] for r in runs])
 
     # --- writing -------------------------------------------------------------------------------------------
     def _start(self, key: tuple[int, str], seeds: tuple[int, ...], layer_names: tuple[str, ...],
-               config: ExperimentConfig, data_label: str, lrs: tuple[float, ...] = (),
-               width: int | None = None) -> None:
+               config: ExperimentConfig, data_label: str, lrs: tuple[float, ...] = ()) -> None:
         from tensorboard.plugins.hparams import summary_v2
         from tensorboard.plugins.text.summary_v2 import text_pb
 
-        sweep_id, label = key
-        # A grid's unit (initdash.grid): its runs are learning rates x repeats, at one width; each run its cell
-        label = label.removesuffix(f" w={width}") if width is not None else label
-        per_lr = len(seeds) // max(1, len(set(lrs))) if lrs else len(seeds)
+        from initdash import grid
+
+        sweep_id, name = key
+        is_unit = name in grid.unit_cells(config)
         runs = []
-        for i, seed in enumerate(seeds):
-            repeat = i % per_lr
-            cell = {**({"lr": lrs[i]} if lrs else {}), **({"width": width} if width is not None else {})} or None
-            folder = self.root / run_name(sweep_id, label, repeat, cell)
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"events.out.tfevents.{int(time.time()):010d}.{self._host}.{os.getpid()}.{next(_file_ids)}"
-            run = _Run(folder / name)
-            version = self._event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
-            start = summary_v2.hparams_pb(hparams(config, data_label, sweep_id, label, repeat, seed, cell),
-                                          trial_id=group_name(label, cell))
-            self._write(run, [version, self._event(0, start), self._event(0, text_pb(STATUS_TAG, RUNNING))])
-            runs.append(run)
+        for cell in cells_of(config, name):
+            # As Session.apply splits a unit's events: each cell takes the runs at its learning rate (all of them
+            # when the event names no rates, as a worker process that died does)
+            picked = grid.indices_of(lrs, cell.lr) if is_unit else None
+            axes = cell_axes(config, cell) or None
+            for repeat, index in enumerate(range(len(seeds)) if picked is None else picked):
+                folder = self.root / run_name(sweep_id, cell.initializer, repeat, axes)
+                folder.mkdir(parents=True, exist_ok=True)
+                file = f"events.out.tfevents.{int(time.time()):010d}.{self._host}.{os.getpid()}.{next(_file_ids)}"
+                run = _Run(folder / file, cell.key, repeat, index)
+                version = self._event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")
+                start = summary_v2.hparams_pb(
+                    hparams(config, data_label, sweep_id, cell.initializer, repeat, seeds[index], axes),
+                    trial_id=group_name(cell.initializer, axes))
+                self._write(run, [version, self._event(0, start), self._event(0, text_pb(STATUS_TAG, RUNNING))])
+                runs.append(run)
         self.units[key] = _Unit(runs, layer_names)
 
     def _epoch(self, unit: _Unit, event: EpochDone) -> None:
         rep = event.report
         Value = self._summary_pb2.Summary.Value
-        for i, (run, status) in enumerate(zip(unit.runs, rep.statuses)):
-            if status != OK:  # as the Session: a run that diverged has no row for this epoch
+        for run in unit.runs:
+            i = run.index
+            if i >= len(rep.statuses) or rep.statuses[i] != OK:  # as the Session: a run that diverged has no row
                 continue
             values = [Value(tag=m, simple_value=float(rep.values[m][i])) for m in METRICS]
             for metric in LAYER_METRICS:
-                for layer, v in enumerate(rep.layers.get(metric, ((),) * len(unit.runs))[i], start=1):
+                rows = rep.layers.get(metric, ())
+                for layer, v in enumerate(rows[i] if i < len(rows) else (), start=1):
                     if v is not None:
                         name = unit.layer_names[layer - 1] if layer <= len(unit.layer_names) else f"layer{layer}"
                         values.append(Value(tag=f"{LAYER_PREFIX}/{metric}/{name}", simple_value=float(v)))
@@ -253,12 +289,12 @@ class TensorBoardSink:
 
 def replay(session: Session, writer: EventWriter) -> None:
     """Every sweep of a session through `writer`, as the Recorder fed it live (sweeps that stopped early end so)."""
-    from initdash.session import events_of
+    from initdash.session import SWEEP_CANCELLED, SWEEP_INTERRUPTED, events_of
 
     for sweep in session.sweeps:
-        for event in events_of(sweep):
+        for event in events_of(sweep):  # by cell: the writer files them under the same runs as live's units
             writer.apply(event, session.config, session.data_label)
-        if sweep.state in ("cancelled", "interrupted"):
+        if sweep.state in (SWEEP_CANCELLED, SWEEP_INTERRUPTED):
             writer.end_sweep(sweep.sweep_id, {label: list(u.statuses) for label, u in sweep.initializers.items()})
 
 

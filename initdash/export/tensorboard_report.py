@@ -20,7 +20,7 @@ from pathlib import Path
 
 from initdash import exit_codes
 from initdash.errors import UserError
-from initdash.events import METRICS
+from initdash.events import METRICS, OK
 from initdash.tables import mean_pm_std, plural, text_table
 
 DEFAULT_METRIC = "val_accuracy"
@@ -76,7 +76,7 @@ def read_runs(root: Path, metric: str) -> list[Run]:
 
         if STATUS_TAG in run.tags and acc.SummaryMetadata(STATUS_TAG).plugin_data.plugin_name == "text":
             word = tensor_util.make_ndarray(acc.Tensors(STATUS_TAG)[-1].tensor_proto).item()
-            run.ended_ok = run.ended_ok and (word.decode() if isinstance(word, bytes) else str(word)) == "ok"
+            run.ended_ok = run.ended_ok and (word.decode() if isinstance(word, bytes) else str(word)) == OK
         if metric in run.tags:
             events = acc.Tensors(metric)
             last = max(range(len(events)), key=lambda i: (events[i].step, i))  # the last step; the last written

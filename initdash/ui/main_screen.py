@@ -252,16 +252,26 @@ class MainScreen(Screen[None]):
             return self._stats[key]
         if self._computing != key and key not in self._stats_failed:
             self._computing = key
-            snapshot = Session(shown.config, shown.data_label)
-            snapshot.sweeps = list(done)  # complete sweeps never change again: safe to read elsewhere
-            threading.Thread(target=self._compute, args=(key, snapshot, self.metric), daemon=True,
+            # A grid's point is compared as the headless table compares it: Holm over every point's pairs
+            point = self.point if shown is not self.session else None
+            whole = self.session if point is not None else shown
+            snapshot = Session(whole.config, whole.data_label)
+            snapshot.sweeps = list(whole.completed() if point is not None else done)  # never change again
+            threading.Thread(target=self._compute, args=(key, snapshot, self.metric, point), daemon=True,
                              name="stats").start()
         same_metric = [v for k, v in self._stats.items() if k[0] == self.metric]
         return same_metric[-1] if same_metric else None
 
-    def _compute(self, key: tuple, snapshot: Session, metric: Metric) -> None:
+    def _compute(self, key: tuple, snapshot: Session, metric: Metric,
+                 point: tuple[float, int | None] | None = None) -> None:
         try:
-            self.post_message(StatsReady(key, stats.compute(snapshot, metric)))
+            if point is None:
+                result = stats.compute(snapshot, metric)
+            else:
+                from initdash.grid_table import point_stats
+
+                result = point_stats(snapshot, metric)[point]
+            self.post_message(StatsReady(key, result))
         except Exception as exc:  # said on screen, never "computing…" forever
             self.post_message(StatsReady(key, None, first_line(exc)))
 
