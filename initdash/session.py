@@ -260,9 +260,15 @@ def unit_events(sweep_id: int, label: str, seeds: Sequence[int], statuses: Seque
     if error and not any(histories):
         return [UnitFailed(sweep_id, label, error, "", seeds)]
     out: list[Event] = [UnitStarted(sweep_id, label, seeds, tuple(layer_names))]
+    by_epoch: list[dict[int, dict]] = []  # per run, once: looking each epoch up in the list was quadratic
+    for h in histories:
+        rows_of: dict[int, dict] = {}
+        for r in h:
+            rows_of.setdefault(int(r["epoch"]), r)  # the first row of an epoch, should one repeat
+        by_epoch.append(rows_of)
     last = max((int(h[-1]["epoch"]) for h in histories if h), default=-1)
     for epoch in range(last + 1):
-        rows = [next((r for r in h if int(r["epoch"]) == epoch), None) for h in histories]
+        rows = [run.get(epoch) for run in by_epoch]
         now = tuple(OK if row is not None else (DIVERGED if s == DIVERGED else s) for row, s in zip(rows, statuses))
         values = {m: tuple(row[m] if row is not None else float("nan") for row in rows) for m in METRICS}
         first = next((row for row in rows if row is not None), {})
