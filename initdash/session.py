@@ -283,12 +283,14 @@ def unit_events(sweep_id: int, label: str, seeds: Sequence[int], statuses: Seque
     return out
 
 
-def replay_sweep(session: Session, sweep_id: int, events: Iterable[Event], stopped: SweepState) -> SweepRecord | None:
-    """A recorded sweep applied to `session` as it happened (Session.apply, the one state machine); a sweep its
-    events leave training ends as `stopped`. None (and nothing kept) when it recorded nothing."""
-    record = session.begin_sweep(sweep_id)
+def replay_sweep(session: Session, sweep_id: int, events: Iterable[Event], stopped: SweepState | None,
+                 config: ExperimentConfig | None = None) -> SweepRecord | None:
+    """A recorded sweep applied to `session` (begun with `config`, if given) as it happened (Session.apply, the
+    one state machine); a sweep its events leave training ends as `stopped`, or stays running when that is None
+    (another process records it still). None (and nothing kept) when a stopped sweep recorded nothing."""
+    record = session.begin_sweep(sweep_id, config)
     for event in events:
         session.apply(event)
-    if record.state == SWEEP_RUNNING:
+    if record.state == SWEEP_RUNNING and stopped is not None:
         return session.end_current(stopped)
     return record

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fakes import config, run_events
+
 from initdash.events import DIVERGED, METRICS, OK, EpochDone, UnitFinished, UnitStarted
-from initdash.session import unit_events
+from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, Session, replay_sweep, unit_events
 
 
 class CountingRow(dict):
@@ -28,3 +30,16 @@ def test_unit_events_read_each_row_once_however_many_epochs():
     reports = [e.report for e in events if isinstance(e, EpochDone)]
     assert [r.epoch for r in reports] == list(range(epochs))
     assert reports[49].statuses == (OK, OK, OK) and reports[50].statuses == (OK, DIVERGED, OK)
+
+
+def test_replay_sweep_leaves_a_sweep_that_is_still_recorded_running():
+    cfg = config("zeros,he_normal")
+    events = run_events(1, "zeros", [0.7, 0.8])  # he_normal never started
+    record = replay_sweep(Session(cfg, "d"), 1, events, None, cfg)
+    assert record is not None and record.state == SWEEP_RUNNING
+    assert [u.state for u in record.initializers.values()] == ["done", "queued"]
+    record = replay_sweep(Session(cfg, "d"), 1, events, SWEEP_INTERRUPTED)
+    assert record is not None and record.state == SWEEP_INTERRUPTED
+    assert [u.state for u in record.initializers.values()] == ["done", "interrupted"]
+    assert replay_sweep(Session(cfg, "d"), 2, [], None).state == SWEEP_RUNNING  # begun, nothing recorded yet
+    assert replay_sweep(Session(cfg, "d"), 2, [], SWEEP_INTERRUPTED) is None
