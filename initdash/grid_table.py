@@ -151,6 +151,22 @@ def grid_table(session: Session, metric: str = DEFAULT_METRIC, digits: int = 4) 
     return "\n".join(out)
 
 
+def activation_std_by_width(sweep: SweepRecord, initializer: str, epoch: int,
+                            lr: float | None = None) -> dict[int, dict[int, list[float]]]:
+    """The coordinate check's numbers: per layer (from 1) and width, the finite activation stds at `epoch` of
+    the runs of `initializer`'s cells in `sweep` that have a width (with `lr`, that learning rate's cells only)."""
+    per_layer: dict[int, dict[int, list[float]]] = {}
+    for rec in sweep.initializers.values():
+        if rec.initializer != initializer or rec.width is None or (lr is not None and rec.lr != lr):
+            continue
+        for history in rec.histories:
+            row = history[epoch] if epoch < len(history) else {}
+            for layer, v in enumerate(row.get("activation_std", []), start=1):
+                if v is not None and math.isfinite(v):
+                    per_layer.setdefault(layer, {}).setdefault(rec.width, []).append(v)
+    return per_layer
+
+
 def coordinate_table(session: Session, epoch: int = 0, digits: int = 3) -> str:
     """microsoft/mup's coordinate check as text: each layer's activation std at `epoch` (mean over the runs of
     the latest completed sweep) against width, per initializer; and how much it grows from the narrowest to the
@@ -163,16 +179,7 @@ def coordinate_table(session: Session, epoch: int = 0, digits: int = 3) -> str:
     rows = []
     lr = None if epoch == 0 or not config.lrs else config.lrs[0]  # trained: one learning rate's cells, not a mix
     for spec in config.initializers:
-        per_layer: dict[int, dict[int, list[float]]] = {}
-        for rec in sweep.initializers.values():
-            if rec.initializer != spec.label or rec.width is None or (lr is not None and rec.lr != lr):
-                continue
-            for history in rec.histories:
-                row = history[epoch] if epoch < len(history) else {}
-                for layer, v in enumerate(row.get("activation_std", []), start=1):
-                    if v is not None and math.isfinite(v):
-                        per_layer.setdefault(layer, {}).setdefault(rec.width, []).append(v)
-        for layer, by_width in sorted(per_layer.items()):
+        for layer, by_width in sorted(activation_std_by_width(sweep, spec.label, epoch, lr).items()):
             means = {w: mean_std(v)[0] for w, v in by_width.items()}
             ws = [w for w in config.widths if w in means]
             growth = means[ws[-1]] / means[ws[0]] if len(ws) > 1 and means[ws[0]] > 0 else math.nan

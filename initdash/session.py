@@ -265,9 +265,15 @@ def unit_events(sweep_id: int, label: str, seeds: Sequence[int], statuses: Seque
     if error and not any(histories):
         return [UnitFailed(sweep_id, label, error, "", seeds)]
     out: list[Event] = [UnitStarted(sweep_id, label, seeds, tuple(layer_names))]
+    by_epoch: list[dict[int, dict]] = []  # per run, once: looking each epoch up in the list was quadratic
+    for h in histories:
+        rows_of: dict[int, dict] = {}
+        for r in h:
+            rows_of.setdefault(int(r["epoch"]), r)  # the first row of an epoch, should one repeat
+        by_epoch.append(rows_of)
     last = max((int(h[-1]["epoch"]) for h in histories if h), default=-1)
     for epoch in range(last + 1):
-        rows = [next((r for r in h if int(r["epoch"]) == epoch), None) for h in histories]
+        rows = [run.get(epoch) for run in by_epoch]
         now = tuple(OK if row is not None else (DIVERGED if s == DIVERGED else s) for row, s in zip(rows, statuses))
         values = {m: tuple(row[m] if row is not None else float("nan") for row in rows) for m in METRICS}
         first = next((row for row in rows if row is not None), {})
@@ -282,12 +288,14 @@ def unit_events(sweep_id: int, label: str, seeds: Sequence[int], statuses: Seque
     return out
 
 
-def replay_sweep(session: Session, sweep_id: int, events: Iterable[Event], stopped: SweepState) -> SweepRecord | None:
-    """A recorded sweep applied to `session` as it happened (Session.apply, the one state machine); a sweep its
-    events leave training ends as `stopped`. None (and nothing kept) when it recorded nothing."""
-    record = session.begin_sweep(sweep_id)
+def replay_sweep(session: Session, sweep_id: int, events: Iterable[Event], stopped: SweepState | None,
+                 config: ExperimentConfig | None = None) -> SweepRecord | None:
+    """A recorded sweep applied to `session` (begun with `config`, if given) as it happened (Session.apply, the
+    one state machine); a sweep its events leave training ends as `stopped`, or stays running when that is None
+    (another process records it still). None (and nothing kept) when a stopped sweep recorded nothing."""
+    record = session.begin_sweep(sweep_id, config)
     for event in events:
         session.apply(event)
-    if record.state == SWEEP_RUNNING:
+    if record.state == SWEEP_RUNNING and stopped is not None:
         return session.end_current(stopped)
     return record

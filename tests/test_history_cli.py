@@ -149,6 +149,35 @@ def test_open_continues_sweep_numbering(capsys, saved, tmp_path):
     assert [(i["sweeps"], i["runs"]) for i in json.loads(out)] == [(4, 14)]
 
 
+def test_a_history_from_before_the_event_rename_lists_reports_and_opens(capsys, saved, tmp_path):
+    import sqlite3
+
+    from initdash.events import EVENT_ALIASES
+
+    d, _, _ = saved
+    db = tmp_path / "h.db"
+    shutil.copy(d / "h.db", db)
+    conn = sqlite3.connect(db)  # schema 3 as it was written before RunStarted became UnitStarted
+    conn.executemany("UPDATE events SET kind = ? WHERE kind = ?", list(EVENT_ALIASES.items()))
+    conn.execute("ALTER TABLE sessions DROP COLUMN imported")
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    assert {k for (k,) in conn.execute("SELECT kind FROM events")} == {"RunStarted", "EpochDone", "RunFinished"}
+    conn.close()
+    expected = json.loads(run(capsys, "history", "--json", "--db", str(d / "h.db"))[1])
+    rc, out, _ = run(capsys, "history", "--json", "--db", str(db))  # read: a copy migrated in memory
+    assert rc == 0 and json.loads(out) == expected
+    assert (expected[0]["runs"], bool(expected[0]["best"])) == (8, True)
+    assert run(capsys, "report", "1", "--db", str(db))[1] == run(capsys, "report", "1", "--db", str(d / "h.db"))[1]
+    rc, _, err = run(capsys, "--headless", "--open", "1", "--reruns", "1", "--db", str(db))  # migrated in place
+    assert rc == 0 and "continuing session 1: 2 complete sweeps so far" in err
+    conn = sqlite3.connect(db)
+    assert {k for (k,) in conn.execute("SELECT kind FROM events")} == {"UnitStarted", "EpochDone", "UnitFinished"}
+    conn.close()
+    rc, out, _ = run(capsys, "history", "--json", "--db", str(db))
+    assert [(i["sweeps"], i["runs"], bool(i["best"])) for i in json.loads(out)] == [(3, 12, True)]
+
+
 def test_open_refuses_flags_that_change_the_experiment(capsys, saved):
     d, _, _ = saved
     rc, _, err = run(capsys, "--open", "1", "--epochs", "5", "--init", "zeros", "--db", str(d / "h.db"))

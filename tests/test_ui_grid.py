@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from helpers import wait_for
 from recorded import tiny_dataset
 from recorded_grid import recorded_grid_session
 
-from initdash.grid_table import grid_table
+from initdash.grid_table import coordinate_table, grid_table
 from initdash.ui.app import InitdashApp
 from initdash.ui.grid_view import heat_map, width_series
 from initdash.ui.views import chart_series, leaderboard_rows
@@ -84,6 +86,21 @@ def test_coordinate_check_series_grow_with_width_for_a_fixed_std_only():
         assert len(x) == 3
         rise = y[-1] - y[0]
         assert (rise > 0.5) if index == 0 else abs(rise) < 1e-9  # normal: sqrt(16) times; the others: flat
+
+
+def test_the_coordinate_table_and_the_width_mode_show_the_same_numbers():
+    session = recorded_grid_session(widths=(16, 64, 256), lrs=(), epochs=1)
+    unit = next(r for r in session.current.initializers.values() if r.initializer == "normal" and r.width == 16)
+    unit.histories[0][0]["activation_std"][0] = math.inf  # one run blown up: left out of both
+    table = coordinate_table(session, epoch=0).splitlines()[3:]
+    _, lines = width_series(session, epoch=0)
+    labels = [s.label for s in session.config.initializers]
+    assert len(lines) == len(table) == 12
+    for (index, layer, x, y), row in zip(lines, table):
+        assert row.split()[:2] == [labels[index], str(layer)]
+        assert [round(10 ** v) for v in x] == [16, 64, 256]
+        assert row.split()[2:5] == [f"{10 ** v:.3f}" for v in y]
+    assert table[0].split()[2] == "0.200"  # normal's first layer at width 16: 0.05 * sqrt(16), the inf left out
 
 
 class RecordingPlot:

@@ -21,7 +21,7 @@ from typing import Any
 from initdash.config import ExperimentConfig
 from initdash.errors import UserError, first_line
 from initdash.events import OK
-from initdash.session import COMPLETE, SWEEP_INTERRUPTED, SWEEP_RUNNING, Session, SweepState
+from initdash.session import COMPLETE, SWEEP_INTERRUPTED, SWEEP_RUNNING, Session, SweepState, replay_sweep
 from initdash.store import codec, schema
 
 REREADS = 5  # reads of a file that a writer keeps changing under an immutable reader, before the last one stands
@@ -159,14 +159,15 @@ def replay(conn: sqlite3.Connection, path: Path, session_id: int) -> Session:
             raise UserError(f"session {session_id} in {path}: sweep {sweep_id} has an unreadable event "
                             f"({first_line(exc)})") from None
         if not events and state != SWEEP_RUNNING:
-            continue  # begun, never recorded anything: the Session forgets such a sweep too
+            continue  # begun, never recorded anything: the Session forgets such a sweep too (config unread)
         config = configs.parse(config_text)
+        # A sweep stored as running is still recorded by a live process; one stored as complete whose units
+        # did not all end stopped with its process.
+        stopped = None if state == SWEEP_RUNNING else state if state != COMPLETE else SWEEP_INTERRUPTED
         alone = Session(config, session.data_label)  # one sweep at a time: a later one must not end it
-        record = alone.begin_sweep(sweep_id, config)
-        for event in events:
-            alone.apply(event)
-        if state != SWEEP_RUNNING and record.state == SWEEP_RUNNING:
-            record.end(state if state != COMPLETE else SWEEP_INTERRUPTED)
+        record = replay_sweep(alone, sweep_id, events, stopped, config)
+        if record is None:
+            continue  # its events started no unit: nothing recorded, as above
         session.sweeps.append(record)
         session.config = config
     return session

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from initdash.errors import UserError
+from initdash.events import EVENT_ALIASES
 
 ENV_DB = "INITDASH_DB"  # overrides the default path (tests set it so they never touch the real history)
 APPLICATION_ID = 0x69446173  # "iDas" in the SQLite header: tells our files from other SQLite databases
@@ -293,9 +294,11 @@ def migrate(conn: sqlite3.Connection, version: int) -> None:
     """Schema 1, 2 or 3 -> 4, inside the caller's transaction. From 1 or 2, every old sweep becomes the events
     that rebuild it (a sweep the old store never finished, a crash or Ctrl-C, becomes interrupted, with what it
     recorded); from 3, sessions learn whether they were imported (none before 4 is marked: schema 3 stored
-    imports like any session, so an import made before 4 reads as recorded here)."""
+    imports like any session, so an import made before 4 reads as recorded here), and events stored under
+    their old names (RunStarted, ...) take this version's, which the readers' SQL filters on."""
     if version < 3:
         _event_log(conn, version)
+    conn.executemany("UPDATE events SET kind = ? WHERE kind = ?", [(new, old) for old, new in EVENT_ALIASES.items()])
     conn.execute(f"ALTER TABLE sessions ADD COLUMN {IMPORTED}")
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 

@@ -22,7 +22,7 @@ from initdash.config import ExperimentConfig
 from initdash.errors import UserError
 from initdash.events import Event
 from initdash.limits import MAX_ID
-from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, SWEEP_STATES, Session, SweepState
+from initdash.session import SWEEP_INTERRUPTED, SWEEP_RUNNING, SWEEP_STATES, Session, SweepState, events_of
 from initdash.store import codec, reader, schema
 
 
@@ -79,8 +79,6 @@ class HistoryWriter:
         """Store an imported session whole, in one transaction (all of it or nothing), marked as imported: its
         model, data and executor are never used (--open asks for them). Returns its id; the export's sweep ids
         are kept."""
-        from initdash.session import events_of
-
         with self._lock:
             self._settle()
             try:
@@ -95,7 +93,7 @@ class HistoryWriter:
                         events = events_of(sweep)
                         if not events:
                             continue
-                        state = sweep.state if sweep.state != "running" else "interrupted"
+                        state = sweep.state if sweep.state != SWEEP_RUNNING else SWEEP_INTERRUPTED
                         self.conn.execute("INSERT INTO sweeps (session, sweep, config, state, started) "
                                           "VALUES (?, ?, ?, ?, ?)",
                                           (session_id, sweep.sweep_id, _json(session.config), state, _now()))

@@ -19,7 +19,7 @@ from rich.style import Style
 from rich.text import Text
 
 from initdash import grid
-from initdash.grid_table import CellResult, axis_names, best_cells, results
+from initdash.grid_table import CellResult, activation_std_by_width, axis_names, best_cells, results
 from initdash.session import Session
 from initdash.tables import fmt, mean
 from initdash.ui.chart import _frame, log_label
@@ -169,19 +169,12 @@ def width_series(session: Session, epoch: int | None = None,
     epoch = min(reached) if epoch is None else max(0, min(epoch, min(reached)))
     out = []
     for index, spec in enumerate(session.config.initializers):
-        per_layer: dict[int, dict[int, list[float]]] = {}
-        for rec in current.initializers.values():
-            if rec.initializer != spec.label or rec.width is None or (lr is not None and rec.lr != lr):
-                continue
-            for history in rec.histories:
-                row = history[epoch] if epoch < len(history) else None
-                for layer, v in enumerate(row.get("activation_std", []) if row else [], start=1):
-                    if v is not None and v > 0:
-                        per_layer.setdefault(layer, {}).setdefault(rec.width, []).append(v)
-        for layer, by_width in sorted(per_layer.items()):
-            ws = sorted(by_width)
-            out.append((index, layer, tuple(math.log10(w) for w in ws),
-                        tuple(math.log10(mean(by_width[w])) for w in ws)))
+        for layer, by_width in sorted(activation_std_by_width(current, spec.label, epoch, lr).items()):
+            positive = {w: [v for v in vs if v > 0] for w, vs in sorted(by_width.items())}  # a log scale
+            ws = [w for w, vs in positive.items() if vs]
+            if ws:
+                out.append((index, layer, tuple(math.log10(w) for w in ws),
+                            tuple(math.log10(mean(positive[w])) for w in ws)))
     return epoch, out
 
 
