@@ -43,9 +43,10 @@ class Run:
 
 
 def shown(text: object) -> str:
-    """Outside text for a terminal: control characters escaped, cut to SHOWN_MAX characters."""
-    s = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-    return s if len(s) <= SHOWN_MAX else s[:SHOWN_MAX - 1] + "…"
+    """Outside text for a terminal: control characters escaped (text.safe), cut to SHOWN_MAX cells."""
+    from initdash.text import one_line, safe
+
+    return one_line(safe(text), SHOWN_MAX)
 
 
 def read_runs(root: Path, metric: str) -> list[Run]:
