@@ -144,7 +144,13 @@ class InitdashApp(App[int]):
         self._show_activity("starting a sweep…")
 
         def reserve() -> None:  # the history hands out the id; it may wait on another process's lock
-            self.post_message(SweepReserved(token, recorder.reserve_sweep(config), config))
+            try:
+                sweep_id = recorder.reserve_sweep(config)
+            except Exception as exc:  # a bug in the history: never "starting a sweep…" forever
+                log_text(f"reserving a sweep: {traceback.format_exc()}")
+                recorder.store_failed(first_line(exc))  # said once; the sweep trains, unsaved
+                sweep_id = recorder.reserve_sweep(config)  # without the store: the next id of the session
+            self.post_message(SweepReserved(token, sweep_id, config))
 
         threading.Thread(target=reserve, name="reserve-sweep", daemon=True).start()
 
@@ -180,6 +186,10 @@ class InitdashApp(App[int]):
                 experiment.connect()
             except UserError as exc:
                 self.post_message(DataLoaded(str(exc), fatal=True))
+                return
+            except Exception as exc:  # a bug: said by the command line and logged, never "connecting…" forever
+                log_text(f"connecting the executor: {traceback.format_exc()}")  # before the app exits
+                self.post_message(DataLoaded(first_line(exc), fatal=True))
                 return
             try:
                 experiment.ready()
