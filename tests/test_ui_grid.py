@@ -170,3 +170,15 @@ def test_width_ticks_read_as_the_widths_given():
         plt.xticks = lambda ticks, names, out=labels: out.extend(names)
         spec.draw(plt, 80)
         assert labels == ["32", "256", "1024"]  # 3 significant digits of 10**3.0103 read "1020"
+
+
+async def test_the_palettes_mute_commands_name_the_initializers_the_digit_keys_mute():
+    app = grid_app(widths=(16, 64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        mutes = [c for c in app.get_system_commands(app.screen) if c.title.startswith("Mute ")]
+        assert [c.title for c in mutes] == ["Mute normal", "Mute he_normal", "Mute lecun_normal"]
+        assert "lecun_normal (key 3)" in mutes[2].help
+        app.call_next(mutes[1].callback)  # as the palette runs it
+        await pilot.pause()
+        assert app.main.muted == {"he_normal"}  # the one the command names

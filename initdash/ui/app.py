@@ -380,7 +380,8 @@ class InitdashApp(App[int]):
             yield SystemCommand(b.description, f"{b.tooltip} (key {b.key_display or b.key})",
                                 lambda action=b.action, target=target: target.run_action(action))
         short = short_labels(self.session.config.initializers)
-        for i, label in enumerate(self.session.labels()[:9], start=1):
+        for i, label in enumerate(self.main.shown.labels()[:9], start=1):  # what the digit keys mute (a grid: its
+            # initializers at the shown cell, not the cells)
             yield SystemCommand(f"Mute {short.get(label, label)}", f"mute/unmute the curves of {label} (key {i})",
                                 lambda i=i: self.main.run_action(f"mute({i})"))
 
