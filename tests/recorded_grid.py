@@ -23,10 +23,11 @@ def _final(init: int, lr: float, width: int | None, repeat: int) -> float:
 
 
 def recorded_grid_session(widths: tuple[int, ...] = (), lrs: tuple[float, ...] = (0.01, 0.1, 1.0),
-                          repeats: int = 3, epochs: int = 4) -> Session:
-    """One finished sweep of a grid, fed through the events a worker sends (a unit per initializer and width)."""
+                          repeats: int = 3, epochs: int = 4, inits: str = INITS) -> Session:
+    """One finished sweep of a grid, fed through the events a worker sends (a unit per initializer and width);
+    `inits`: three initializers, made up as the first, second and third of INITS."""
     config = ExperimentConfig(model=ModelSpec(name="mlp", hidden=(64, 64, 64)), lrs=lrs, widths=widths, seed=7,
-                              epochs=epochs, repeats=repeats, initializers=parse_list(INITS))
+                              epochs=epochs, repeats=repeats, initializers=parse_list(inits))
     session = Session(config, "tiny (synthetic)")
     session.begin_sweep(1)
     labels = [s.label for s in config.initializers]

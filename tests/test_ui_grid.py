@@ -33,6 +33,29 @@ def test_grid_view_heat_maps_80x24_no_color(snap_compare, monkeypatch):
     assert snap_compare(app, terminal_size=(80, 24), press=["h", "right", "down"], run_before=settled)
 
 
+LONG_GRID_INITS = "normal,variance_scaling:scale=2,mode=fan_out,distribution=uniform,lecun_normal"
+
+
+def test_grid_view_heat_maps_long_spec_80x24(snap_compare):
+    app = grid_app(widths=(16, 64), inits=LONG_GRID_INITS)  # its short label heads its block, as elsewhere
+    assert snap_compare(app, terminal_size=(80, 24), press=["h"], run_before=settled)
+
+
+def test_grid_view_one_axis_long_spec_80x24(snap_compare):
+    app = grid_app(inits=LONG_GRID_INITS)  # the best line stays one line
+    assert snap_compare(app, terminal_size=(80, 24), press=["h"], run_before=settled)
+
+
+def test_grid_texts_use_the_short_labels():
+    from initdash.ui.grid_view import grid_best_line
+
+    session = recorded_grid_session(widths=(16, 64), inits=LONG_GRID_INITS)
+    heat = heat_map(session, "val_accuracy", no_color=True, width=78).plain
+    assert "varian…:2,out,unif" in heat and "variance_scaling:" not in heat
+    best = grid_best_line(recorded_grid_session(inits=LONG_GRID_INITS), "val_accuracy").plain
+    assert "varian…:2,out,unif: lr=" in best and "variance_scaling:" not in best
+
+
 def test_signal_width_mode(snap_compare):
     assert snap_compare(grid_app(widths=(16, 64, 256), lrs=()), terminal_size=(100, 30), press=["g", "w"],
                         run_before=settled)
