@@ -36,6 +36,26 @@ async def test_one_toast_at_a_time(tmp_path):
         assert len(toasts(app)) == 1 and "val_accuracy" in toasts(app)[0]  # the fourth press: back to val acc
 
 
+async def test_an_information_toast_never_replaces_an_error(tmp_path):
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        app.notify("zeros failed: boom\n(traceback in /tmp/initdash.log)", severity="error", timeout=30)
+        app.notify("disk full: history is no longer saved", severity="error", title="History", timeout=30)
+        await pilot.press("m", "b", "m")
+        await pilot.pause()
+        await wait_for(pilot, lambda: len(toasts(app)) == 3)
+        await pilot.pause()
+        shown = toasts(app)
+        assert len(shown) == 3 and sum("traceback in" in t for t in shown) == 1
+        assert sum("history is no longer saved" in t for t in shown) == 1
+        assert sum("now by final" in t for t in shown) == 1  # one information toast: the last one
+        app.notify("normal failed: nan\n(traceback in /tmp/initdash.log)", severity="error", timeout=30)
+        await wait_for(pilot, lambda: any("normal failed" in t for t in toasts(app)))
+        await pilot.pause()
+        shown = toasts(app)  # the newer failure replaced the older one and the information toast
+        assert len(shown) == 2 and not any("zeros failed" in t for t in shown)
+
+
 async def test_export_toast_shows_each_path_whole(tmp_path):
     deep = tmp_path / "a-rather-long-directory-name" / "and-another-one-below-it"
     deep.mkdir(parents=True)

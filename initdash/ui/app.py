@@ -216,10 +216,17 @@ class InitdashApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """A toast, replacing the one on screen (four presses of m leave one, not four); its text (file names, a
-        model's messages) is data: shown as written, never as markup."""
-        self.clear_notifications()
-        super().notify(safe(message, lines=True), title=safe(title), severity=severity, timeout=timeout,
+        """A toast; its text (file names, a model's messages) is data: shown as written, never as markup.
+
+        It replaces the information toasts on screen (four presses of m leave one, not four), never a warning or an
+        error (a unit's failure with its traceback's path, the history no longer saved) but one of its own title.
+        """
+        title = safe(title)
+        for shown in list(self._notifications):
+            if shown.severity == "information" or (severity != "information" and shown.title == title):
+                self._unnotify(shown, refresh=False)
+        self._refresh_notifications()
+        super().notify(safe(message, lines=True), title=title, severity=severity, timeout=timeout,
                        markup=markup)
 
     def _store_failed(self, message: str) -> None:
