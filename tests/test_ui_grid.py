@@ -205,3 +205,34 @@ async def test_the_palettes_mute_commands_name_the_initializers_the_digit_keys_m
         app.call_next(mutes[1].callback)  # as the palette runs it
         await pilot.pause()
         assert app.main.muted == {"he_normal"}  # the one the command names
+
+
+async def test_a_new_cell_never_shows_the_previous_cells_statistics(monkeypatch):
+    import threading
+
+    from initdash.ui import main_screen
+
+    app = grid_app(widths=(16, 64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        assert app.main.session_stats() is not None
+        release = threading.Event()
+        compute = main_screen.stats.compute
+
+        def held(*args):
+            release.wait(30)
+            return compute(*args)
+
+        monkeypatch.setattr(main_screen.stats, "compute", held)
+        try:
+            await pilot.press("right")
+            await pilot.pause()
+            assert app.main.point == (0.1, 16)
+            assert app.main.session_stats() is None  # computing: not lr=0.01's numbers under lr=0.1
+            assert "statistics: computing…" in app.main._texts["#summary"]
+            rows = leaderboard_rows(app.main.shown, app.main.session_stats())
+            assert [r.spread for r in rows] == ["…"] * 3  # said to be computed, not the old cell's μ±σ
+        finally:
+            release.set()
+        await settled(pilot)
+        assert "statistics: computing…" not in app.main._texts["#summary"]

@@ -256,7 +256,8 @@ class MainScreen(Screen[None]):
             snapshot.sweeps = list(done)  # complete sweeps never change again: safe to read elsewhere
             threading.Thread(target=self._compute, args=(key, snapshot, self.metric), daemon=True,
                              name="stats").start()
-        same_metric = [v for k, v in self._stats.items() if k[0] == self.metric]
+        # while they are computed: the last ones of this metric at this point (another cell's would be wrong)
+        same_metric = [v for k, v in self._stats.items() if k[0] == self.metric and k[3] == self.point]
         return same_metric[-1] if same_metric else None
 
     def _compute(self, key: tuple, snapshot: Session, metric: Metric) -> None:
