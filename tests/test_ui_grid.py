@@ -236,3 +236,32 @@ async def test_a_new_cell_never_shows_the_previous_cells_statistics(monkeypatch)
             release.set()
         await settled(pilot)
         assert "statistics: computing…" not in app.main._texts["#summary"]
+
+
+async def test_a_redraw_builds_the_cell_once_and_repaints_the_grid_only_when_it_changed(monkeypatch):
+    from textual.widgets import Static
+
+    import initdash.grid_table
+    import initdash.ui.views as views
+
+    app = grid_app(widths=(16, 64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        built, layers, updates = [], [], []
+        point_session, signal_layers, update = initdash.grid_table.point_session, views._signal_layers, Static.update
+        monkeypatch.setattr(initdash.grid_table, "point_session", lambda *a: built.append(1) or point_session(*a))
+        monkeypatch.setattr(views, "_signal_layers", lambda *a: layers.append(1) or signal_layers(*a))
+        monkeypatch.setattr(Static, "update", lambda self, *a, **k: updates.append(self.id) or update(self, *a, **k))
+        await pilot.press("g")
+        await pilot.pause()
+        built.clear(), layers.clear()
+        app.main.redraw()
+        assert len(built) == 1  # the shown cell's session: once per redraw
+        assert len(layers) == 2  # one pass per chart (activation std, gradient norm)
+        await pilot.press("g", "h")
+        await pilot.pause()
+        assert "grid-table" in updates
+        updates.clear()
+        app.main.redraw()
+        app.main.redraw()
+        assert "grid-table" not in updates  # the same heat map: no repaint, 10 times a second
