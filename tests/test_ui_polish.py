@@ -54,6 +54,11 @@ async def test_an_information_toast_never_replaces_an_error(tmp_path):
         await pilot.pause()
         shown = toasts(app)  # the newer failure replaced the older one and the information toast
         assert len(shown) == 2 and not any("zeros failed" in t for t in shown)
+        app.notify("first")
+        app.notify("second")  # asked for before the first is on screen: it still replaces it
+        await wait_for(pilot, lambda: any("second" in t for t in toasts(app)))
+        await pilot.pause()
+        assert len(toasts(app)) == 3 and not any("first" in t for t in toasts(app))  # two errors, one information
 
 
 async def test_export_toast_shows_each_path_whole(tmp_path):

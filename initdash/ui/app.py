@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.notifications import SeverityLevel
+from textual.notifications import Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
@@ -216,18 +216,22 @@ class InitdashApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """A toast; its text (file names, a model's messages) is data: shown as written, never as markup.
-
-        It replaces the information toasts on screen (four presses of m leave one, not four), never a warning or an
-        error (a unit's failure with its traceback's path, the history no longer saved) but one of its own title.
-        """
-        title = safe(title)
-        for shown in list(self._notifications):
-            if shown.severity == "information" or (severity != "information" and shown.title == title):
-                self._unnotify(shown, refresh=False)
-        self._refresh_notifications()
-        super().notify(safe(message, lines=True), title=title, severity=severity, timeout=timeout,
+        """A toast (one at a time, see on_notify); its text (file names, a model's messages) is data: shown as
+        written, never as markup."""
+        super().notify(safe(message, lines=True), title=safe(title), severity=severity, timeout=timeout,
                        markup=markup)
+
+    def on_notify(self, message: Notify) -> None:
+        """A toast arrives (before Textual's own handler shows it): it replaces the information toasts on screen
+        (four presses of m leave one, not four), never a warning or an error (a unit's failure with its
+        traceback's path, the history no longer saved) but one of its own title. Done here, in the order the
+        toasts were asked for, not when asked: a toast asked for earlier may still be on its way."""
+        new = message.notification
+        for shown in list(self._notifications):
+            if shown.identity == new.identity:
+                continue
+            if shown.severity == "information" or (new.severity != "information" and shown.title == new.title):
+                self._unnotify(shown, refresh=False)  # Textual's handler refreshes the toasts next
 
     def _store_failed(self, message: str) -> None:
         """The history database failed: say so once; training goes on without saving."""
