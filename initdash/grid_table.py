@@ -75,9 +75,9 @@ def point_session(session: Session, lr: float, width: int | None) -> Session:
     so that initdash.stats compares the initializers at that point."""
     config = session.config.with_changes(lrs=(), widths=(), lr=lr)
     view = Session(config, session.data_label)
+    here = [c for c in grid.cells(session.config) if c.lr == lr and c.width == width]  # once, not per sweep
     for sweep in session.sweeps:
-        cells = {c.initializer: sweep.initializers[c.key] for c in grid.cells(session.config)
-                 if c.lr == lr and c.width == width and c.key in sweep.initializers}
+        cells = {c.initializer: sweep.initializers[c.key] for c in here if c.key in sweep.initializers}
         view.sweeps.append(SweepRecord(sweep.sweep_id, cells, sweep.state))
     return view
 

@@ -23,10 +23,11 @@ def _final(init: int, lr: float, width: int | None, repeat: int) -> float:
 
 
 def grid_config(widths: tuple[int, ...] = (), lrs: tuple[float, ...] = (0.01, 0.1, 1.0), repeats: int = 3,
-                epochs: int = 4) -> ExperimentConfig:
-    """The recorded grid's config: three initializers of a 3x64 MLP at these axes."""
+                epochs: int = 4, inits: str = INITS) -> ExperimentConfig:
+    """The recorded grid's config: three initializers of a 3x64 MLP at these axes (`inits`: made up as the
+    first, second and third of INITS)."""
     return ExperimentConfig(model=ModelSpec(name="mlp", hidden=(64, 64, 64)), lrs=lrs, widths=widths, seed=7,
-                            epochs=epochs, repeats=repeats, initializers=parse_list(INITS))
+                            epochs=epochs, repeats=repeats, initializers=parse_list(inits))
 
 
 def grid_events(config: ExperimentConfig, sweep_id: int = 1) -> list[Event]:
@@ -62,9 +63,9 @@ def grid_events(config: ExperimentConfig, sweep_id: int = 1) -> list[Event]:
 
 
 def recorded_grid_session(widths: tuple[int, ...] = (), lrs: tuple[float, ...] = (0.01, 0.1, 1.0),
-                          repeats: int = 3, epochs: int = 4) -> Session:
+                          repeats: int = 3, epochs: int = 4, inits: str = INITS) -> Session:
     """One finished sweep of a grid, fed through the events a worker sends (a unit per initializer and width)."""
-    config = grid_config(widths, lrs, repeats, epochs)
+    config = grid_config(widths, lrs, repeats, epochs, inits)
     session = Session(config, "tiny (synthetic)")
     session.begin_sweep(1)
     for event in grid_events(config):

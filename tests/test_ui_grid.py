@@ -35,6 +35,29 @@ def test_grid_view_heat_maps_80x24_no_color(snap_compare, monkeypatch):
     assert snap_compare(app, terminal_size=(80, 24), press=["h", "right", "down"], run_before=settled)
 
 
+LONG_GRID_INITS = "normal,variance_scaling:scale=2,mode=fan_out,distribution=uniform,lecun_normal"
+
+
+def test_grid_view_heat_maps_long_spec_80x24(snap_compare):
+    app = grid_app(widths=(16, 64), inits=LONG_GRID_INITS)  # its short label heads its block, as elsewhere
+    assert snap_compare(app, terminal_size=(80, 24), press=["h"], run_before=settled)
+
+
+def test_grid_view_one_axis_long_spec_80x24(snap_compare):
+    app = grid_app(inits=LONG_GRID_INITS)  # the best line stays one line
+    assert snap_compare(app, terminal_size=(80, 24), press=["h"], run_before=settled)
+
+
+def test_grid_texts_use_the_short_labels():
+    from initdash.ui.grid_view import grid_best_line
+
+    session = recorded_grid_session(widths=(16, 64), inits=LONG_GRID_INITS)
+    heat = heat_map(session, "val_accuracy", no_color=True, width=78).plain
+    assert "varian…:2,out,unif" in heat and "variance_scaling:" not in heat
+    best = grid_best_line(recorded_grid_session(inits=LONG_GRID_INITS), "val_accuracy").plain
+    assert "varian…:2,out,unif: lr=" in best and "variance_scaling:" not in best
+
+
 def test_signal_width_mode(snap_compare):
     assert snap_compare(grid_app(widths=(16, 64, 256), lrs=()), terminal_size=(100, 30), press=["g", "w"],
                         run_before=settled)
@@ -202,3 +225,75 @@ async def test_the_statistics_at_a_picked_cell_are_corrected_over_every_point_as
         want = point_stats(app.session)[(0.1, 16)]
         assert {p.family for p in shown.pairs} == {18}  # 3 rates x 2 widths x 3 pairs
         assert shown.pairs == want.pairs and shown.summary == want.summary
+
+
+async def test_the_palettes_mute_commands_name_the_initializers_the_digit_keys_mute():
+    app = grid_app(widths=(16, 64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        mutes = [c for c in app.get_system_commands(app.screen) if c.title.startswith("Mute ")]
+        assert [c.title for c in mutes] == ["Mute normal", "Mute he_normal", "Mute lecun_normal"]
+        assert "lecun_normal (key 3)" in mutes[2].help
+        app.call_next(mutes[1].callback)  # as the palette runs it
+        await pilot.pause()
+        assert app.main.muted == {"he_normal"}  # the one the command names
+
+
+async def test_a_new_cell_never_shows_the_previous_cells_statistics(monkeypatch):
+    import threading
+
+    from initdash.ui import main_screen
+
+    app = grid_app(widths=(16, 64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        assert app.main.session_stats() is not None
+        release = threading.Event()
+        compute = main_screen.stats.compute
+
+        def held(*args):
+            release.wait(30)
+            return compute(*args)
+
+        monkeypatch.setattr(main_screen.stats, "compute", held)
+        try:
+            await pilot.press("right")
+            await pilot.pause()
+            assert app.main.point == (0.1, 16)
+            assert app.main.session_stats() is None  # computing: not lr=0.01's numbers under lr=0.1
+            assert "statistics: computing…" in app.main._texts["#summary"]
+            rows = leaderboard_rows(app.main.shown, app.main.session_stats())
+            assert [r.spread for r in rows] == ["…"] * 3  # said to be computed, not the old cell's μ±σ
+        finally:
+            release.set()
+        await settled(pilot)
+        assert "statistics: computing…" not in app.main._texts["#summary"]
+
+
+async def test_a_redraw_builds_the_cell_once_and_repaints_the_grid_only_when_it_changed(monkeypatch):
+    from textual.widgets import Static
+
+    import initdash.grid_table
+    import initdash.ui.views as views
+
+    app = grid_app(widths=(16, 64))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settled(pilot)
+        built, layers, updates = [], [], []
+        point_session, signal_layers, update = initdash.grid_table.point_session, views._signal_layers, Static.update
+        monkeypatch.setattr(initdash.grid_table, "point_session", lambda *a: built.append(1) or point_session(*a))
+        monkeypatch.setattr(views, "_signal_layers", lambda *a: layers.append(1) or signal_layers(*a))
+        monkeypatch.setattr(Static, "update", lambda self, *a, **k: updates.append(self.id) or update(self, *a, **k))
+        await pilot.press("g")
+        await pilot.pause()
+        built.clear(), layers.clear()
+        app.main.redraw()
+        assert len(built) == 1  # the shown cell's session: once per redraw
+        assert len(layers) == 2  # one pass per chart (activation std, gradient norm)
+        await pilot.press("g", "h")
+        await pilot.pause()
+        assert "grid-table" in updates
+        updates.clear()
+        app.main.redraw()
+        app.main.redraw()
+        assert "grid-table" not in updates  # the same heat map: no repaint, 10 times a second

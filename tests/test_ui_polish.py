@@ -36,6 +36,31 @@ async def test_one_toast_at_a_time(tmp_path):
         assert len(toasts(app)) == 1 and "val_accuracy" in toasts(app)[0]  # the fourth press: back to val acc
 
 
+async def test_an_information_toast_never_replaces_an_error(tmp_path):
+    app = recorded_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        app.notify("zeros failed: boom\n(traceback in /tmp/initdash.log)", severity="error", timeout=30)
+        app.notify("disk full: history is no longer saved", severity="error", title="History", timeout=30)
+        await pilot.press("m", "b", "m")
+        await pilot.pause()
+        await wait_for(pilot, lambda: len(toasts(app)) == 3)
+        await pilot.pause()
+        shown = toasts(app)
+        assert len(shown) == 3 and sum("traceback in" in t for t in shown) == 1
+        assert sum("history is no longer saved" in t for t in shown) == 1
+        assert sum("now by final" in t for t in shown) == 1  # one information toast: the last one
+        app.notify("normal failed: nan\n(traceback in /tmp/initdash.log)", severity="error", timeout=30)
+        await wait_for(pilot, lambda: any("normal failed" in t for t in toasts(app)))
+        await pilot.pause()
+        shown = toasts(app)  # the newer failure replaced the older one and the information toast
+        assert len(shown) == 2 and not any("zeros failed" in t for t in shown)
+        app.notify("first")
+        app.notify("second")  # asked for before the first is on screen: it still replaces it
+        await wait_for(pilot, lambda: any("second" in t for t in toasts(app)))
+        await pilot.pause()
+        assert len(toasts(app)) == 3 and not any("first" in t for t in toasts(app))  # two errors, one information
+
+
 async def test_export_toast_shows_each_path_whole(tmp_path):
     deep = tmp_path / "a-rather-long-directory-name" / "and-another-one-below-it"
     deep.mkdir(parents=True)
@@ -126,3 +151,48 @@ async def test_a_long_status_line_ends_in_an_ellipsis_not_a_silent_cut(tmp_path)
         line = status.render_lines(Region(0, 0, status.outer_size.width, 1))[0].text.rstrip()
         assert line.startswith(" exported initdash-20261130-181709.json, initdash-20261130-181709.csv ·")
         assert line.endswith("…")  # what did not fit is said to be missing (word wrap dropped it silently)
+
+
+async def test_an_executor_that_fails_to_connect_with_a_bug_is_said_and_logged(monkeypatch):
+    import initdash.executors
+    from initdash import locations
+
+    def broken(*_):
+        raise RuntimeError("socket gone")
+
+    monkeypatch.setattr(initdash.executors, "connect", broken)
+    session = recorded_session(sweeps=0)
+    described = DataInfo("banknote-like", 6, 2, (4,), ("0", "1"), True)
+    app = InitdashApp(session.config, described)  # no executor: the app connects one
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: bool(app.fatal))  # the command line says it; never "connecting…" forever
+    assert app.fatal == "RuntimeError: socket gone" and app.return_code == 2
+    log = locations.log_file().read_text()
+    assert "connecting the executor" in log and "Traceback" in log and "socket gone" in log
+
+
+async def test_a_history_that_fails_to_hand_out_an_id_with_a_bug_still_trains(tmp_path, monkeypatch):
+    from fakes import experiment
+
+    from initdash.data import load
+    from initdash.initializers import parse_list
+    from initdash.store import HistoryWriter
+
+    def broken(*_, **__):
+        raise RuntimeError("bad row")
+
+    store = HistoryWriter.open(tmp_path / "h.db")
+    config = experiment(seed=4, epochs=1, initializers=parse_list("zeros,normal"))
+    dataset = load()
+    store.start_session(config, dataset.describe())
+    monkeypatch.setattr(store, "begin_sweep", broken)
+    app = InitdashApp(config, dataset, store=store, export_dir=tmp_path, start_training=False)
+    try:
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.sweep is not None)  # never "starting a sweep…" forever
+            assert app.sweep.sweep_id == 1
+            await wait_for(pilot, lambda: any("history is no longer saved" in t for t in toasts(app)))
+            assert any("RuntimeError: bad row" in t for t in toasts(app))
+    finally:
+        store.close()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.notifications import SeverityLevel
+from textual.notifications import Notify, SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 
@@ -144,7 +144,13 @@ class InitdashApp(App[int]):
         self._show_activity("starting a sweep…")
 
         def reserve() -> None:  # the history hands out the id; it may wait on another process's lock
-            self.post_message(SweepReserved(token, recorder.reserve_sweep(config), config))
+            try:
+                sweep_id = recorder.reserve_sweep(config)
+            except Exception as exc:  # a bug in the history: never "starting a sweep…" forever
+                log_text(f"reserving a sweep: {traceback.format_exc()}")
+                recorder.store_failed(first_line(exc))  # said once; the sweep trains, unsaved
+                sweep_id = recorder.reserve_sweep(config)  # without the store: the next id of the session
+            self.post_message(SweepReserved(token, sweep_id, config))
 
         threading.Thread(target=reserve, name="reserve-sweep", daemon=True).start()
 
@@ -181,6 +187,10 @@ class InitdashApp(App[int]):
             except UserError as exc:
                 self.post_message(DataLoaded(str(exc), fatal=True))
                 return
+            except Exception as exc:  # a bug: said by the command line and logged, never "connecting…" forever
+                log_text(f"connecting the executor: {traceback.format_exc()}")  # before the app exits
+                self.post_message(DataLoaded(first_line(exc), fatal=True))
+                return
             try:
                 experiment.ready()
                 self.post_message(DataLoaded())
@@ -206,11 +216,22 @@ class InitdashApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
-        """A toast, replacing the one on screen (four presses of m leave one, not four); its text (file names, a
-        model's messages) is data: shown as written, never as markup."""
-        self.clear_notifications()
+        """A toast (one at a time, see on_notify); its text (file names, a model's messages) is data: shown as
+        written, never as markup."""
         super().notify(safe(message, lines=True), title=safe(title), severity=severity, timeout=timeout,
                        markup=markup)
+
+    def on_notify(self, message: Notify) -> None:
+        """A toast arrives (before Textual's own handler shows it): it replaces the information toasts on screen
+        (four presses of m leave one, not four), never a warning or an error (a unit's failure with its
+        traceback's path, the history no longer saved) but one of its own title. Done here, in the order the
+        toasts were asked for, not when asked: a toast asked for earlier may still be on its way."""
+        new = message.notification
+        for shown in list(self._notifications):
+            if shown.identity == new.identity:
+                continue
+            if shown.severity == "information" or (new.severity != "information" and shown.title == new.title):
+                self._unnotify(shown, refresh=False)  # Textual's handler refreshes the toasts next
 
     def _store_failed(self, message: str) -> None:
         """The history database failed: say so once; training goes on without saving."""
@@ -370,7 +391,8 @@ class InitdashApp(App[int]):
             yield SystemCommand(b.description, f"{b.tooltip} (key {b.key_display or b.key})",
                                 lambda action=b.action, target=target: target.run_action(action))
         short = short_labels(self.session.config.initializers)
-        for i, label in enumerate(self.session.labels()[:9], start=1):
+        for i, label in enumerate(self.main.shown.labels()[:9], start=1):  # what the digit keys mute (a grid: its
+            # initializers at the shown cell, not the cells)
             yield SystemCommand(f"Mute {short.get(label, label)}", f"mute/unmute the curves of {label} (key {i})",
                                 lambda i=i: self.main.run_action(f"mute({i})"))
 

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from initdash import grid
 from initdash.grid_table import CellResult, activation_std_by_width, axis_names, best_cells, results
+from initdash.labels import LABEL_WIDTH, short_labels
 from initdash.session import Session
 from initdash.tables import fmt, mean
 from initdash.ui.chart import _frame, log_label
@@ -119,11 +120,13 @@ def heat_map(session: Session, metric: str, no_color: bool, width: int = 80, poi
     values = [r.mean for r in cells if r.values]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     cell_w = 7
+    block_w = 6 + cell_w * len(lrs) + 2
+    # short unique labels, as the rest of the dashboard shows them: a long spec would run into its neighbour
+    short = short_labels(config.initializers, min(LABEL_WIDTH, block_w - 2))
     out = Text()
     blocks = []
     for index, spec in enumerate(config.initializers):
-        block = [Text(f"{spec.label}", style=Style(bold=True, color=None if no_color else
-                                                   rich_color(index)))]
+        block = [Text(short[spec.label], style=Style(bold=True, color=None if no_color else rich_color(index)))]
         block.append(Text("w\\lr".rjust(6) + "".join(f"{lr:g}"[:cell_w - 1].rjust(cell_w) for lr in lrs)))
         for w in widths:
             row = Text(str(w).rjust(6))
@@ -140,7 +143,6 @@ def heat_map(session: Session, metric: str, no_color: bool, width: int = 80, poi
                 row.append(text.rjust(cell_w), style=style)
             block.append(row)
         blocks.append(block)
-    block_w = 6 + cell_w * len(lrs) + 2
     per_row = max(1, width // block_w)
     for start in range(0, len(blocks), per_row):  # blocks side by side while they fit
         group = blocks[start:start + per_row]
@@ -235,11 +237,12 @@ def grid_best_line(session: Session, metric: str, no_color: bool = False) -> Tex
     best = best_cells(results(session, metric), metric)
     axes = axis_names(session)
     index = {spec.label: i for i, spec in enumerate(session.config.initializers)}
+    short = short_labels(session.config.initializers)  # a long spec would wrap the line
     out = Text("best: ")
     for n, (label, r) in enumerate(best.items()):
         i = index.get(label, 0)
         out.append("; " if n else "")
-        out.append(f"{marker(i)} {label}" if no_color else label, style=Style(color=None if no_color else
-                                                                              rich_color(i)))
+        name = short.get(label, label)
+        out.append(f"{marker(i)} {name}" if no_color else name, style=Style(color=None if no_color else rich_color(i)))
         out.append(f": {point_name(r.cell.lr, r.cell.width, axes)} {cell_text(r, 3)}")
     return out if best else Text("best: no finished run yet")

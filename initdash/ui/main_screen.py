@@ -12,6 +12,7 @@ import os
 import threading
 from typing import Literal
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -105,7 +106,7 @@ class MainScreen(Screen[None]):
         self.progress = ""  # the running sweep's elapsed time and ETA (set by the app; painted with the data)
         self.curves = CurveCache()
         self._stale = True  # new training data since the last redraw
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, str | Text] = {}
         self._stats: dict[tuple, stats.SessionStats] = {}
         self._stats_failed: dict[tuple, str] = {}  # key -> why: said, and not tried again for the same sweeps
         self._computing: tuple | None = None
@@ -243,9 +244,10 @@ class MainScreen(Screen[None]):
         self.redraw()
 
     # --- statistics, off the UI thread --------------------------------------------------------------
-    def session_stats(self) -> stats.SessionStats | None:
-        """Statistics of the complete sweeps for the selected metric, or None while they are computed."""
-        shown = self.shown
+    def session_stats(self, shown: Session | None = None) -> stats.SessionStats | None:
+        """Statistics of the complete sweeps for the selected metric (of `shown`, what the screen shows: given
+        when the caller has it already), or None while they are computed."""
+        shown = self.shown if shown is None else shown
         done = shown.completed()
         key = self._stats_key(shown)
         if key in self._stats:
@@ -259,7 +261,8 @@ class MainScreen(Screen[None]):
             snapshot.sweeps = list(whole.completed() if point is not None else done)  # never change again
             threading.Thread(target=self._compute, args=(key, snapshot, self.metric, point), daemon=True,
                              name="stats").start()
-        same_metric = [v for k, v in self._stats.items() if k[0] == self.metric]
+        # while they are computed: the last ones of this metric at this point (another cell's would be wrong)
+        same_metric = [v for k, v in self._stats.items() if k[0] == self.metric and k[3] == self.point]
         return same_metric[-1] if same_metric else None
 
     def _compute(self, key: tuple, snapshot: Session, metric: Metric,
@@ -284,11 +287,11 @@ class MainScreen(Screen[None]):
             self._computing = None
         self.redraw()
 
-    def _stats_text(self, st: stats.SessionStats | None) -> str:
+    def _stats_text(self, st: stats.SessionStats | None, shown: Session) -> str:
         """The summary line: the statistics' sentence, or why there is none yet."""
         if st is not None:
             return shorten_labels(st.summary, short_labels(self.session.config.initializers))
-        failed = self._stats_failed.get(self._stats_key(self.shown))
+        failed = self._stats_failed.get(self._stats_key(shown))
         return f"statistics failed: {failed}" if failed else "statistics: computing…"
 
     def _stats_key(self, shown: Session) -> tuple:
@@ -310,8 +313,8 @@ class MainScreen(Screen[None]):
             pass  # the screen is going away: its widgets are already gone
 
     def _redraw(self) -> None:
-        st = self.session_stats()
-        shown = self.shown
+        shown = self.shown  # a grid builds its point's session: once per redraw
+        st = self.session_stats(shown)
         if self.view == "grid":
             self._draw_grid()
         elif self.view == "signal":
@@ -328,33 +331,35 @@ class MainScreen(Screen[None]):
         showing = f"showing {grid_point_name(self.session, self.point)} (h: grid)" if self.point is not None else ""
         self._set_text("#header", header_text(self.session, self.data, self.notes, max(self.size.width - 2, 20),
                                               self.progress, showing))
-        self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st)}")
+        self._set_text("#summary", f"{SHORT[self.metric]}: {self._stats_text(st, shown)}")
         # one line: what does not fit ends in "…" (the status's least important parts come last)
         self._set_text("#status", one_line(self.status, max(self.size.width - 2, 1)))
 
-    def _set_text(self, selector: str, text: str) -> None:
-        """Update a Static only when its text changes: every update costs the screen a layout pass."""
+    def _set_text(self, selector: str, text: str | Text) -> None:
+        """Update a Static only when its text changes: every update costs the screen a layout pass. A str is
+        plain text (markup=False Statics); a rich Text (the grid's, styled) is shown as it is."""
         if self._texts.get(selector) != text:
             self._texts[selector] = text
-            self.query_one(selector, Static).update(safe(text, lines=True))  # markup=False Statics: plain text
+            self.query_one(selector, Static).update(text if isinstance(text, Text) else safe(text, lines=True))
 
     def _draw_grid(self) -> None:
-        chart, table = self.query_one("#grid-chart", MetricChart), self.query_one("#grid-table", Static)
+        chart = self.query_one("#grid-chart", MetricChart)
         config = self.session.config
         if not grid.is_grid(config):
             chart.show([], "grid", "", 1, xlabel="", empty="no grid: give --lr X,Y,... or --width W,... "
                                                           "(e.g. --preset lr-grid)")
-            table.update("")
+            self._set_text("#grid-table", "")
             return
         from initdash.ui.grid_view import axis_spec, heat_map
 
         two = bool(config.lrs) and bool(config.widths)
         self.set_class(two, "grid-two-axes")
         if two:
-            table.update(heat_map(self.session, self.metric, chart.no_color, self.size.width - 2, self.point))
+            self._set_text("#grid-table", heat_map(self.session, self.metric, chart.no_color, self.size.width - 2,
+                                                   self.point))
         else:
             chart.show_spec(axis_spec(self.session, self.metric, chart.no_color))
-            table.update(grid_best_line(self.session, self.metric, chart.no_color))
+            self._set_text("#grid-table", grid_best_line(self.session, self.metric, chart.no_color))
 
     def _draw_spread(self, st: stats.SessionStats | None, shown: Session) -> None:
         chart = self.query_one("#spread-chart", MetricChart)

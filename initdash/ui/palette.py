@@ -4,7 +4,7 @@ the earlier sweeps' band.
 The colours are Okabe & Ito's colour-blind-safe hues (orange, sky blue, bluish green, yellow, blue,
 vermillion, reddish purple) plus white, each moved to the nearest colour of the xterm 256-colour cube: a
 terminal without true colour (tmux, most ssh sessions) shows exactly these instead of rounding two of them
-to one (Okabe-Ito's own orange and yellow both became yellow there). tests/test_ui_palette.py checks the
+to one (Okabe-Ito's own orange and yellow both became yellow there). tests/test_ui_views.py checks the
 colour distance of every pair, for normal sight and simulated protanopia and deuteranopia.
 With NO_COLOR every curve is the default colour and its marker tells them apart.
 """

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from initdash.labels import short_labels
 from initdash.session import Session
 from initdash.ui.chart import MetricChart
-from initdash.ui.views import layer_note, layer_ticks, signal_series, signal_zeros
+from initdash.ui.views import layer_note, layer_ticks, signal_data
 
 
 def draw_signal(screen: Screen, session: Session, shown: Session, *, width_mode: bool,
@@ -40,10 +40,9 @@ def draw_signal(screen: Screen, session: Session, shown: Session, *, width_mode:
         if not names:
             chart.show([], f"{what} by layer", what, 1, xlabel="", empty="no data yet" if waiting else note)
             continue
-        shown_epoch, series = signal_series(shown, metric, muted, epoch)
+        shown_epoch, series, zeros[what] = signal_data(shown, metric, muted, epoch)
         title = f"{what} by layer · epoch {shown_epoch}" if shown_epoch >= 0 else f"{what} by layer"
         chart.show(series, title, what, len(names), log=True, xlabel="layer", xmin=1, xlabels=tuple(ticks))
-        zeros[what] = signal_zeros(shown, metric, muted, epoch)
     # log 0 has no place on the axis: say so instead of leaving the curve out silently
     if zeros and len({tuple(z) for z in zeros.values()}) == 1:
         said = next(iter(zeros.values()))

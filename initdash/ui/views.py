@@ -109,7 +109,15 @@ def signal_series(session: Session, metric: str, muted: frozenset[str] = frozens
     """Per visible initializer, `metric` (activation_std or grad_norm) against layer depth, averaged over
     repeats, at `epoch` (None: the latest epoch every initializer of the current sweep has reached, and never
     past it); returns the epoch shown too. Missing or non-positive values (a log axis cannot show them) are
-    left out: `signal_zeros` names who has them."""
+    left out: `signal_data` names who has them too."""
+    epoch, series, _ = signal_data(session, metric, muted, epoch)
+    return epoch, series
+
+
+def signal_data(session: Session, metric: str, muted: frozenset[str] = frozenset(),
+                epoch: int | None = None) -> tuple[int, list[Series], list[str]]:
+    """`signal_series`' epoch and series, and the visible initializers whose `metric` is 0 at some layer (zeros'
+    activations: a log axis cannot draw them, so the view says so), from one pass over the histories."""
     epoch, layers = _signal_layers(session, metric, muted, epoch)
     out = []
     for index, label in enumerate(session.labels()):
@@ -117,15 +125,8 @@ def signal_series(session: Session, metric: str, muted: frozenset[str] = frozens
         shown = sorted(k for k, vs in per_layer.items() if vs)
         if shown:
             out.append(Series(label, index, tuple(float(x) for x in shown), tuple(mean(per_layer[x]) for x in shown)))
-    return epoch, out
-
-
-def signal_zeros(session: Session, metric: str, muted: frozenset[str] = frozenset(),
-                 epoch: int | None = None) -> list[str]:
-    """The visible initializers whose `metric` is 0 at some layer (zeros' activations): a log axis cannot
-    draw them, so the view says so."""
-    _, layers = _signal_layers(session, metric, muted, epoch)
-    return [label for label, per_layer in layers.items() if any(v <= 0 for vs in per_layer.values() for v in vs)]
+    zeros = [label for label, per_layer in layers.items() if any(v <= 0 for vs in per_layer.values() for v in vs)]
+    return epoch, out, zeros
 
 
 def _signal_layers(session: Session, metric: str, muted: frozenset[str],
@@ -134,7 +135,8 @@ def _signal_layers(session: Session, metric: str, muted: frozenset[str],
     current = session.current
     if current is None:
         return -1, {}
-    latest = [max(int(r["epoch"]) for r in h) for unit in current.initializers.values() if unit.label not in muted
+    # rows are epochs 0, 1, 2, ... in order: the last row is the latest (no scan of every row, 10 times a second)
+    latest = [int(h[-1]["epoch"]) for unit in current.initializers.values() if unit.label not in muted
               for h in unit.histories if h and metric in h[-1]]
     if not latest:
         return -1, {}
