@@ -344,11 +344,11 @@ def _holm(pair: PairStats) -> str:
 
 def verdict_words(pair: PairStats) -> str:
     """What the test says of a pair, to follow its head: `; Mann-Whitney U p = 0.008: clear`, or why not."""
-    n_a, n_b = (pair.n_pairs, pair.n_pairs) if pair.test == WILCOXON else (pair.n_a, pair.n_b)
     if not pair.reachable:
-        runs = f"{plural(n_a, 'run')} each" if n_a == n_b else f"{n_a} and {n_b} runs"
         if pair.test == WILCOXON:
-            runs = plural(n_a, "pair")
+            runs = plural(pair.n_pairs, "pair")
+        else:
+            runs = f"{plural(pair.n_a, 'run')} each" if pair.n_a == pair.n_b else f"{pair.n_a} and {pair.n_b} runs"
         return (f": not clear: {runs} can never reach the 5% level ({pair.test}{_holm(pair)}); it takes at least "
                 f"{pair.needed} runs each")
     said = f"; {pair.test} p = {pair.p_holm:.2g}{f' ({_holm(pair)[2:]})' if pair.family > 1 else ''}"
